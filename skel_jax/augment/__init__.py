@@ -1,0 +1,1 @@
+"""Device-side augmentations: pure per-example ops, the string registry and SkeleMix."""

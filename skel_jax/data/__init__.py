@@ -1,0 +1,1 @@
+"""Host-side data: skeleton layouts, readers, preprocessing, datasets and the input pipeline."""

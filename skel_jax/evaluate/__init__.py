@@ -1,0 +1,1 @@
+"""Evaluation protocols: features, linear, KNN, fine-tune, semi-supervised, fusion, plots."""

@@ -1,0 +1,1 @@
+"""Contrastive methods: one module per method with its loss and extra state."""

@@ -1,0 +1,1 @@
+"""Models: adjacency graphs, the ST-GCN encoder, heads and the SkeAttnCLR neck."""

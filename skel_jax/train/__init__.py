@@ -1,0 +1,1 @@
+"""Generic training machinery: state, jit'd steps, loop, sharding, checkpoints, logging."""

@@ -1,0 +1,43 @@
+"""Shared pytest fixtures: the real data beside the checkout, skipped with a reason if absent."""
+
+import os
+import pathlib
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> pathlib.Path:
+  """`$SKEL_JAX_SHARED_DATA` or `../shared/data` relative to the repository root."""
+  env = os.environ.get("SKEL_JAX_SHARED_DATA")
+  return pathlib.Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def fixtures_dir() -> pathlib.Path:
+  """The reference fixtures beside the data folder (`../shared/fixtures`)."""
+  return shared_dir().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def nw_ucla_dir() -> pathlib.Path:
+  path = shared_dir() / "nw-ucla"
+  if not (path / "all_sqe").is_dir():
+    pytest.skip(f"NW-UCLA data not found at {path} (set SKEL_JAX_SHARED_DATA)")
+  return path
+
+
+@pytest.fixture(scope="session")
+def ntu_samples_dir() -> pathlib.Path:
+  path = shared_dir() / "ntu-samples"
+  if not path.is_dir():
+    pytest.skip(f"NTU sample files not found at {path} (set SKEL_JAX_SHARED_DATA)")
+  return path
+
+
+@pytest.fixture(scope="session")
+def reference_fixture_dir() -> pathlib.Path:
+  path = fixtures_dir() / "aimclr_stgcn_reference"
+  if not path.is_dir():
+    pytest.skip(f"reference ST-GCN fixtures not found at {path}")
+  return path
