@@ -1,0 +1,228 @@
+"""Shared configuration builder for the method configs in configs/ (big_vision style).
+
+Every `configs/<method>.py` has `get_config(arg)` which calls `pretrain_config(method, arg)`.
+The argument is a comma-separated list of a dataset/size preset and `key=value` pairs, e.g.
+`configs/aimclr.py:nwucla,stream=bone` or `configs/skeletonclr.py:smoke`. Presets:
+
+* `demo` (default): the embedded procedural dataset, small encoder schedule, minutes on a CPU.
+* `smoke`: tiny model and data for tests (seconds).
+* `nwucla`: NW-UCLA cross-view (views 1, 2 train; 3 test), kinect_v1_20 layout.
+* `ntu60_xsub`, `ntu60_xview`, `ntu120_xsub`, `ntu120_xset`, `pku1_xsub`, `pku1_xview`,
+  `pku2_xsub`, `pku2_xview`: the full-size reference settings (spec sections 2-5) on prepared
+  data (`python -m skel_jax.prepare ...`).
+
+Keys: `stream` (joint|motion|bone), `frames`, `epochs`, `batch`, `hidden`, `seed`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from skel_jax.augment import registry as aug_registry
+
+FULL_DATASETS = {
+    # name: (layout, num_classes)
+    "ntu60_xsub": ("ntu25", 60), "ntu60_xview": ("ntu25", 60),
+    "ntu120_xsub": ("ntu25", 120), "ntu120_xset": ("ntu25", 120),
+    "pku1_xsub": ("ntu25", 51), "pku1_xview": ("ntu25", 51),
+    "pku2_xsub": ("ntu25", 51), "pku2_xview": ("ntu25", 51),
+}
+PRESETS = ("demo", "smoke", "nwucla", *FULL_DATASETS)
+
+
+def parse_arg(arg: str | None) -> tuple[str, dict[str, str]]:
+  """'nwucla,stream=bone' -> ('nwucla', {'stream': 'bone'}); the preset defaults to demo."""
+  preset, kv = "demo", {}
+  for item in filter(None, (arg or "").split(",")):
+    if "=" in item:
+      k, v = item.split("=", 1)
+      kv[k.strip()] = v.strip()
+    else:
+      preset = item.strip()
+  if preset not in PRESETS:
+    raise ValueError(f"unknown config preset {preset!r}; known: {PRESETS}")
+  return preset, kv
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """SkeletonCLR at the reference's NTU-60 settings (spec 2, 1.6, 1.7)."""
+  c = ml_collections.ConfigDict()
+  c.method = "skeletonclr"
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.dataset = "ntu60_xsub"
+  c.data.data_dir = ""  # prepared data root; also $SKEL_JAX_DATA_DIR
+  c.data.layout = "ntu25"
+  c.data.num_classes = 60
+  c.data.num_frames = 50
+  c.data.stream = "joint"
+  c.data.num_train = 0  # demo data only: clip counts
+  c.data.num_test = 0
+  c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.graph = "stgcn"
+  c.model.hidden = 16
+  c.model.out_dim = 256
+  c.model.dropout = 0.5
+  c.model.conv_impl = "matmul"
+  c.model.head_hidden = 256
+  c.model.feature_dim = 128
+  c.model.head_bn = False
+  c.model.head_bias = True
+
+  c.aug = ml_collections.ConfigDict()
+  c.aug.normal = aug_registry.NORMAL
+  c.aug.extreme = aug_registry.EXTREME
+
+  c.moco = ml_collections.ConfigDict()
+  c.moco.queue_size = 32768
+  c.moco.momentum = 0.999
+  c.moco.momentum_schedule = "constant"  # or 'cosine' (SkeAttnCLR, spec 5.5)
+  c.moco.temperature = 0.07
+  c.moco.key_init = "independent"  # reference (spec 1.5.4); 'copy' is standard MoCo
+  c.moco.key_dropout = True  # reference: key encoder in train mode, dropout on
+  c.moco.ema_order = "before_forward"
+  c.moco.ema_batch_stats = False
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.batch_size = 128
+  c.optim.epochs = 300
+  c.optim.lr = 0.1
+  c.optim.schedule = "step"
+  c.optim.lr_steps = (250,)
+  c.optim.momentum = 0.9
+  c.optim.nesterov = False
+  c.optim.weight_decay = 1e-4
+
+  c.train = ml_collections.ConfigDict()
+  c.train.log_every_steps = 50
+  c.train.ckpt_every_epochs = 10
+  c.train.keep_checkpoints = 3
+  c.train.max_steps = -1  # stop early (for tests); -1 = run all epochs
+  c.train.knn_every_epochs = 0  # KNN monitoring during pretraining; 0 = off
+  c.train.prefetch = 2
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.batch_size = 256
+  c.eval.random_init = False  # evaluate the encoder at its random init (a baseline)
+  c.eval.linear = ml_collections.ConfigDict()
+  c.eval.linear.epochs = 100
+  c.eval.linear.lr = 3.0
+  c.eval.linear.lr_steps = (80,)
+  c.eval.linear.batch_size = 128
+  c.eval.linear.weight_decay = 0.0
+  c.eval.linear.eval_every = 5
+  c.eval.knn = ml_collections.ConfigDict()
+  c.eval.knn.ks = (10, 20, 40)
+  c.eval.knn.temperature = 0.1
+  c.eval.tsne = ml_collections.ConfigDict()
+  c.eval.tsne.max_points = 1000
+  c.eval.tsne.enabled = True
+  return c
+
+
+def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
+  """Sets data and size for a preset (in place)."""
+  if preset in FULL_DATASETS:
+    c.data.dataset = preset
+    c.data.layout, c.data.num_classes = FULL_DATASETS[preset]
+    return
+  # Small presets: standard MoCo key init (a copy) suits short schedules better.
+  c.moco.key_init = "copy"
+  if preset == "demo":
+    c.data.dataset = "demo"
+    c.data.layout, c.data.num_classes = "ntu25", 10
+    c.data.num_train, c.data.num_test = 2000, 500
+    c.data.num_frames = 32
+    c.model.hidden = 8
+    c.model.out_dim = 64
+    c.model.head_hidden = 64
+    c.model.feature_dim = 32
+    c.moco.queue_size = 1024
+    c.moco.momentum = 0.99
+    c.optim.batch_size = 64
+    c.optim.epochs = 20
+    c.optim.lr_steps = (15,)
+    c.eval.linear.epochs = 50
+    c.eval.linear.lr_steps = (40,)
+    c.train.log_every_steps = 10
+    c.train.ckpt_every_epochs = 5
+  elif preset == "smoke":
+    c.data.dataset = "demo"
+    c.data.layout, c.data.num_classes = "ntu25", 10
+    c.data.num_train, c.data.num_test = 64, 32
+    c.data.num_frames = 16
+    c.model.hidden = 4
+    c.model.out_dim = 16
+    c.model.head_hidden = 16
+    c.model.feature_dim = 8
+    c.moco.queue_size = 64
+    c.moco.momentum = 0.9
+    c.optim.batch_size = 16
+    c.optim.epochs = 2
+    c.optim.lr_steps = (1,)
+    c.eval.batch_size = 32
+    c.eval.linear.epochs = 5
+    c.eval.linear.lr_steps = (4,)
+    c.eval.linear.batch_size = 16
+    c.eval.linear.eval_every = 1
+    c.eval.knn.ks = (1, 5)
+    c.eval.tsne.max_points = 64
+    c.train.log_every_steps = 1
+    c.train.ckpt_every_epochs = 1
+  elif preset == "nwucla":
+    c.data.dataset = "nwucla"
+    c.data.layout, c.data.num_classes = "kinect_v1_20", 10
+    c.data.num_frames = 50
+    c.moco.queue_size = 1024  # 1020 training clips: a queue of ~one epoch of keys
+    c.moco.momentum = 0.99
+    c.optim.batch_size = 64
+    c.optim.epochs = 60
+    c.optim.lr_steps = (50,)
+    c.train.log_every_steps = 16
+    c.train.ckpt_every_epochs = 10
+    c.eval.linear.epochs = 100
+    c.eval.linear.lr_steps = (80,)
+
+
+_KEYS = {
+    "stream": ("data", "stream", str), "frames": ("data", "num_frames", int),
+    "epochs": ("optim", "epochs", int), "batch": ("optim", "batch_size", int),
+    "hidden": ("model", "hidden", int), "seed": (None, "seed", int),
+}
+
+
+def apply_keys(c: ml_collections.ConfigDict, kv: dict[str, str]) -> None:
+  for key, value in kv.items():
+    if key not in _KEYS:
+      raise ValueError(f"unknown config argument {key!r}; known: {sorted(_KEYS)}")
+    section, field, cast = _KEYS[key]
+    target = c if section is None else c[section]
+    target[field] = cast(value)
+  if c.data.stream not in ("joint", "motion", "bone"):
+    raise ValueError(f"unknown stream {c.data.stream!r}; known: joint, motion, bone")
+
+
+def pretrain_config(method: str, arg: str | None, method_defaults=None,
+                    preset_overrides=None) -> ml_collections.ConfigDict:
+  """The config of `method` for the preset and keys in `arg`.
+
+  Args:
+    method: method name (skeletonclr, aimclr, skelemixclr, skeattnclr).
+    arg: the config argument string (see module docstring).
+    method_defaults: fn(config) setting the method's full-size reference values.
+    preset_overrides: fn(config, preset) adjusting small presets for the method.
+  """
+  preset, kv = parse_arg(arg)
+  c = base_config()
+  c.method = method
+  if method_defaults:
+    method_defaults(c)
+  apply_preset(c, preset)
+  if preset_overrides:
+    preset_overrides(c, preset)
+  apply_keys(c, kv)
+  c.preset = preset
+  return c

@@ -1,0 +1,45 @@
+"""Frozen features of a pretrained encoder: eval mode, no augmentation (reference-spec 1.8).
+
+The backbone runs with BN running statistics and dropout off, so features are deterministic
+and are computed once per split; linear evaluation and KNN then work on the arrays.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from skel_jax.data import streams
+from skel_jax.models.stgcn import STGCN
+
+
+def backbone_from_encoder_config(model_config, layout: str, num_classes=None) -> STGCN:
+  return STGCN(layout=layout, graph=model_config.graph, hidden=model_config.hidden,
+               out_dim=model_config.out_dim, dropout=model_config.dropout,
+               num_classes=num_classes, conv_impl=model_config.conv_impl)
+
+
+def extract_features(backbone: STGCN, variables: dict, x: np.ndarray, *, stream: str,
+                     layout, batch_size: int = 256) -> np.ndarray:
+  """Pooled `[N, D]` backbone features of clips `x` `[N, M, T, V, C]` in `stream`.
+
+  The last batch is zero-padded to the batch size (one compiled shape) and trimmed.
+  """
+
+  @jax.jit
+  def embed(variables, batch):
+    batch = streams.to_stream(batch, stream, layout)
+    _, aux = backbone.apply(variables, batch, train=False)
+    return aux["pooled"]
+
+  n = len(x)
+  out = []
+  for start in range(0, n, batch_size):
+    batch = np.asarray(x[start:start + batch_size], np.float32)
+    size = len(batch)
+    if size < batch_size:
+      pad = np.zeros((batch_size - size, *batch.shape[1:]), np.float32)
+      batch = np.concatenate([batch, pad])
+    out.append(np.asarray(embed(variables, jnp.asarray(batch)))[:size])
+  return np.concatenate(out) if out else np.zeros((0, backbone.out_dim), np.float32)

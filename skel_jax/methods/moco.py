@@ -1,0 +1,73 @@
+"""MoCo machinery shared by every method (reference-spec section 1.6).
+
+Pure functions on arrays: L2 normalisation, the negatives queue, InfoNCE logits and losses,
+and the key-encoder momentum (EMA) update. Shapes: queries and keys `[N, D]`, queue `[K, D]`
+(one row per stored key; the reference stores the transpose).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def l2_normalize(x: jnp.ndarray, axis: int = -1, eps: float = 1e-12) -> jnp.ndarray:
+  """`x / max(||x||, eps)`, as `torch.nn.functional.normalize`."""
+  norm = jnp.linalg.norm(x, axis=axis, keepdims=True)
+  return x / jnp.maximum(norm, eps)
+
+
+def init_queue(rng: jax.Array, size: int, dim: int) -> jnp.ndarray:
+  """`[K, D]` standard-normal rows normalised to unit length (spec 1.6)."""
+  return l2_normalize(jax.random.normal(rng, (size, dim), jnp.float32))
+
+
+def enqueue(queue: jnp.ndarray, ptr: jnp.ndarray, keys: jnp.ndarray) -> jnp.ndarray:
+  """Writes `keys` `[N, D]` at rows `[ptr, ptr + N)`; requires K % N == 0 (asserted at start)."""
+  return jax.lax.dynamic_update_slice(queue, keys.astype(queue.dtype), (ptr, 0))
+
+
+def advance(ptr: jnp.ndarray, batch: int, size: int) -> jnp.ndarray:
+  """The pointer after enqueueing `batch` keys: `(ptr + N) mod K`."""
+  return (ptr + batch) % size
+
+
+def contrastive_logits(q: jnp.ndarray, positive: jnp.ndarray, queue: jnp.ndarray,
+                       temperature: float, extra_negatives: jnp.ndarray | None = None):
+  """`[q·pos | q·Q (| q·extra)] / tau`, shape `[N, 1 + K (+ 1)]` (spec 1.6 step 4).
+
+  `positive` and `extra_negatives` are `[N, D]` (one per row); the queue is a constant.
+  """
+  pos = jnp.sum(q * positive, axis=-1, keepdims=True)  # [N, 1]
+  neg = q @ jax.lax.stop_gradient(queue).T  # [N, K]
+  parts = [pos, neg]
+  if extra_negatives is not None:
+    parts.append(jnp.sum(q * extra_negatives, axis=-1, keepdims=True))
+  return jnp.concatenate(parts, axis=-1) / temperature
+
+
+def infonce(logits: jnp.ndarray) -> jnp.ndarray:
+  """Mean cross-entropy with target 0 (the positive is column 0)."""
+  return -jnp.mean(jax.nn.log_softmax(logits, axis=-1)[:, 0])
+
+
+def positive_accuracy(logits: jnp.ndarray) -> jnp.ndarray:
+  """Fraction of rows whose largest logit is the positive (column 0)."""
+  return jnp.mean(jnp.argmax(logits, axis=-1) == 0)
+
+
+def ema(target, online, momentum):
+  """`target <- m * target + (1 - m) * online` on matching pytrees (spec 1.6 step 2)."""
+  return optax.incremental_update(online, target, step_size=1.0 - momentum)
+
+
+def cosine_momentum(step, base: float, steps_per_epoch: int, total_epochs: int):
+  """SkeAttnCLR's key momentum (spec 5.5): `1 - (1 - m0) (cos(pi t / t_max) + 1) / 2`.
+
+  With `t = e * I + i` (e the 1-based epoch, i the 0-based iteration) = `step + I` and
+  `t_max = I * total_epochs`; no clamp, as in the reference.
+  """
+  t = jnp.asarray(step, jnp.float32) + steps_per_epoch
+  t_max = float(steps_per_epoch * total_epochs)
+  return 1.0 - (1.0 - base) * (jnp.cos(jnp.pi * t / t_max) + 1.0) / 2.0

@@ -1,0 +1,58 @@
+"""The contrastive encoder: ST-GCN backbone plus projection head, with pooling entry points.
+
+Methods differ in how the final feature map is pooled before the head (global average,
+EADM-dropped average, mask pooling over a mixed region, attention masks), so the module
+exposes the three stages separately:
+
+* `feature_map(x, train)`: backbone up to the last block, `[N, M, T', V, D]`;
+* `project(pooled, train)`: the head on `[N, D]` pooled features;
+* `__call__(x, train)`: global average pooling (spec 1.5.3 step 4) and the head.
+
+All of them run inside one `Module.apply`, so batch statistics thread through successive
+calls in order, as in the reference (spec 8, note 1).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from skel_jax.models.heads import MLPHead
+from skel_jax.models.stgcn import STGCN
+
+
+def global_pool(fmap: jnp.ndarray) -> jnp.ndarray:
+  """`[N, M, T', V, D]` -> `[N, D]`: mean over (T', V), then over persons (spec 1.5.3)."""
+  return fmap.mean(axis=(2, 3)).mean(axis=1)
+
+
+class ContrastiveEncoder(nn.Module):
+  """ST-GCN backbone (no fc) followed by a projection head; params {'backbone', 'head'}."""
+
+  layout: str = "ntu25"
+  graph: str = "stgcn"
+  hidden: int = 16
+  out_dim: int = 256
+  dropout: float = 0.5
+  conv_impl: str = "matmul"
+  head_hidden: int = 256
+  feature_dim: int = 128
+  head_bn: bool = False
+  head_bias: bool = True
+
+  def setup(self):
+    self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
+                          out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
+                          conv_impl=self.conv_impl)
+    self.head = MLPHead(hidden=self.head_hidden, features=self.feature_dim, use_bn=self.head_bn,
+                        use_bias=self.head_bias)
+
+  def feature_map(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    _, aux = self.backbone(x, train=train)
+    return aux["feature_map"]
+
+  def project(self, pooled: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    return self.head(pooled, train=train)
+
+  def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    return self.project(global_pool(self.feature_map(x, train=train)), train=train)

@@ -1,0 +1,31 @@
+"""Projection heads and predictors (reference-spec sections 1.6, 4.2 and 5.3)."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from skel_jax.models.stgcn import BatchNorm, weight_init
+
+
+class MLPHead(nn.Module):
+  """Linear -> (BN) -> ReLU -> Linear on `[N, D]` features.
+
+  `use_bn=False` is the SkeletonCLR / AimCLR head (256-256-128, spec 1.6); `use_bn=True` is
+  SkeleMixCLR+'s head with BatchNorm1d after the first layer (spec 4.2). `use_bias=False` with
+  `use_bn=True` is SkeAttnCLR's MLP1D (1x1 convs without bias, spec 5.3). Every call in train
+  mode uses its own batch statistics, as the reference does.
+  """
+
+  hidden: int = 256
+  features: int = 128
+  use_bn: bool = False
+  use_bias: bool = True
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    x = nn.Dense(self.hidden, use_bias=self.use_bias, kernel_init=weight_init, name="fc1")(x)
+    if self.use_bn:
+      x = BatchNorm(use_running_average=not train, name="bn")(x)
+    x = nn.relu(x)
+    return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=weight_init, name="fc2")(x)
