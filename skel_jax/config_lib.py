@@ -226,3 +226,20 @@ def pretrain_config(method: str, arg: str | None, method_defaults=None,
   apply_keys(c, kv)
   c.preset = preset
   return c
+
+
+def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """Loads `get_config(arg)` from a config file (e.g. 'configs/aimclr.py'), as the CLI does.
+
+  Relative paths are tried from the working directory, then from the repository root.
+  """
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  candidates = [path, os.path.join(os.path.dirname(os.path.dirname(__file__)), path)]
+  for candidate in candidates:
+    if os.path.exists(candidate):
+      spec = importlib.util.spec_from_file_location("skel_jax_config", candidate)
+      module = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(module)
+      return module.get_config(arg)
+  raise FileNotFoundError(f"config file {path!r} not found (tried {candidates})")
