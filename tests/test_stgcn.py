@@ -29,8 +29,8 @@ def test_temporal_out_length(t, t_out):
 def test_shapes_and_person_averaging():
   model = stgcn.STGCN(hidden=4, out_dim=8, num_classes=5, layout="kinect_v1_20")
   x = jax.random.normal(jax.random.key(1), (3, 2, 20, 20, 3))
-  variables = model.init(jax.random.key(0), x, train=False)
-  logits, aux = model.apply(variables, x, train=False)
+  variables = jax.jit(lambda: model.init(jax.random.key(0), x, train=False))()
+  logits, aux = jax.jit(lambda v: model.apply(v, x, train=False))(variables)
   assert logits.shape == (3, 5)
   assert aux["feature_map"].shape == (3, 2, 5, 20, 8)
   np.testing.assert_allclose(aux["pooled"], aux["feature_map"].mean((1, 2, 3)), rtol=1e-5)
@@ -46,11 +46,14 @@ def test_matmul_and_conv_formulations_agree():
   x = jax.random.normal(jax.random.key(1), (2, 2, 16, 25, 3))
   fast = stgcn.STGCN(hidden=4, out_dim=8, conv_impl="matmul")
   slow = stgcn.STGCN(hidden=4, out_dim=8, conv_impl="conv")
-  variables = fast.init(jax.random.key(0), x, train=False)
-  (a, _), state_a = fast.apply(variables, x, train=True, mutable=["batch_stats"],
-                               rngs={"dropout": jax.random.key(2)})
-  (b, _), state_b = slow.apply(variables, x, train=True, mutable=["batch_stats"],
-                               rngs={"dropout": jax.random.key(2)})
+  variables = jax.jit(lambda: fast.init(jax.random.key(0), x, train=False))()
+
+  def run(model):
+    return jax.jit(lambda v: model.apply(v, x, train=True, mutable=["batch_stats"],
+                                         rngs={"dropout": jax.random.key(2)}))(variables)
+
+  (a, _), state_a = run(fast)
+  (b, _), state_b = run(slow)
   np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   jax.tree_util.tree_map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6),
                          state_a, state_b)
@@ -58,8 +61,8 @@ def test_matmul_and_conv_formulations_agree():
 
 def test_init_follows_spec():
   model = stgcn.STGCN(hidden=16)
-  variables = model.init(jax.random.key(0), jnp.zeros((1, 1, 50, 25, 3)), train=False)
-  params = variables["params"]
+  params = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, 1, 50, 25, 3)),
+                                      train=False))()["params"]
   kernel = params["block5"]["tcn_conv"]["kernel"]
   assert abs(float(kernel.std()) - 0.02) < 0.002
   assert float(jnp.abs(params["block5"]["tcn_conv"]["bias"]).max()) == 0.0

@@ -1,0 +1,229 @@
+"""The reference preprocessing of one clip (reference-spec section 1.1, step B).
+
+Every function takes one clip `[M, T, V, C]` (persons, frames, joints, xyz) as a numpy array
+and returns float32. Computation runs in float64 and is cast once at the end, so composing the
+public functions through `preprocess_clip` rounds only once.
+
+Step B of spec 1.1, in order:
+
+1. `valid_length`: L = number of frames where person 0's first joint is non-zero (a count,
+   not the index of the last valid frame; a zero frame in the middle therefore shortens the
+   clip from the end, as in the reference).
+2. `center_clip`: subtract the centre joint per frame and person.
+3. `resize_time`: bilinear resize of frames `[0, L)` to `t_out` frames (OpenCV INTER_LINEAR
+   half-pixel rule, no anti-aliasing).
+4. `rotate_view`: per-frame, per-person rotation about y that turns the shoulder line to +x.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skel_jax.data.skeletons import SkeletonLayout, get_layout
+
+# Added to the norm of the shoulder vector before the arccos (spec 1.1 B.4).
+_ROTATION_EPS = 1e-4
+
+
+class DataError(ValueError):
+  """Bad input data: a malformed file, a wrong shape, NaN values or an empty clip."""
+
+
+def _where(name: str) -> str:
+  return f"{name}: " if name else ""
+
+
+def _check_clip(clip: np.ndarray, name: str = "") -> np.ndarray:
+  clip = np.asarray(clip)
+  if clip.ndim != 4:
+    raise DataError(f"{_where(name)}a clip must be [M, T, V, C], got shape {clip.shape}")
+  return clip
+
+
+def valid_length(clip: np.ndarray) -> int:
+  """Number of frames where person 0's first joint is non-zero (spec 1.1 B.1).
+
+  A joint counts as non-zero when any of its coordinates is non-zero. This is a count of
+  frames, not the index of the last valid frame.
+
+  Args:
+    clip: `[M, T, V, C]` array.
+
+  Returns:
+    The count L (0 when person 0's first joint is zero in every frame).
+  """
+  clip = _check_clip(clip)
+  return int(np.count_nonzero(np.any(clip[0, :, 0, :] != 0, axis=-1)))
+
+
+def _center(x: np.ndarray, center: int) -> np.ndarray:
+  # [M, T, V, C] - [M, T, 1, C]. A zero person-frame has a zero centre, so it stays zero.
+  return x - x[:, :, center:center + 1, :]
+
+
+def center_clip(clip: np.ndarray, center: int) -> np.ndarray:
+  """Subtracts the centre joint from every joint, per frame and person (spec 1.1 B.2).
+
+  Absent persons and padded frames (all zero) stay zero, since their centre is zero too.
+
+  Args:
+    clip: `[M, T, V, C]` array.
+    center: 0-based index of the centre joint.
+
+  Returns:
+    float32 `[M, T, V, C]`.
+  """
+  clip = _check_clip(clip)
+  if not 0 <= center < clip.shape[2]:
+    raise DataError(f"centre joint {center} out of range for {clip.shape[2]} joints")
+  return _center(clip.astype(np.float64), center).astype(np.float32)
+
+
+def resize_source_positions(length: int, t_out: int) -> np.ndarray:
+  """Source positions of OpenCV's INTER_LINEAR half-pixel rule along time.
+
+  `src = (dst + 0.5) * length / t_out - 0.5`, clamped to `[0, length - 1]`.
+
+  Args:
+    length: number of input frames (>= 1).
+    t_out: number of output frames (>= 1).
+
+  Returns:
+    float64 `[t_out]` fractional source frame indices.
+  """
+  dst = np.arange(t_out, dtype=np.float64)
+  src = (dst + 0.5) * (length / t_out) - 0.5
+  return np.clip(src, 0.0, length - 1)
+
+
+def _resize(x: np.ndarray, length: int, t_out: int) -> np.ndarray:
+  src = resize_source_positions(length, t_out)
+  lo = np.floor(src).astype(np.int64)
+  hi = np.minimum(lo + 1, length - 1)
+  w = (src - lo)[None, :, None, None]  # [1, T_out, 1, 1]
+  return x[:, lo] * (1.0 - w) + x[:, hi] * w
+
+
+def resize_time(clip: np.ndarray, length: int, t_out: int) -> np.ndarray:
+  """Bilinear resize of frames `[0, length)` to `t_out` frames (spec 1.1 B.3).
+
+  Only the time axis changes. Uses OpenCV's half-pixel mapping and no anti-aliasing, so a
+  downsampled frame interpolates between the two nearest source frames. A clip of one frame
+  is repeated.
+
+  Args:
+    clip: `[M, T, V, C]` array.
+    length: number of leading frames to use, `1 <= length <= T`.
+    t_out: number of output frames.
+
+  Returns:
+    float32 `[M, t_out, V, C]`.
+
+  Raises:
+    DataError: when `length` or `t_out` is out of range.
+  """
+  clip = _check_clip(clip)
+  if not 1 <= length <= clip.shape[1]:
+    raise DataError(f"resize length {length} out of range 1..{clip.shape[1]}")
+  if t_out < 1:
+    raise DataError(f"t_out must be >= 1, got {t_out}")
+  return _resize(clip.astype(np.float64), int(length), int(t_out)).astype(np.float32)
+
+
+def view_angles(clip: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
+  """Per-frame, per-person rotation angles of spec 1.1 B.4.
+
+  `u = p[b] - p[a]` with its y component zeroed, `theta = arccos(u_x / (|u| + 1e-4))`, and
+  every theta of a person negated when that person's `sum_t u_z >= 0` (one sign per person
+  and sequence; the reference loops over persons).
+
+  Args:
+    clip: `[M, T, V, 3]` array.
+    shoulders: joints (a, b).
+
+  Returns:
+    float64 `[M, T]` angles in radians.
+  """
+  a, b = shoulders
+  u = clip[:, :, b, :].astype(np.float64) - clip[:, :, a, :]  # [M, T, 3]
+  u[..., 1] = 0.0
+  norm = np.sqrt(np.sum(u * u, axis=-1))  # [M, T]
+  theta = np.arccos(u[..., 0] / (norm + _ROTATION_EPS))
+  sign = np.where(np.sum(u[..., 2], axis=1) >= 0, -1.0, 1.0)  # [M]
+  return theta * sign[:, None]
+
+
+def _rotate(x: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
+  theta = view_angles(x, shoulders)[:, :, None]  # [M, T, 1]
+  c, s = np.cos(theta), np.sin(theta)
+  px, py, pz = x[..., 0], x[..., 1], x[..., 2]  # [M, T, V] each
+  # R_y(theta) = [[c, 0, -s], [0, 1, 0], [s, 0, c]] applied to column vectors.
+  return np.stack([c * px - s * pz, py, s * px + c * pz], axis=-1)
+
+
+def rotate_view(clip: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
+  """Rotates every frame of every person about y so the shoulder line points to +x.
+
+  Spec 1.1 B.4; see `view_angles` for the angle and its per-sequence sign. An all-zero
+  person (or frame) stays zero. Frames whose shoulder vector has a z component of the other
+  sign than the sequence sum end up mirrored about x, as in the reference.
+
+  Args:
+    clip: `[M, T, V, 3]` array.
+    shoulders: joints (a, b) whose difference `p[b] - p[a]` is turned to +x.
+
+  Returns:
+    float32 `[M, T, V, 3]`.
+  """
+  clip = _check_clip(clip)
+  if clip.shape[-1] != 3:
+    raise DataError(f"view rotation needs xyz coordinates, got {clip.shape[-1]} channels")
+  return _rotate(clip.astype(np.float64), tuple(shoulders)).astype(np.float32)
+
+
+def preprocess_clip(
+    clip: np.ndarray,
+    layout: SkeletonLayout | str,
+    t_out: int,
+    *,
+    view_normalize: bool = True,
+    name: str = "",
+) -> np.ndarray:
+  """Spec 1.1 step B on one clip: valid length, centre, resize to `t_out`, y-rotation.
+
+  Args:
+    clip: `[M, T, V, 3]` raw coordinates, zero-padded (absent persons and frames are zero).
+    layout: skeleton layout (or its name); gives the centre joint and the shoulders.
+    t_out: number of output frames.
+    view_normalize: apply the per-frame rotation (B.4). Skipped when the layout has no
+      shoulders.
+    name: sample name for error messages.
+
+  Returns:
+    float32 `[M, t_out, V, 3]`; every frame is valid (no padding).
+
+  Raises:
+    DataError: wrong shape or joint count, non-finite values, or no valid frame.
+  """
+  layout = get_layout(layout)
+  clip = _check_clip(clip, name)
+  _, t, v, c = clip.shape
+  if v != layout.num_joints:
+    raise DataError(
+        f"{_where(name)}{v} joints, but layout {layout.name!r} has {layout.num_joints}")
+  if c != 3:
+    raise DataError(f"{_where(name)}expected 3 coordinates per joint, got {c}")
+  if not np.all(np.isfinite(clip)):
+    bad = np.argwhere(~np.isfinite(clip))[0]
+    raise DataError(f"{_where(name)}non-finite coordinate at (person, frame, joint, axis) "
+                    f"{tuple(int(i) for i in bad)}")
+  length = valid_length(clip)
+  if length == 0:
+    raise DataError(f"{_where(name)}no valid frame: person 0's first joint is zero in all "
+                    f"{t} frames")
+  # Only frames [0, L) enter the resize, so the rest need not be centred.
+  x = _center(clip[:, :length].astype(np.float64), layout.center)
+  x = _resize(x, length, int(t_out))
+  if view_normalize and layout.shoulders is not None:
+    x = _rotate(x, layout.shoulders)
+  return x.astype(np.float32)

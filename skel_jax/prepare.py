@@ -1,0 +1,416 @@
+"""Builds a dataset from its raw release: `python -m skel_jax.prepare DATASET --raw --out`.
+
+    python -m skel_jax.prepare ntu60_xsub --raw=/data/nturgbd_skeletons_s001_to_s017 \\
+        --out=/data/skel_jax [--frames=50] [--workers=4]
+
+DATASET is one of ntu60_xsub, ntu60_xview, ntu120_xsub, ntu120_xset, pku1_xsub, pku1_xview,
+pku2_xsub, pku2_xview, nwucla. The raw files are read in parallel (one process per worker,
+one raw file per work item), preprocessed as in reference-spec 1.1 (steps A and B; no view
+rotation for NW-UCLA unless --view-normalize), and written to `{out}/{dataset}/{train,test}.npz`
+(format in skel_jax/data/prepared.py; read it with `load_prepared(out, dataset, split)`).
+
+Long runs show a progress bar (files/s, ETA) on stderr. A run is resumable: finished shards
+are kept in `{out}/.{dataset}.partial/` and reused by the next run with the same arguments,
+and the dataset folder appears only at the end, by a rename (never half written).
+
+NTU needs the missing-skeletons list (`ntu60_samples_with_missing_skeletons.txt` or the
+`ntu120_` one): give it with --skip-list, or put it in the raw folder (or its `meta/`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from skel_jax.data import ntu, nw_ucla, pku_mmd
+from skel_jax.data.dataset import ArrayDataset
+from skel_jax.data.prepared import SPLITS, load_prepared, read_split, save_split
+from skel_jax.data.preprocess import DataError, preprocess_clip
+
+__all__ = ["DATASETS", "Plan", "load_prepared", "main", "plan_dataset", "prepare"]
+
+NWUCLA = "nwucla"
+DATASETS = tuple(ntu.DATASETS) + tuple(pku_mmd.DATASETS) + (NWUCLA,)
+_FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What to read for a dataset: work items per split and the dataset's constants.
+
+  A work item is `(kind, args)`; `run_item` turns it into a list of (name, clip, label).
+  """
+
+  dataset: str
+  layout: str
+  num_classes: int
+  num_persons: int
+  num_joints: int
+  view_normalize: bool
+  items: dict  # split -> list of (kind, args)
+
+
+def _shared_data_dirs() -> list[str]:
+  """Folders that may hold the skip lists beside a development checkout."""
+  dirs = []
+  if os.environ.get("SKEL_JAX_SHARED_DATA"):
+    dirs.append(os.environ["SKEL_JAX_SHARED_DATA"])
+  dirs.append(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__)))), "shared", "data"))
+  return dirs
+
+
+def find_ntu_skip_list(num_classes: int, raw_dir: str, skip_list: str | None) -> frozenset[str]:
+  """Reads the NTU missing-skeletons list: the given path, 'none', or a file found nearby.
+
+  Raises:
+    DataError: when no list is given and none is found (the message says where it looked).
+  """
+  if skip_list == "none":
+    return frozenset()
+  if skip_list:
+    if not os.path.isfile(skip_list):
+      raise DataError(f"{skip_list}: skip list not found")
+    return ntu.read_skip_list(skip_list)
+  name = ntu.SKIP_LIST_NAMES[num_classes]
+  places = [os.path.join(raw_dir, name), os.path.join(raw_dir, "meta", name),
+            os.path.join(os.path.dirname(os.path.abspath(raw_dir)), name)]
+  places += [os.path.join(d, "ntu-samples", "meta", name) for d in _shared_data_dirs()]
+  for path in places:
+    if os.path.isfile(path):
+      return ntu.read_skip_list(path)
+  raise DataError(
+      f"the NTU missing-skeletons list {name} was not found (looked in {places}); pass "
+      "--skip-list=PATH (the list of samples without skeletons published with NTU RGB+D), "
+      "or --skip-list=none to keep every file")
+
+
+def plan_dataset(
+    dataset: str,
+    raw_dir: str | os.PathLike,
+    *,
+    skip_list: str | None = None,
+    view_normalize: bool | None = None,
+) -> Plan:
+  """Lists the raw files of both splits of `dataset`.
+
+  Args:
+    dataset: one of DATASETS.
+    raw_dir: the raw release folder.
+    skip_list: NTU only: path of the missing-skeletons list, 'none', or None to search.
+    view_normalize: per-frame y-rotation; default True (NTU, PKU) or False (NW-UCLA).
+
+  Raises:
+    ValueError: for an unknown dataset.
+    DataError: for a missing or incomplete raw folder.
+  """
+  raw_dir = os.fspath(raw_dir)
+  if dataset in ntu.DATASETS:
+    num_classes, _, _ = ntu.dataset_info(dataset)
+    skip = find_ntu_skip_list(num_classes, raw_dir, skip_list)
+    items = {s: [("ntu", (path,)) for _, path, _ in ntu.list_samples(raw_dir, dataset, s, skip)]
+             for s in SPLITS}
+    vn = True if view_normalize is None else view_normalize
+    return Plan(dataset, ntu.LAYOUT, num_classes, ntu.MAX_BODIES, ntu.NUM_JOINTS, vn, items)
+  if dataset in pku_mmd.DATASETS:
+    part, benchmark = pku_mmd.dataset_info(dataset)
+    files = pku_mmd.find_files(raw_dir, part)
+    skip = pku_mmd.read_skip_file(files.skip_file)
+    items = {s: [("pku", (path, tuple(clips)))
+                 for path, clips in pku_mmd.list_videos(files, benchmark, s, skip)]
+             for s in SPLITS}
+    vn = True if view_normalize is None else view_normalize
+    return Plan(dataset, pku_mmd.LAYOUT, pku_mmd.NUM_CLASSES, 2, pku_mmd.NUM_JOINTS, vn, items)
+  if dataset == NWUCLA:
+    samples = nw_ucla.list_samples(raw_dir)
+    items = {s: [("nwucla", (x.path,)) for x in samples
+                 if x.view in nw_ucla.split_views("cross_view", s)] for s in SPLITS}
+    vn = False if view_normalize is None else view_normalize
+    return Plan(dataset, nw_ucla.LAYOUT, nw_ucla.NUM_CLASSES, 1, nw_ucla.NUM_JOINTS, vn, items)
+  raise ValueError(f"unknown dataset {dataset!r}; known: {list(DATASETS)}")
+
+
+def run_item(kind: str, args: tuple, num_frames: int,
+             view_normalize: bool) -> list[tuple[str, np.ndarray, int]]:
+  """Reads and preprocesses one raw file: [(sample name, clip [M, T, V, C], label)]."""
+  if kind == "ntu":
+    (path,) = args
+    name = os.path.basename(path)[:-len(".skeleton")]
+    clip = ntu.process_file(path, num_frames, view_normalize=view_normalize)
+    return [(name, clip, ntu.parse_name(name).label)]
+  if kind == "pku":
+    path, clips = args
+    return pku_mmd.process_video(path, list(clips), num_frames, view_normalize)
+  if kind == "nwucla":
+    (path,) = args
+    skeleton, label = nw_ucla.read_clip(path)
+    clip = preprocess_clip(skeleton[None], nw_ucla.LAYOUT, num_frames,
+                           view_normalize=view_normalize, name=path)
+    return [(os.path.basename(path)[:-len(".json")], clip, label)]
+  raise ValueError(f"unknown work item kind {kind!r}")
+
+
+def _write_shard(path: str, items: list, num_frames: int, view_normalize: bool,
+                 layout: str, num_classes: int, shape: tuple[int, int]) -> int:
+  """Processes a shard of work items and writes it atomically; returns the item count."""
+  samples = [s for kind, args in items for s in run_item(kind, args, num_frames, view_normalize)]
+  x = np.zeros((len(samples), shape[0], num_frames, shape[1], 3), np.float32)
+  for i, (_, clip, _) in enumerate(samples):
+    x[i] = clip
+  ds = ArrayDataset(x, np.array([s[2] for s in samples], np.int32), [s[0] for s in samples],
+                    layout, num_classes)
+  tmp = path + ".tmp"
+  save_split(tmp, ds)
+  os.replace(tmp, path)
+  return len(items)
+
+
+class Progress:
+  """A text progress bar on stderr: done/total, files/s and ETA.
+
+  On a terminal it redraws one line; otherwise it prints a line at most every 30 s.
+  """
+
+  def __init__(self, total: int, desc: str, stream=None, unit: str = "files", initial: int = 0):
+    self.total, self.desc, self.unit = total, desc, unit
+    self.stream = stream or sys.stderr
+    self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+    self.initial = self.done = initial  # `initial` items were done by an earlier run
+    self.shown = -1
+    self.start = time.monotonic()
+    self.last = self.start
+
+  def update(self, n: int, force: bool = False) -> None:
+    self.done += n
+    now = time.monotonic()
+    due = now - self.last >= (0.2 if self.tty else 30.0) or self.done == self.total
+    if self.done == self.shown or not (due or force):
+      return
+    self.last, self.shown = now, self.done
+    elapsed = max(now - self.start, 1e-9)
+    rate = (self.done - self.initial) / elapsed
+    eta = (self.total - self.done) / rate if rate > 0 else (0.0 if self.done == self.total
+                                                             else float("inf"))
+    frac = self.done / self.total if self.total else 1.0
+    bar = "#" * int(frac * 30)
+    eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta != float("inf") else "?"
+    line = (f"{self.desc} [{bar:<30}] {self.done}/{self.total} {self.unit} "
+            f"{rate:.1f} {self.unit}/s ETA {eta_text}")
+    self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+    self.stream.flush()
+
+  def close(self) -> None:
+    self.update(0, force=True)
+    if self.tty:
+      self.stream.write("\n")
+    elapsed = time.monotonic() - self.start
+    resumed = f" ({self.initial} done before)" if self.initial else ""
+    self.stream.write(f"{self.desc}: {self.done - self.initial} {self.unit} in {elapsed:.1f} s"
+                      f"{resumed}\n")
+    self.stream.flush()
+
+
+def _fingerprint(plan: Plan, raw_dir: str, num_frames: int) -> dict:
+  digest = hashlib.sha1()
+  for split in SPLITS:
+    for kind, args in plan.items[split]:
+      digest.update(repr((split, kind, args)).encode())
+  return {"format": _FORMAT_VERSION, "dataset": plan.dataset, "raw": os.path.abspath(raw_dir),
+          "num_frames": num_frames, "view_normalize": plan.view_normalize,
+          "items": digest.hexdigest()}
+
+
+def _shards(plan: Plan, shard_size: int) -> list[tuple[str, str, list]]:
+  out = []
+  for split in SPLITS:
+    items = plan.items[split]
+    for i, start in enumerate(range(0, len(items), shard_size)):
+      out.append((split, f"{split}-{i:05d}.npz", items[start:start + shard_size]))
+  return out
+
+
+def _assemble(partial: str, shards: list, plan: Plan, num_frames: int, dest: str) -> dict:
+  """Concatenates the shards of each split into `dest/{split}.npz`; returns sample counts.
+
+  Shards are read one at a time into one preallocated array, so the peak memory is about
+  one copy of the largest split.
+  """
+  counts = {}
+  for split in SPLITS:
+    paths = [os.path.join(partial, f) for s, f, _ in shards if s == split]
+    sizes = []
+    for path in paths:
+      with np.load(path) as shard:  # reads only `y`: npz members load lazily
+        sizes.append(len(shard["y"]))
+    n = sum(sizes)
+    x = np.zeros((n, plan.num_persons, num_frames, plan.num_joints, 3), np.float32)
+    y, names, i = np.zeros((n,), np.int32), [], 0
+    for path, size in zip(paths, sizes):
+      part = read_split(path)
+      x[i:i + size], y[i:i + size] = part.x, part.y
+      names += part.names
+      i += size
+    save_split(os.path.join(dest, f"{split}.npz"),
+               ArrayDataset(x, y, names, plan.layout, plan.num_classes))
+    del x
+    counts[split] = n
+  return counts
+
+
+def prepare(
+    dataset: str,
+    raw_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    num_frames: int = 50,
+    workers: int | None = None,
+    skip_list: str | None = None,
+    view_normalize: bool | None = None,
+    overwrite: bool = False,
+    shard_size: int = 64,
+    progress: bool = True,
+) -> str:
+  """Builds `{out_dir}/{dataset}/{train,test}.npz` from the raw release (see the module doc).
+
+  Args:
+    dataset: one of DATASETS.
+    raw_dir: the raw release folder.
+    out_dir: where the dataset folder goes.
+    num_frames: frames per clip after the time resize (50: SkeletonCLR/AimCLR; 64:
+      SkeleMixCLR/SkeAttnCLR).
+    workers: processes (default: all CPUs); 1 runs in this process.
+    skip_list: NTU missing-skeletons list path, 'none', or None to search for it.
+    view_normalize: per-frame y-rotation; default on for NTU/PKU, off for NW-UCLA.
+    overwrite: replace an existing dataset folder (only once the new one is complete).
+    shard_size: raw files per resumable shard.
+    progress: show the progress bar on stderr.
+
+  Returns:
+    The dataset folder.
+
+  Raises:
+    FileExistsError: when the dataset exists and `overwrite` is False.
+    DataError: for bad raw data (naming the file); finished shards are kept for a rerun.
+  """
+  raw_dir, out_dir = os.fspath(raw_dir), os.fspath(out_dir)
+  final = os.path.join(out_dir, dataset)
+  if os.path.exists(final) and not overwrite:
+    raise FileExistsError(f"{final} already exists; pass --overwrite to rebuild it")
+  plan = plan_dataset(dataset, raw_dir, skip_list=skip_list, view_normalize=view_normalize)
+  partial = os.path.join(out_dir, f".{dataset}.partial")
+  fingerprint = _fingerprint(plan, raw_dir, num_frames)
+  plan_file = os.path.join(partial, "plan.json")
+  if os.path.isdir(partial):
+    try:
+      with open(plan_file) as f:
+        same = json.load(f) == fingerprint
+    except (OSError, ValueError):
+      same = False
+    if not same:
+      print(f"{partial}: left by a run with other arguments; starting over", file=sys.stderr)
+      shutil.rmtree(partial)
+  os.makedirs(partial, exist_ok=True)
+  with open(plan_file + ".tmp", "w") as f:
+    json.dump(fingerprint, f)
+  os.replace(plan_file + ".tmp", plan_file)
+
+  shards = _shards(plan, shard_size)
+  todo = [s for s in shards if not os.path.isfile(os.path.join(partial, s[1]))]
+  total = sum(len(items) for _, _, items in shards)
+  done_before = total - sum(len(items) for _, _, items in todo)
+  bar = Progress(total, dataset, stream=sys.stderr, initial=done_before) if progress else None
+  args = (num_frames, plan.view_normalize, plan.layout, plan.num_classes,
+          (plan.num_persons, plan.num_joints))
+  workers = workers or os.cpu_count() or 1
+  try:
+    if workers == 1 or len(todo) <= 1:
+      for _, fname, items in todo:
+        n = _write_shard(os.path.join(partial, fname), items, *args)
+        if bar:
+          bar.update(n)
+    else:
+      # spawn, not fork: the caller may have started threads (JAX, grain) before calling us.
+      ctx = multiprocessing.get_context("spawn")
+      with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_write_shard, os.path.join(partial, f), items, *args)
+                   for _, f, items in todo]
+        try:
+          for future in concurrent.futures.as_completed(futures):
+            n = future.result()
+            if bar:
+              bar.update(n)
+        except BaseException:
+          pool.shutdown(wait=True, cancel_futures=True)
+          raise
+  except DataError as e:
+    raise DataError(f"{e}\n(finished shards are kept in {partial}; fix or skip the file and "
+                    "rerun the same command to resume)") from e
+  if bar:
+    bar.close()
+
+  tmp = os.path.join(out_dir, f".{dataset}.tmp-{os.getpid()}")
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  counts = _assemble(partial, shards, plan, num_frames, tmp)
+  info = dict(fingerprint, layout=plan.layout, num_classes=plan.num_classes, counts=counts)
+  with open(os.path.join(tmp, "info.json"), "w") as f:
+    json.dump(info, f, indent=1)
+  old = None
+  if os.path.exists(final):
+    old = os.path.join(out_dir, f".{dataset}.old-{os.getpid()}")
+    os.rename(final, old)
+  os.rename(tmp, final)
+  if old:
+    shutil.rmtree(old)
+  shutil.rmtree(partial)
+  return final
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="python -m skel_jax.prepare",
+      description="Prepare a skeleton action dataset from its raw release.")
+  parser.add_argument("dataset", choices=DATASETS)
+  parser.add_argument("--raw", required=True, help="folder of the raw release")
+  parser.add_argument("--out", required=True, help="output folder ({out}/{dataset}/...)")
+  parser.add_argument("--frames", type=int, default=50, help="frames per clip (default 50)")
+  parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
+  parser.add_argument("--skip-list", default=None,
+                      help="NTU missing-skeletons list, or 'none' (default: search beside --raw)")
+  parser.add_argument("--view-normalize", default=None, action=argparse.BooleanOptionalAction,
+                      help="per-frame y-rotation (default: on for NTU/PKU, off for NW-UCLA)")
+  parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+  parser.add_argument("--shard-size", type=int, default=64, help="raw files per shard")
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Command-line entry point; returns the exit status."""
+  args = _parser().parse_args(argv)
+  try:
+    final = prepare(args.dataset, args.raw, args.out, num_frames=args.frames,
+                    workers=args.workers, skip_list=args.skip_list,
+                    view_normalize=args.view_normalize, overwrite=args.overwrite,
+                    shard_size=args.shard_size)
+  except (DataError, FileExistsError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  with open(os.path.join(final, "info.json")) as f:
+    counts = json.load(f)["counts"]
+  print(f"wrote {final}: " + ", ".join(f"{k} {v} clips" for k, v in counts.items()))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,102 @@
+"""Tests of skel_jax.data.registry.load_dataset: every kind of name and the missing-data errors."""
+
+import os
+import pickle
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from skel_jax import prepare
+from skel_jax.data import registry
+from skel_jax.data.dataset import ArrayDataset
+from skel_jax.data.registry import DatasetNotFoundError
+
+
+def test_nwucla_from_data_dir_and_env(nw_ucla_dir, monkeypatch):
+  ds = registry.load_dataset("nwucla", "test", data_dir=str(nw_ucla_dir), num_frames=10)
+  assert ds.x.shape == (464, 1, 10, 20, 3) and ds.num_classes == 10
+  monkeypatch.setenv("SKEL_JAX_NWUCLA_DIR", str(nw_ucla_dir / "all_sqe"))
+  val = registry.load_dataset("nwucla", "val", data_dir=None, num_frames=10)
+  assert val.names == ds.names
+  np.testing.assert_array_equal(val.x, ds.x)
+
+
+def test_nwucla_wrong_folder_does_not_fall_back(tmp_path):
+  with pytest.raises(DatasetNotFoundError, match="SKEL_JAX_NWUCLA_DIR"):
+    registry.load_dataset("nwucla", "train", data_dir=str(tmp_path), num_frames=50)
+
+
+def test_missing_prepared_dataset_says_how_to_prepare(tmp_path, monkeypatch):
+  monkeypatch.delenv("SKEL_JAX_DATA_DIR", raising=False)
+  with pytest.raises(DatasetNotFoundError) as info:
+    registry.load_dataset("ntu120_xset", "train", data_dir=None, num_frames=64)
+  message = str(info.value)
+  assert "python -m skel_jax.prepare ntu120_xset --raw=RAW_DIR --out=DATA_DIR --frames=64" in (
+      message)
+  assert "SKEL_JAX_DATA_DIR" in message and "--config.data.data_dir" in message
+  with pytest.raises(DatasetNotFoundError, match=str(tmp_path / "pku2_xsub" / "test.npz")):
+    registry.load_dataset("pku2_xsub", "test", data_dir=str(tmp_path), num_frames=50)
+
+
+def test_prepared_dataset_from_env_and_frame_check(ntu_samples_dir, tmp_path, monkeypatch):
+  raw = tmp_path / "raw"
+  raw.mkdir()
+  for name in ("S001C001P001R001A001", "S002C001P003R001A003"):
+    os.symlink(ntu_samples_dir / f"{name}.skeleton", raw / f"{name}.skeleton")
+  prepare.prepare("ntu60_xsub", raw, tmp_path / "data", num_frames=20, workers=1,
+                  skip_list="none", progress=False)
+  monkeypatch.setenv("SKEL_JAX_DATA_DIR", str(tmp_path / "data"))
+  train = registry.load_dataset("ntu60_xsub", "train", data_dir=None, num_frames=20)
+  assert train.names == ["S001C001P001R001A001"] and train.x.shape == (1, 2, 20, 25, 3)
+  with pytest.raises(ValueError, match="prepared with 20 frames but num_frames=50"):
+    registry.load_dataset("ntu60_xsub", "train", data_dir=None, num_frames=50)
+  with pytest.raises(TypeError, match="takes no options"):
+    registry.load_dataset("ntu60_xsub", "train", num_frames=20, view_normalize=False)
+
+
+def test_npy_and_npz_names(tmp_path):
+  data = np.ones((2, 3, 50, 25, 2), np.float32)
+  np.save(tmp_path / "train_position.npy", data)
+  with open(tmp_path / "train_label.pkl", "wb") as f:
+    pickle.dump((["a", "b"], [3, 1]), f)
+  ds = registry.load_dataset(f"npy:{tmp_path}", "train", num_frames=50, num_classes=60)
+  assert ds.x.shape == (2, 2, 50, 25, 3) and ds.num_classes == 60
+  np.savez(tmp_path / "d.npz", x_train=np.ones((2, 300, 150), np.float32),
+           y_train=np.array([0, 1]), x_test=np.ones((1, 300, 150), np.float32),
+           y_test=np.array([1]))
+  npz = registry.load_dataset(f"npz:{tmp_path / 'd.npz'}", "test", num_frames=50)
+  assert npz.x.shape == (1, 2, 50, 25, 3) and list(npz.y) == [1]
+  with pytest.raises(DatasetNotFoundError, match="npz file not found"):
+    registry.load_dataset(f"npz:{tmp_path / 'nope.npz'}", "test", num_frames=50)
+  with pytest.raises(DatasetNotFoundError, match="folder"):
+    registry.load_dataset(f"npy:{tmp_path / 'nope'}", "test", num_frames=50)
+
+
+def test_demo_dispatches_to_synthetic(monkeypatch):
+  calls = []
+
+  def fake(num_train, num_test, **kw):
+    calls.append((num_train, num_test, kw))
+    def make(n):
+      return ArrayDataset(np.zeros((n, 1, 4, 2, 3)), np.zeros(n), ["s"] * n, "x", 2)
+
+    return make(num_train), make(num_test)
+
+  module = types.ModuleType("skel_jax.data.synthetic")
+  module.make_synthetic_splits = fake
+  monkeypatch.setitem(sys.modules, "skel_jax.data.synthetic", module)
+  import skel_jax.data
+  monkeypatch.setattr(skel_jax.data, "synthetic", module, raising=False)
+  test = registry.load_dataset("demo", "test", num_frames=4, num_train=6, num_test=3, seed=7,
+                               num_classes=2)
+  assert len(test) == 3
+  assert calls == [(6, 3, {"num_frames": 4, "seed": 7, "num_classes": 2})]
+
+
+def test_unknown_names_and_splits():
+  with pytest.raises(ValueError, match="unknown dataset 'kinetics'.*npz:<file>"):
+    registry.load_dataset("kinetics", "train")
+  with pytest.raises(ValueError, match="unknown split"):
+    registry.load_dataset("nwucla", "dev")
