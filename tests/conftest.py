@@ -41,3 +41,19 @@ def reference_fixture_dir() -> pathlib.Path:
   if not path.is_dir():
     pytest.skip(f"reference ST-GCN fixtures not found at {path}")
   return path
+
+
+def _configure_jax_for_tests():
+  """Fast compiles for the tiny test models: XLA's heavy optimisations off, and a persistent
+  compilation cache so that the same train step compiled by several tests (or several runs in
+  one test, e.g. resume) is compiled once per session."""
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_disable_most_optimizations", True)
+  cache = os.environ.get("SKEL_JAX_TEST_JAX_CACHE",
+                         os.path.join(os.path.expanduser("~"), ".cache", "skel_jax", "jax_tests"))
+  jax.config.update("jax_compilation_cache_dir", cache)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+_configure_jax_for_tests()

@@ -16,7 +16,6 @@ from skel_jax.augment import ops
 from skel_jax.data import skeletons
 
 # Small programs, many of them: compile fast rather than run fast.
-jax.config.update("jax_disable_most_optimizations", True)
 
 NTU = skeletons.NTU25
 

@@ -9,7 +9,6 @@ from skel_jax.augment import ops, registry
 from skel_jax.data import skeletons
 
 # Small programs: compile fast rather than run fast.
-jax.config.update("jax_disable_most_optimizations", True)
 
 BUILTIN = ["axis_mask", "gaussian_blur", "gaussian_noise", "identity", "rotate", "shear",
            "spatial_flip", "temporal_flip", "temporal_shift"]

@@ -35,8 +35,11 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
   d = config.data
   if d.dataset == "demo":
     from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
-    return synthetic.make_synthetic_splits(d.num_train, d.num_test, num_frames=d.num_frames,
-                                           num_classes=d.num_classes, seed=config.seed)
+    splits = synthetic.make_synthetic_splits(d.num_train, d.num_test, num_frames=d.num_frames,
+                                             num_classes=d.num_classes, seed=config.seed)
+    # The generator writes raw camera-space clips, as a Kinect would: prepare them like the
+    # NTU release (spec 1.1 step B: centre, per-frame view normalisation).
+    return tuple(_preprocess(ds, d.num_frames) for ds in splits)
   from skel_jax.data import registry  # pylint: disable=g-import-not-at-top
   kw = {"view_normalize": d.view_normalize} if d.dataset == "nwucla" else {}
   train = registry.load_dataset(d.dataset, "train", data_dir=d.data_dir or None,
@@ -44,6 +47,13 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
   test = registry.load_dataset(d.dataset, "test", data_dir=d.data_dir or None,
                                num_frames=d.num_frames, **kw)
   return train, test
+
+
+def _preprocess(ds: ArrayDataset, num_frames: int) -> ArrayDataset:
+  from skel_jax.data import preprocess  # pylint: disable=g-import-not-at-top
+  x = np.stack([preprocess.preprocess_clip(clip, ds.layout, num_frames, name=name)
+                for clip, name in zip(ds.x, ds.names)])
+  return ArrayDataset(x, ds.y, ds.names, ds.layout, ds.num_classes)
 
 
 def make_optimizer(optim: ml_collections.ConfigDict, steps_per_epoch: int):
@@ -72,14 +82,14 @@ class Pretrainer:
   """Everything needed to run, resume or restore a pretraining run of one config."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str,
-               train: ArrayDataset | None = None):
+               train: ArrayDataset | None = None, mesh=None):
     self.config = config
     self.workdir = workdir
     if train is None:
       train, _ = load_splits(config)
     self.train = train
     self.layout = config.data.layout
-    self.mesh = sharding.make_mesh()
+    self.mesh = mesh if mesh is not None else sharding.make_mesh()
     self.global_batch = int(config.optim.batch_size)
     sharding.check_global_batch(self.global_batch, self.mesh, config.moco.queue_size)
     self.method = methods.get_method(config.method)(config, self.layout)
@@ -98,7 +108,7 @@ class Pretrainer:
     create = functools.partial(step_lib.create_train_state, self.method, self.tx,
                                queue_size=int(self.config.moco.queue_size),
                                key_init=self.config.moco.key_init)
-    with self.mesh:
+    with jax.set_mesh(self.mesh):
       return jax.jit(create, out_shardings=self.state_sharding)(
           jax.random.key(self.config.seed), sample)
 
@@ -143,7 +153,7 @@ class Pretrainer:
     batches = pipeline.prefetch_batches(self.train.x, self.batcher, start, end, self.put,
                                         depth=c.train.prefetch)
     t0 = time.time()
-    with self.mesh:
+    with jax.set_mesh(self.mesh):
       for step, batch in batches:
         state, metrics = step_fn(state, batch)
         pending.append(metrics)

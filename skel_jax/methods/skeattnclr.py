@@ -1,0 +1,166 @@
+"""SkeAttnCLR: attention-mask salient / non-salient contrast (reference-spec section 5).
+
+Per step (spec 5.4):
+
+1. Two normal views `x_q`, `x_k` (spec 1.3) and a mixed view `x~ = SkeleMix(x_q)` on joint
+   coordinates (spec 4.3 with parts U{3, 4}, segments U{4..7}, start `U{0..ceil(T/4) - Ct}`,
+   one repeat); the region mask and the partner index are thrown away: mixing is only a hard
+   augmentation here. Then all three views go to the chosen stream (spec 1.2).
+2. Query side: `q_z = n(predictor_global(z_x(x_q)))`; the mixed view through the attention
+   branch gives `q_s = n(predictor_salient(z_s))`, `q_ns = n(predictor_nonsalient(z_ns))` and the
+   soft mask Mt (models/attention.py).
+3. Key side, no gradient: `(k_z, k_s, k_ns) = n(f_k(x_k, mask = sg(Mt)))`, pooled with the
+   query's mask from the mixed view, row by row (sample, person).
+4. `L_z = CE([q_z·k_z | q_z·Q_z]/tau)`,
+   `L_s = CE([q_s·k_s | q_s·Q_z | q_s·sg(q_ns)]/tau)`,
+   `L_ns = CE([q_ns·k_ns | q_ns·Q_z | q_ns·sg(q_s)]/tau)`, all with the one queue Q_z;
+   `L = L_z + mu L_s + (1 - mu) L_ns` (mu = 1 for NTU-60 joint, 0.5 otherwise, spec 5.2).
+5. Enqueue k_z, k_s and k_ns into Q_z, Q_s and Q_ns; only Q_z is ever read.
+
+The key update of spec 5.5 (EMA after the optimiser step, BN running statistics included,
+momentum cosine-annealed from m0 towards 1) is the generic step's, selected by the config
+(`moco.ema_order='after_update'`, `moco.ema_batch_stats=True`, `moco.momentum_schedule=
+'cosine'`). The key encoder has the query's parameter tree, predictors included: the EMA maps
+over identical trees and the key's predictors are simply never called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from skel_jax.augment import mixing
+from skel_jax.methods import moco
+from skel_jax.methods.base import Method
+from skel_jax.models.attention import SkeAttnEncoder
+
+
+def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
+                          **overrides) -> SkeAttnEncoder:
+  """The query/key encoder of `config.model` (spec 1.5 backbone, spec 5.3 neck and predictors).
+
+  `model.head_hidden` is the neck's hidden width, `model.feature_dim` its output,
+  `model.predictor_hidden` the predictors' hidden width, `model.attn_heads` / `attn_lambda` the
+  attention's heads and sigmoid sharpness.
+  """
+  m = config.model
+  kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
+                dropout=m.dropout, conv_impl=m.conv_impl, neck_hidden=m.head_hidden,
+                feature_dim=m.feature_dim, predictor_hidden=m.predictor_hidden,
+                num_heads=m.attn_heads, attn_lambda=m.attn_lambda)
+  kwargs.update(overrides)
+  return SkeAttnEncoder(**kwargs)
+
+
+def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu: float):
+  """The three InfoNCE terms of spec 5.4 step 5 and their weighted sum (step 6).
+
+  Args:
+    q_z, q_s, q_ns: `[N, D]` normalised query predictions (global, salient, non-salient).
+    k_z, k_s, k_ns: `[N, D]` normalised key features (treated as constants).
+    queue: `[K, D]` the global queue Q_z, the negatives of all three terms.
+    temperature: tau.
+    mu: weight of the salient term; the non-salient one gets `1 - mu`.
+
+  Returns:
+    `(loss, parts)`, parts = {'loss_z', 'loss_s', 'loss_ns': scalars; 'logits_z' `[N, 1+K]`,
+    'logits_s', 'logits_ns' `[N, 1+K+1]`}. The other branch's prediction is the extra
+    negative, under stop_gradient.
+  """
+  k_z, k_s, k_ns = (jax.lax.stop_gradient(k) for k in (k_z, k_s, k_ns))
+  logits_z = moco.contrastive_logits(q_z, k_z, queue, temperature)
+  logits_s = moco.contrastive_logits(q_s, k_s, queue, temperature,
+                                     extra_negatives=jax.lax.stop_gradient(q_ns))
+  logits_ns = moco.contrastive_logits(q_ns, k_ns, queue, temperature,
+                                      extra_negatives=jax.lax.stop_gradient(q_s))
+  parts = {"loss_z": moco.infonce(logits_z), "loss_s": moco.infonce(logits_s),
+           "loss_ns": moco.infonce(logits_ns), "logits_z": logits_z, "logits_s": logits_s,
+           "logits_ns": logits_ns}
+  loss = parts["loss_z"] + mu * parts["loss_s"] + (1.0 - mu) * parts["loss_ns"]
+  return loss, parts
+
+
+def make_skelemix(config: ml_collections.ConfigDict, layout) -> Callable:
+  """`fn(rng, x) -> mixed x` with SkeAttnCLR's SkeleMix settings (spec 5.2, 5.4 step 1).
+
+  One mix per step; the region and the partner are thrown away. A segment range longer than
+  the clip's grid is scaled to it by `mixing.fit_segments` (unchanged at the reference's 64
+  frames).
+  """
+  s = config.skeattn
+  ratio, start_rule, segments_range = int(s.mix_ratio), s.mix_start_rule, tuple(s.mix_segments)
+  kwargs = dict(parts_range=tuple(s.mix_parts), ratio=ratio, spatial_mode=s.mix_spatial_mode,
+                start_rule=start_rule)
+
+  def mix(rng, x):
+    segments = mixing.fit_segments(segments_range, x.shape[2], ratio, start_rule)
+    return mixing.skelemix(rng, x, layout, segments_range=segments, **kwargs).mixed
+
+  return mix
+
+
+class SkeAttnCLR(Method):
+  """SkeAttnCLR on one stream (spec 5)."""
+
+  name = "skeattnclr"
+  # Spec 5.4 step 7: all three are filled, only 'z' is read.
+  queue_names = ("z", "s", "ns")
+
+  def __init__(self, config: ml_collections.ConfigDict, layout: str,
+               mix_fn: Callable | None = None):
+    """Builds the encoders and the views.
+
+    Args:
+      config: a configs/skeattnclr.py config.
+      layout: the skeleton layout name or path.
+      mix_fn: optional `fn(rng, x) -> x` replacing SkeleMix (tests).
+
+    Raises:
+      ValueError: if `skeattn.mu` is outside [0, 1].
+    """
+    super().__init__(config, layout)
+    self.model = build_skeattn_encoder(config, layout)
+    # The reference runs the key encoder in train mode with dropout on (spec 1.5.3 item 6).
+    self.key_model = (self.model if config.moco.key_dropout
+                      else build_skeattn_encoder(config, layout, dropout=0.0))
+    self.mu = float(config.skeattn.mu)
+    if not 0.0 <= self.mu <= 1.0:
+      raise ValueError(f"skeattn.mu must lie in [0, 1], got {self.mu}")
+    self.mix = mix_fn if mix_fn is not None else make_skelemix(config, self.layout)
+
+  def make_views(self, rng, x):
+    r_q, r_k, r_mix = jax.random.split(rng, 3)
+    x_q = self.normal_aug(r_q, x)
+    x_k = self.normal_aug(r_k, x)
+    # Spec 5.4 steps 1-2: mix the joint coordinates, then convert every view to the stream.
+    mixed = self.mix(r_mix, x_q)
+    return {"query": self.to_stream(x_q), "key": self.to_stream(x_k),
+            "mixed": self.to_stream(mixed)}
+
+  def loss(self, params, batch_stats, key_params, key_batch_stats, queues, views, rng, epoch):
+    del epoch
+    r_q, r_mix, r_k = jax.random.split(rng, 3)
+    # BN statistics thread through the query pass, then the mixed pass (spec 8, note 1).
+    q_z, batch_stats = self.apply(params, batch_stats, SkeAttnEncoder.encode_query,
+                                  views["query"], rng=r_q)
+    mixed, batch_stats = self.apply(params, batch_stats, SkeAttnEncoder.encode_mixed,
+                                    views["mixed"], rng=r_mix)
+    q_z, q_s, q_ns = (moco.l2_normalize(v) for v in (q_z, mixed["s"], mixed["ns"]))
+    mask = jax.lax.stop_gradient(mixed["mask"])
+    keys, key_batch_stats = self.apply(key_params, key_batch_stats, SkeAttnEncoder.encode_key,
+                                       views["key"], mask, rng=r_k, key_side=True)
+    k_z, k_s, k_ns = (jax.lax.stop_gradient(moco.l2_normalize(k)) for k in keys)
+    loss, parts = skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queues["z"],
+                                 self.temperature, self.mu)
+    metrics = {"loss_z": parts["loss_z"], "loss_s": parts["loss_s"],
+               "loss_ns": parts["loss_ns"],
+               "pos_acc": moco.positive_accuracy(parts["logits_z"]),
+               "pos_acc_salient": moco.positive_accuracy(parts["logits_s"]),
+               "pos_acc_nonsalient": moco.positive_accuracy(parts["logits_ns"]),
+               "mask_mean": jnp.mean(mask)}
+    aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
+           "enqueue": {"z": k_z, "s": k_s, "ns": k_ns}, "metrics": metrics}
+    return loss, aux

@@ -1,0 +1,220 @@
+"""SkeAttnCLR's attention-mask neck, predictors and encoder (reference-spec sections 5.3, 5.4).
+
+The encoder is the ST-GCN backbone of spec 1.5 (AGCN graph, full width in the reference)
+followed by the neck `ObjectNeck_AM` of spec 5.3 and three BYOL-style predictors:
+
+* global branch: `z_x = proj(GAP(F))`, GAP over (T', V) and then over persons;
+* attention-mask branch: the `T'·V` tokens of each person go through LayerNorm and 8-head
+  self-attention (no residual, no MLP); the soft mask is `Mt = sigmoid(lambda * out)`, one value
+  per token and channel. The pre-norm tokens are pooled as
+  `s = (1/T'V) sum X ⊙ Mt` and `ns = (1/T'V) sum X ⊙ (1 - Mt)` (divided by the token count, not
+  the mask sum, so `s + ns` is the global mean), averaged over persons and projected:
+  `z_s = proj(s)`, `z_ns = proj(ns)`;
+* given-mask branch (key encoder): the same pooling with a mask passed in;
+* `proj` = MLP1D(D, hidden, features): Linear (no bias) -> BN -> ReLU -> Linear (no bias), one
+  module shared by every branch, each call with its own batch statistics (spec 5.3 step 5);
+* predictors (query side only): `predictor_global`, `predictor_salient` and
+  `predictor_nonsalient`, each MLP1D(features, predictor_hidden, features). The reference names
+  them `predictor`, `predictor_p` and `predictor_c` (spec 5.1); here they are named for what
+  they are.
+
+Persons stay separate through the attention: it runs on `N·M` sequences and the masks are
+`[N·M, T'·V, D]`, rows ordered (sample, person), so a key pooled with the query's mask lines up
+person by person (spec 5.4 step 4).
+
+The key encoder is the same module with the same parameter tree: its predictors exist (so the
+EMA of spec 5.5 maps over identical trees) but are never called in training.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from skel_jax.models.contrastive import global_pool
+from skel_jax.models.heads import MLPHead
+from skel_jax.models.stgcn import STGCN, weight_init
+
+
+def to_tokens(fmap: jnp.ndarray) -> jnp.ndarray:
+  """`[N, M, T', V, D]` -> `[N·M, T'·V, D]`: one token sequence per person, time-major."""
+  n, m, t, v, d = fmap.shape
+  return fmap.reshape(n * m, t * v, d)  # [N*M, T'*V, D]
+
+
+def masked_pool(tokens: jnp.ndarray, mask: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Salient and non-salient pooling of spec 5.3 step 2.4.
+
+  Args:
+    tokens: `[B, L, D]` features before the LayerNorm.
+    mask: `[B, L, D]` soft mask in [0, 1] (per token and channel).
+
+  Returns:
+    `(s, ns)`, each `[B, D]`: `mean_L(tokens * mask)` and `mean_L(tokens * (1 - mask))`. Both
+    divide by the token count L, so `s + ns = mean_L(tokens)`.
+  """
+  if tokens.shape != mask.shape:
+    raise ValueError(f"tokens {tokens.shape} and mask {mask.shape} must have the same shape")
+  s = jnp.mean(tokens * mask, axis=1)
+  ns = jnp.mean(tokens * (1.0 - mask), axis=1)
+  return s, ns
+
+
+def person_mean(pooled: jnp.ndarray, num_persons: int) -> jnp.ndarray:
+  """`[N·M, D]` -> `[N, D]`: the average over the M persons of each sample."""
+  return pooled.reshape(-1, num_persons, pooled.shape[-1]).mean(axis=1)  # [N, M, D] -> [N, D]
+
+
+def MLP1D(hidden: int, features: int, name: str | None = None) -> MLPHead:
+  """SkeAttnCLR's MLP1D (spec 5.3): 1x1 conv (no bias) -> BN -> ReLU -> 1x1 conv (no bias)."""
+  return MLPHead(hidden=hidden, features=features, use_bn=True, use_bias=False, name=name)
+
+
+class AttentionMask(nn.Module):
+  """LayerNorm + multi-head self-attention + `sigmoid(lambda * out)` (spec 5.3 step 2.1-2.3).
+
+  `qkv` and `proj` are Linear layers with bias (weights N(0, 0.02^2) as every Linear, spec
+  1.5.4); attention scale `head_dim^-1/2`, no dropout, no residual. Input `[B, L, D]` tokens,
+  output the soft mask `[B, L, D]`.
+  """
+
+  num_heads: int = 8
+  lam: float = 2.0
+
+  @nn.compact
+  def __call__(self, tokens: jnp.ndarray) -> jnp.ndarray:
+    b, length, d = tokens.shape
+    if d % self.num_heads:
+      raise ValueError(f"feature width {d} is not divisible by {self.num_heads} heads")
+    head_dim = d // self.num_heads
+    # PyTorch LayerNorm defaults: eps 1e-5, weight 1, bias 0 (spec 1.5.4 keeps them).
+    h = nn.LayerNorm(epsilon=1e-5, name="norm")(tokens)
+    qkv = nn.Dense(3 * d, kernel_init=weight_init, name="qkv")(h)  # [B, L, 3D]
+    qkv = qkv.reshape(b, length, 3, self.num_heads, head_dim)  # [B, L, 3, H, D/H]
+    q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each [B, L, H, D/H]
+    out = jax.nn.dot_product_attention(q, k, v, scale=head_dim ** -0.5)  # [B, L, H, D/H]
+    out = out.reshape(b, length, d)  # heads concatenated
+    out = nn.Dense(d, kernel_init=weight_init, name="proj")(out)
+    return jax.nn.sigmoid(self.lam * out)
+
+
+class AttentionMaskNeck(nn.Module):
+  """The neck `ObjectNeck_AM` of spec 5.3 on feature maps `[N, M, T', V, D]`.
+
+  Params: {'proj': MLP1D(D, hidden, features), 'attention': AttentionMask}.
+  """
+
+  hidden: int = 256
+  features: int = 128
+  num_heads: int = 8
+  lam: float = 2.0
+
+  def setup(self):
+    self.proj = MLP1D(self.hidden, self.features)
+    self.attention = AttentionMask(num_heads=self.num_heads, lam=self.lam)
+
+  def global_branch(self, fmap: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    """`z_x = proj(GAP(F))`, `[N, features]` (spec 5.3 step 1)."""
+    return self.proj(global_pool(fmap), train=train)
+
+  def pool_with_mask(self, fmap: jnp.ndarray, mask: jnp.ndarray, *, train: bool):
+    """`(z_s, z_ns)`, each `[N, features]`: masked pooling, person mean, `proj` (step 2.4-2.5, 3).
+
+    Args:
+      fmap: `[N, M, T', V, D]` features.
+      mask: `[N·M, T'·V, D]` soft mask.
+      train: BN mode of `proj`.
+    """
+    s, ns = masked_pool(to_tokens(fmap), mask)
+    m = fmap.shape[1]
+    z_s = self.proj(person_mean(s, m), train=train)
+    z_ns = self.proj(person_mean(ns, m), train=train)
+    return z_s, z_ns
+
+  def attention_branch(self, fmap: jnp.ndarray, *, train: bool):
+    """`(z_s, z_ns, mask)` of the attention-mask branch (spec 5.3 step 2).
+
+    The gradient flows through the mask, so the losses train the attention (step 2.6).
+    """
+    mask = self.attention(to_tokens(fmap))  # [N*M, T'*V, D]
+    z_s, z_ns = self.pool_with_mask(fmap, mask, train=train)
+    return z_s, z_ns, mask
+
+
+class SkeAttnEncoder(nn.Module):
+  """ST-GCN backbone + attention-mask neck + three predictors (spec 5.3).
+
+  Params: {'backbone', 'neck', 'predictor_global', 'predictor_salient', 'predictor_nonsalient'};
+  the query and the key encoder share this tree (the key never calls its predictors).
+  Features are returned unnormalised; the method L2-normalises them.
+  """
+
+  layout: str = "ntu25"
+  graph: str = "agcn"
+  hidden: int = 64
+  out_dim: int = 256
+  dropout: float = 0.5
+  conv_impl: str = "matmul"
+  neck_hidden: int = 256
+  feature_dim: int = 128
+  predictor_hidden: int = 256
+  num_heads: int = 8
+  attn_lambda: float = 2.0
+  widths: tuple[int, ...] | None = None  # optional custom block plan (tests)
+  strides: tuple[int, ...] | None = None
+
+  def setup(self):
+    self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
+                          out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
+                          widths=self.widths, strides=self.strides, conv_impl=self.conv_impl)
+    self.neck = AttentionMaskNeck(hidden=self.neck_hidden, features=self.feature_dim,
+                                  num_heads=self.num_heads, lam=self.attn_lambda)
+    self.predictor_global = MLP1D(self.predictor_hidden, self.feature_dim)
+    self.predictor_salient = MLP1D(self.predictor_hidden, self.feature_dim)
+    self.predictor_nonsalient = MLP1D(self.predictor_hidden, self.feature_dim)
+
+  def feature_map(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    """Backbone features `[N, M, T', V, D]` of clips `[N, M, T, V, C]`."""
+    _, aux = self.backbone(x, train=train)
+    return aux["feature_map"]
+
+  def encode_query(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    """`predictor_global(z_x(x))`, `[N, features]`: the query view's q_z (spec 5.4 step 3)."""
+    return self.predictor_global(self.neck.global_branch(self.feature_map(x, train=train),
+                                                         train=train), train=train)
+
+  def encode_mixed(self, x: jnp.ndarray, *, train: bool) -> dict[str, jnp.ndarray]:
+    """The mixed view through the attention branch and the predictors (spec 5.4 step 3).
+
+    BN calls, in order: proj(global), proj(salient), proj(non-salient), then the global,
+    salient and non-salient predictors. The global prediction 'z' is not used by any loss
+    (as in the reference), but its BN call still updates the running statistics.
+
+    Returns:
+      {'z', 's', 'ns': `[N, features]` predictions; 'mask': `[N·M, T'·V, D]` soft mask}.
+    """
+    fmap = self.feature_map(x, train=train)
+    z_x = self.neck.global_branch(fmap, train=train)
+    z_s, z_ns, mask = self.neck.attention_branch(fmap, train=train)
+    return {"z": self.predictor_global(z_x, train=train),
+            "s": self.predictor_salient(z_s, train=train),
+            "ns": self.predictor_nonsalient(z_ns, train=train),
+            "mask": mask}
+
+  def encode_key(self, x: jnp.ndarray, mask: jnp.ndarray, *, train: bool):
+    """Key features `(z, z_s, z_ns)`, each `[N, features]`, pooled with a given mask (5.3 step 3).
+
+    Args:
+      x: `[N, M, T, V, C]` key clips.
+      mask: `[N·M, T'·V, D]` soft mask (the query's, from the mixed view).
+      train: BN / dropout mode (the reference's key encoder runs in train mode).
+    """
+    fmap = self.feature_map(x, train=train)
+    z = self.neck.global_branch(fmap, train=train)
+    z_s, z_ns = self.neck.pool_with_mask(fmap, mask, train=train)
+    return z, z_s, z_ns
+
+  def __call__(self, x: jnp.ndarray, *, train: bool) -> dict[str, jnp.ndarray]:
+    """`encode_mixed`; it touches every parameter, so `init` builds the whole tree."""
+    return self.encode_mixed(x, train=train)
