@@ -49,6 +49,7 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.method = "skeletonclr"
   c.seed = 0
+  c.init_from = ""  # a reference checkpoint (.npz from skel_jax.interop.convert) to start from
 
   c.data = ml_collections.ConfigDict()
   c.data.dataset = "ntu60_xsub"

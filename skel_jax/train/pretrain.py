@@ -115,6 +115,10 @@ class Pretrainer:
   def restore_or_init(self, checkpointer: ckpt_lib.Checkpointer):
     state = self.init_state()
     if checkpointer.latest_step() is None:
+      if self.config.get("init_from"):  # e.g. released reference weights (skel_jax.interop)
+        from skel_jax.interop import init_from  # pylint: disable=g-import-not-at-top
+        pieces = init_from.load_init_variables(self.config.init_from, self.config)
+        state = jax.device_put(init_from.replace_state(state, pieces), self.state_sharding)
       return state, None
     state, position = checkpointer.restore(state)
     return state, position

@@ -1,0 +1,113 @@
+r"""Pretraining throughput: train-step samples/s per method, and where the time goes.
+
+    python experiments/benchmark_pretrain.py --methods=skeletonclr,aimclr --batch=64 --frames=50
+
+For every method the full-size reference config (configs/<method>.py:ntu60_xsub: K = 32768,
+two persons) is used with the batch, frames and width given by the flags. Timings are the
+median of `--iters` jitted steps after `--warmup` steps (block_until_ready). For each method
+the step is also split into its parts, each jitted alone on the same inputs:
+
+* views: device augmentation + stream conversion (`method.make_views`);
+* loss+grad: every encoder pass and the loss, forward and backward;
+* rest: the full step minus the two (optimiser update, key EMA, enqueue, metrics).
+
+Prints a markdown table; `--json=PATH` also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from skel_jax import methods
+from skel_jax.config_lib import load_config
+from skel_jax.train import pretrain
+from skel_jax.train import step as step_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _time(fn, *args, warmup: int, iters: int) -> float:
+  """Median seconds of `fn(*args)` after warm-up (which includes compilation)."""
+  for _ in range(warmup):
+    jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(iters):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
+def benchmark_method(name: str, args) -> dict:
+  config = load_config(os.path.join(REPO, "configs", f"{name}.py"), "ntu60_xsub")
+  config.optim.batch_size = args.batch
+  config.data.num_frames = args.frames
+  if args.hidden:
+    config.model.hidden = args.hidden
+  config.model.conv_impl = args.conv_impl
+  method = methods.get_method(name)(config, config.data.layout)
+  tx, lr_fn = pretrain.make_optimizer(config.optim, steps_per_epoch=100)
+  momentum_fn = pretrain.make_momentum_fn(config.moco, 100, config.optim.epochs)
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(args.batch, 2, args.frames, 25, 3)).astype(np.float32)
+  x[args.batch // 2:, 1] = 0.0  # half the clips with an absent second person, as in NTU
+  x = jax.device_put(x)
+  state = jax.jit(functools.partial(step_lib.create_train_state, method, tx,
+                                    queue_size=int(config.moco.queue_size),
+                                    key_init=config.moco.key_init))(jax.random.key(0), x)
+  step = jax.jit(functools.partial(
+      step_lib.train_step, method=method, tx=tx, momentum_fn=momentum_fn, lr_fn=lr_fn,
+      steps_per_epoch=100, ema_order=config.moco.ema_order,
+      ema_batch_stats=config.moco.ema_batch_stats))
+  t_step = _time(lambda s: step(s, x)[1]["loss"], state, warmup=args.warmup, iters=args.iters)
+
+  views_fn = jax.jit(method.make_views)
+  views = views_fn(jax.random.key(1), x)
+  t_views = _time(views_fn, jax.random.key(1), x, warmup=args.warmup, iters=args.iters)
+
+  def loss_fn(params):
+    return method.loss(params, state.batch_stats, state.key_params, state.key_batch_stats,
+                       state.queues, views, jax.random.key(2), 1)
+
+  grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+  t_grad = _time(lambda p: grad_fn(p)[1], state.params, warmup=args.warmup, iters=args.iters)
+  return {"method": name, "batch": args.batch, "frames": args.frames,
+          "hidden": int(config.model.hidden), "samples_per_s": args.batch / t_step,
+          "step_ms": 1e3 * t_step, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,
+          "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0)}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--methods", default="skeletonclr,aimclr,skelemixclr,skeattnclr")
+  parser.add_argument("--batch", type=int, default=64)
+  parser.add_argument("--frames", type=int, default=50)
+  parser.add_argument("--hidden", type=int, default=16, help="0 = the config's width")
+  parser.add_argument("--conv_impl", default="matmul", choices=("matmul", "conv"))
+  parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--iters", type=int, default=5)
+  parser.add_argument("--json", default="")
+  args = parser.parse_args()
+  print(f"devices: {jax.devices()}  batch {args.batch}, T {args.frames}, M 2, "
+        f"h {args.hidden or 'config'}, conv_impl {args.conv_impl}")
+  rows = [benchmark_method(name, args) for name in args.methods.split(",")]
+  print("| method | h | samples/s | step ms | views ms | loss+grad ms | rest ms |")
+  print("|---|---|---|---|---|---|---|")
+  for r in rows:
+    print(f"| {r['method']} | {r['hidden']} | {r['samples_per_s']:.1f} | {r['step_ms']:.0f} | "
+          f"{r['views_ms']:.1f} | {r['loss_grad_ms']:.0f} | {r['rest_ms']:.0f} |")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"devices": str(jax.devices()), "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+  main()
