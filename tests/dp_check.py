@@ -5,6 +5,7 @@ XLA_FLAGS=--xla_force_host_platform_device_count=4 (the flag must be set before 
 """
 
 import json
+import os
 import sys
 
 import jax
@@ -33,6 +34,11 @@ def run(config, mesh, train, steps):
 
 
 def main():
+  # Same fast-compile settings as tests/conftest.py (this runs in its own process).
+  jax.config.update("jax_disable_most_optimizations", True)
+  if os.environ.get("SKEL_JAX_TEST_JAX_CACHE"):
+    jax.config.update("jax_compilation_cache_dir", os.environ["SKEL_JAX_TEST_JAX_CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
   method = sys.argv[1]
   config = load_config(f"configs/{method}.py", "smoke")
   train, _ = pretrain.load_splits(config)

@@ -56,7 +56,8 @@ def create_train_state(method, tx: optax.GradientTransformation, rng: jax.Array,
   r_init, r_key, r_queue, r_run = jax.random.split(rng, 4)
   variables = method.model.init(r_init, sample_x, train=False)
   if key_init == "copy":
-    key_variables = variables
+    # A real copy: aliased buffers could not both be donated to the jit'd step.
+    key_variables = jax.tree_util.tree_map(jnp.copy, variables)
   elif key_init == "independent":
     key_variables = method.key_model.init(r_key, sample_x, train=False)
   else:
@@ -78,7 +79,7 @@ def create_train_state(method, tx: optax.GradientTransformation, rng: jax.Array,
 
 
 def _global_norm(tree) -> jnp.ndarray:
-  return optax.global_norm(tree)
+  return optax.tree.norm(tree)
 
 
 def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientTransformation,
