@@ -12,6 +12,7 @@ import logging
 import os
 
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from skel_jax import run as run_lib
@@ -28,7 +29,15 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.getLogger().setLevel(logging.INFO)
+  # Library chatter (orbax logs every file it renames) at WARNING; our own messages at INFO.
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  ours = logging.getLogger("skel_jax")
+  ours.setLevel(logging.INFO)
+  if not ours.handlers:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    ours.addHandler(handler)
+    ours.propagate = False
   sharding.maybe_initialize_distributed(_MULTIHOST.value)
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join(

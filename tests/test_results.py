@@ -2,6 +2,9 @@
 
 import json
 
+import numpy as np
+import pytest
+
 from skel_jax.evaluate import results
 
 
@@ -26,3 +29,28 @@ def test_rewrite_replaces_a_protocol(tmp_path):
   results.write_results(str(tmp_path), "linear", {"linear_top1_final": 2.0})
   assert results.read_results(str(tmp_path))["linear"]["linear_top1_final"] == 2.0
   assert results.read_results(str(tmp_path / "missing")) == {}
+
+
+def test_numpy_values_labels_and_no_temporary_files(tmp_path):
+  merged = results.write_results(
+      str(tmp_path), "linear", {"final_top1": np.float32(80.5), "best_top1": np.float64(81.0),
+                                "best_epoch": np.int64(95)},
+      extra={"history": np.array([[5, 80.0], [10, 81.0]])})
+  entry = results.read_results(str(tmp_path))["linear"]
+  assert entry == merged["linear"]
+  assert entry["final_top1"] == 80.5 and type(entry["best_epoch"]) is int
+  assert entry["history"] == [[5.0, 80.0], [10.0, 81.0]]
+  table = (tmp_path / "results.md").read_text()
+  assert "| linear | top1: final (last epoch) | 80.50 |" in table
+  assert "| linear | top1: best of evaluations (selected on the test set" in table
+  assert "| linear | best_epoch | 95 |" in table
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "results.md"]
+
+
+def test_corrupt_file_and_bad_protocol_raise(tmp_path):
+  (tmp_path / "results.json").write_text("{not json")
+  with pytest.raises(ValueError, match="results.json is not valid JSON"):
+    results.read_results(str(tmp_path))
+  with pytest.raises(ValueError, match="bad protocol name"):
+    results.write_results(str(tmp_path / "other"), "a|b", {"x": 1.0})
+  assert results.describe("knn_top1@10") == "knn_top1@10"

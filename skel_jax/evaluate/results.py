@@ -33,6 +33,8 @@ def _atomic_write(path: str, text: str) -> None:
   try:
     with os.fdopen(fd, "w") as f:
       f.write(text)
+      f.flush()
+      os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
@@ -48,16 +50,28 @@ def _plain(value: Any) -> Any:
     return [_plain(v) for v in value]
   if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
     return value.item()
+  if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:
+    return value.tolist()  # numpy / jax arrays become nested lists
   return value
 
 
 def read_results(workdir: str) -> dict:
-  """The results of a workdir ({} when there are none yet)."""
+  """The results of a workdir ({} when there are none yet).
+
+  Raises:
+    ValueError: when `results.json` is not valid JSON or not a JSON object.
+  """
   path = os.path.join(workdir, RESULTS_JSON)
   if not os.path.exists(path):
     return {}
   with open(path) as f:
-    return json.load(f)
+    try:
+      results = json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{path} is not valid JSON: {e}") from e
+  if not isinstance(results, dict):
+    raise ValueError(f"{path} must hold a JSON object, got {type(results).__name__}")
+  return results
 
 
 def describe(metric: str) -> str:
@@ -65,6 +79,10 @@ def describe(metric: str) -> str:
   for suffix, label in _LABELS.items():
     if metric.endswith(suffix):
       return f"{metric[:-len(suffix)]}: {label}"
+  # The raw keys of `linear.train_linear` / `finetune` outputs: final_top1, best_top1, ...
+  for prefix, suffix in (("final_", "_final"), ("best_", "_best_of_evals")):
+    if metric.startswith(prefix) and metric != "best_epoch":
+      return f"{metric[len(prefix):]}: {_LABELS[suffix]}"
   return metric
 
 
@@ -90,11 +108,28 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 def write_results(workdir: str, protocol: str, metrics: Mapping[str, Any],
                   extra: Mapping[str, Any] | None = None) -> dict:
-  """Merges `metrics` (and `extra`, e.g. the labelled subset used) under `protocol`.
+  """Stores one protocol's results: its entry is replaced, the other protocols are kept.
+
+  The entry is `{**metrics, **extra, "_time": local time}`; name accuracies with the suffix
+  `_final` (last epoch) or `_best_of_evals` (maximum over the periodic test evaluations, i.e.
+  selected on the test set, reference-spec §1.7) so that the table labels them. Both files
+  are written atomically (temporary file in the workdir, fsync, `os.replace`).
+
+  Args:
+    workdir: the run's folder (created if missing).
+    protocol: protocol name (`linear`, `knn`, `semi_10pct`, ...); no '|' or newline.
+    metrics: scalar metrics (numpy / jax scalars are converted).
+    extra: optional JSON-serialisable details (settings, context, history...).
 
   Returns:
     The whole results dict after the merge.
+
+  Raises:
+    ValueError: for a bad protocol name or an unreadable existing `results.json`.
   """
+  if not protocol or "|" in protocol or "\n" in protocol:
+    raise ValueError(f"bad protocol name {protocol!r}: must be non-empty, without '|' or "
+                     "newlines")
   results = read_results(workdir)
   entry = dict(_plain(metrics))
   if extra:

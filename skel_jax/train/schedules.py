@@ -1,0 +1,149 @@
+"""Epoch-based learning-rate schedules of the reference code (reference-spec §1.7).
+
+The reference sets the learning rate once at the start of every epoch, from the 1-based epoch
+number `e` (reference-spec header: "Epoch e" is 1-based). The scalar helpers (`step_lr`,
+`cosine_lr`, `warmup`, `lr_at_epoch`) are plain Python for host code and exact tests;
+`epoch_schedule` turns the same rule into an optax schedule over the global step, so an
+`optax.sgd(epoch_schedule(...), momentum=0.9)` reproduces the per-epoch values inside a jitted
+loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+import optax
+
+KINDS = ("step", "cosine", "constant")
+
+
+def step_lr(base: float, epoch: int, steps: Sequence[int] = ()) -> float:
+  """Step decay: `base * 0.1 ** #{s in steps : epoch > s}` (reference-spec §1.7).
+
+  Args:
+    base: base learning rate.
+    epoch: 1-based epoch.
+    steps: epochs after which the rate is divided by 10 (e.g. [80]: epochs 1-80 use `base`,
+      81 onwards `base / 10`).
+
+  Returns:
+    The learning rate of that epoch.
+  """
+  return base * 0.1 ** sum(1 for s in steps if epoch > s)
+
+
+def cosine_lr(base: float, epoch: int, total_epochs: int) -> float:
+  """Cosine decay `base * 0.5 * (1 + cos(pi * epoch / total_epochs))` (reference-spec §1.7).
+
+  With the 1-based epoch of the reference, epoch 1 is already slightly below `base` and the
+  last epoch (`epoch == total_epochs`) trains with a learning rate of 0.
+
+  Args:
+    base: base learning rate.
+    epoch: 1-based epoch.
+    total_epochs: number of epochs E of the run.
+
+  Returns:
+    The learning rate of that epoch.
+  """
+  return base * 0.5 * (1.0 + math.cos(math.pi * epoch / total_epochs))
+
+
+def warmup(lr: float, base: float, epoch: int, warmup_epochs: int) -> float:
+  """Fine-tune linear warm-up (reference-spec §1.7): `base * epoch / warmup_epochs` while
+  `epoch < warmup_epochs`, otherwise `lr` (the value of the main schedule) unchanged.
+
+  The warm-up replaces the main schedule's value rather than multiplying it. With the 1-based
+  epoch, epoch 1 uses `base / W` and epoch W is the first at the full schedule value.
+
+  Args:
+    lr: the main schedule's learning rate for this epoch.
+    base: base learning rate.
+    epoch: 1-based epoch.
+    warmup_epochs: W; 0 disables the warm-up.
+
+  Returns:
+    The learning rate of that epoch.
+  """
+  if epoch < warmup_epochs:
+    return base * epoch / warmup_epochs
+  return lr
+
+
+def lr_at_epoch(kind: str, base: float, epoch: int, *, total_epochs: int,
+                lr_steps: Sequence[int] = (), warmup_epochs: int = 0) -> float:
+  """The learning rate of one epoch: the `kind` schedule followed by the optional warm-up.
+
+  Args:
+    kind: 'step' (`step_lr` with `lr_steps`), 'cosine' (`cosine_lr`) or 'constant'.
+    base: base learning rate.
+    epoch: 1-based epoch.
+    total_epochs: number of epochs of the run (used by 'cosine').
+    lr_steps: decay epochs of the 'step' schedule.
+    warmup_epochs: warm-up length in epochs (0: none).
+
+  Returns:
+    The learning rate of that epoch.
+
+  Raises:
+    ValueError: for an unknown `kind`.
+  """
+  _check_kind(kind)
+  if kind == "step":
+    lr = step_lr(base, epoch, lr_steps)
+  elif kind == "cosine":
+    lr = cosine_lr(base, epoch, total_epochs)
+  else:
+    lr = base
+  return warmup(lr, base, epoch, warmup_epochs)
+
+
+def epoch_schedule(kind: str, base: float, steps_per_epoch: int, total_epochs: int,
+                   lr_steps: Sequence[int] = (), warmup_epochs: int = 0) -> optax.Schedule:
+  """An optax schedule (global step -> lr) that is constant within each epoch.
+
+  The 0-based global step `i` belongs to the 1-based epoch `i // steps_per_epoch + 1`, and the
+  schedule returns `lr_at_epoch(kind, base, that epoch, ...)`. optax evaluates a schedule on
+  the update count before incrementing it, so the first update of the run uses epoch 1.
+
+  Args:
+    kind: 'step', 'cosine' or 'constant' (see `lr_at_epoch`).
+    base: base learning rate.
+    steps_per_epoch: optimiser updates per epoch (> 0).
+    total_epochs: number of epochs of the run.
+    lr_steps: decay epochs of the 'step' schedule.
+    warmup_epochs: warm-up length in epochs (0: none).
+
+  Returns:
+    A function of the (traced or concrete) integer step returning a float32 learning rate.
+
+  Raises:
+    ValueError: for an unknown `kind` or a non-positive `steps_per_epoch`.
+  """
+  _check_kind(kind)
+  if steps_per_epoch <= 0:
+    raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}")
+  steps_arr = jnp.asarray(list(lr_steps), jnp.int32).reshape(-1)  # [S]
+
+  def schedule(count):
+    epoch = jnp.asarray(count, jnp.int32) // steps_per_epoch + 1
+    if kind == "step":
+      num_decays = jnp.sum(epoch > steps_arr)
+      lr = base * jnp.power(jnp.float32(0.1), num_decays.astype(jnp.float32))
+    elif kind == "cosine":
+      lr = base * 0.5 * (1.0 + jnp.cos(jnp.pi * epoch.astype(jnp.float32) / total_epochs))
+    else:
+      lr = jnp.full((), base, jnp.float32)
+    if warmup_epochs > 0:
+      lr = jnp.where(epoch < warmup_epochs,
+                     base * epoch.astype(jnp.float32) / warmup_epochs, lr)
+    return jnp.asarray(lr, jnp.float32)
+
+  return schedule
+
+
+def _check_kind(kind: str) -> None:
+  if kind not in KINDS:
+    raise ValueError(f"unknown learning-rate schedule {kind!r}; known: {', '.join(KINDS)}")
