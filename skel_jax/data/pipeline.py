@@ -56,6 +56,14 @@ class EpochBatcher:
             "seed": int(self.seed), "steps_per_epoch": int(self.steps_per_epoch)}
 
 
+def gather(x: np.ndarray, indices: np.ndarray) -> np.ndarray:
+  """`x[indices]` read in sorted order (faster on memory-mapped arrays), returned in order."""
+  order = np.argsort(indices)
+  out = np.empty((len(indices), *x.shape[1:]), np.float32)
+  out[order] = x[indices[order]]
+  return out
+
+
 def prefetch_batches(x: np.ndarray, batcher: EpochBatcher, start_step: int, end_step: int,
                      put_fn, *, depth: int = 2) -> Iterator[tuple[int, jax.Array]]:
   """Yields (step, device batch) for steps [start_step, end_step) with `depth` in flight."""
@@ -67,9 +75,7 @@ def prefetch_batches(x: np.ndarray, batcher: EpochBatcher, start_step: int, end_
       for step in range(start_step, end_step):
         if stop.is_set():
           return
-        idx = np.sort(batcher.local_indices(step))  # sorted reads are faster on mmap arrays
-        order = np.argsort(np.argsort(batcher.local_indices(step)))
-        batch = np.ascontiguousarray(x[idx][order])
+        batch = gather(x, batcher.local_indices(step))
         buffer.put((step, put_fn(batch)))
       buffer.put(None)
     except BaseException as e:  # surfaced in the consumer
