@@ -7,7 +7,8 @@ cosine-annealed towards 1 and moved by EMA after the optimiser step, BN running 
 included (spec 5.5); SkeleMix with 3-4 body parts and 4-7 segments of 4 frames; SGD lr 0.1
 (x0.1 after epoch 250 of 300), batch 128. The salient-loss weight mu is 1.0 for NTU-60 joint
 (the non-salient loss is off) and 0.5 for every other dataset and stream (spec 5.2); it follows
-the `stream=` given in the config argument (use `--config.skeattn.mu=...` to set it by hand).
+the stream when the model is built, also after `--config.data.stream=...` (set
+`--config.skeattn.mu=...` to override it).
 Linear evaluation: lr 3.0 for 150 epochs, x0.1 after epochs 60 and 100 (spec 5.6).
 
     python -m skel_jax.main --config=configs/skeattnclr.py --workdir=/tmp/sattn_demo
@@ -27,14 +28,7 @@ paper numbers (spec 6.1, 6.2); read them from arXiv 2305.00666 before using them
 import ml_collections
 
 from skel_jax import config_lib
-
-# Spec 5.2: mu = 1.0 for these datasets on the joint stream, 0.5 everywhere else.
-_MU_ONE = ("ntu60_xsub", "ntu60_xview")
-
-
-def reference_mu(dataset: str, stream: str) -> float:
-  """The reference's salient-loss weight mu for a dataset and stream (spec 5.2)."""
-  return 1.0 if dataset in _MU_ONE and stream == "joint" else 0.5
+from skel_jax.methods.skeattnclr import reference_mu  # noqa: F401  (re-exported for users)
 
 
 def method_defaults(c: ml_collections.ConfigDict) -> None:
@@ -59,7 +53,7 @@ def method_defaults(c: ml_collections.ConfigDict) -> None:
   c.eval.linear.lr = 3.0
   c.eval.linear.lr_steps = (60, 100)
   c.skeattn = ml_collections.ConfigDict()
-  c.skeattn.mu = 0.5  # set from dataset and stream by get_config
+  c.skeattn.mu = -1.0  # < 0: the reference's value for the dataset and stream (spec 5.2)
   c.skeattn.mix_parts = (3, 4)
   c.skeattn.mix_segments = (4, 7)
   c.skeattn.mix_ratio = 4
@@ -77,6 +71,4 @@ def preset_overrides(c: ml_collections.ConfigDict, preset: str) -> None:
 
 
 def get_config(arg=None):
-  c = config_lib.pretrain_config("skeattnclr", arg, method_defaults, preset_overrides)
-  c.skeattn.mu = reference_mu(c.data.dataset, c.data.stream)
-  return c
+  return config_lib.pretrain_config("skeattnclr", arg, method_defaults, preset_overrides)

@@ -140,7 +140,19 @@ def test_full_size_config_matches_the_reference():
     ("ntu60_xview,stream=bone", 0.5), ("ntu120_xsub", 0.5), ("pku2_xview", 0.5),
     ("nwucla", 0.5), ("demo", 0.5), ("", 0.5)])
 def test_mu_per_setting(arg, mu):
-  assert CONFIGS.get_config(arg).skeattn.mu == mu
+  c = CONFIGS.get_config(arg)
+  assert c.skeattn.mu < 0  # resolved from dataset and stream when the method is built
+  assert skeattnclr.reference_mu(c.data.dataset, c.data.stream) == mu
+
+
+def test_mu_follows_a_stream_override():
+  c = CONFIGS.get_config("smoke")
+  c.data.dataset = "ntu60_xsub"
+  assert skeattnclr.SkeAttnCLR(c, c.data.layout).mu == 1.0
+  c.data.stream = "bone"  # as --config.data.stream=bone would
+  assert skeattnclr.SkeAttnCLR(c, c.data.layout).mu == 0.5
+  c.skeattn.mu = 0.25
+  assert skeattnclr.SkeAttnCLR(c, c.data.layout).mu == 0.25
 
 
 def test_small_presets_are_small():

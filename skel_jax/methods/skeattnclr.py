@@ -55,6 +55,15 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
   return SkeAttnEncoder(**kwargs)
 
 
+# Spec 5.2: mu = 1.0 for NTU-60 on the joint stream, 0.5 for every other setting.
+_MU_ONE = ("ntu60_xsub", "ntu60_xview")
+
+
+def reference_mu(dataset: str, stream: str) -> float:
+  """The reference's salient-loss weight mu for a dataset and stream (spec 5.2)."""
+  return 1.0 if dataset in _MU_ONE and stream == "joint" else 0.5
+
+
 def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu: float):
   """The three InfoNCE terms of spec 5.4 step 5 and their weighted sum (step 6).
 
@@ -119,7 +128,8 @@ class SkeAttnCLR(Method):
       mix_fn: optional `fn(rng, x) -> x` replacing SkeleMix (tests).
 
     Raises:
-      ValueError: if `skeattn.mu` is outside [0, 1].
+      ValueError: if `skeattn.mu` is outside [0, 1] (a negative value means the reference's
+        value for the dataset and stream).
     """
     super().__init__(config, layout)
     self.model = build_skeattn_encoder(config, layout)
@@ -127,6 +137,8 @@ class SkeAttnCLR(Method):
     self.key_model = (self.model if config.moco.key_dropout
                       else build_skeattn_encoder(config, layout, dropout=0.0))
     self.mu = float(config.skeattn.mu)
+    if self.mu < 0:
+      self.mu = reference_mu(config.data.dataset, config.data.stream)
     if not 0.0 <= self.mu <= 1.0:
       raise ValueError(f"skeattn.mu must lie in [0, 1], got {self.mu}")
     self.mix = mix_fn if mix_fn is not None else make_skelemix(config, self.layout)
