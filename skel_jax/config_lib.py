@@ -121,6 +121,56 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.tsne = ml_collections.ConfigDict()
   c.eval.tsne.max_points = 1000
   c.eval.tsne.enabled = True
+  # --- Added for the evaluation suite (skel_jax/evaluate/{finetune,semi,monitor,fusion}.py).
+  # Evaluate the backbone saved by the KNN monitor ({workdir}/best_knn.npz) instead of the
+  # latest checkpoint.
+  c.eval.use_best_knn = False
+  # Transfer (spec 5.6): evaluate on another dataset; '' = the pretraining dataset. The class
+  # count comes from the target (or target_num_classes when > 0); layouts must match.
+  c.eval.target_dataset = ""
+  c.eval.target_data_dir = ""
+  c.eval.target_num_classes = 0
+  # Fine-tuning (spec 1.8): encoder + fresh fc, no augmentation. The method's reference
+  # schedule is filled in by skel_jax.evaluate.reference_settings.apply_eval_defaults.
+  c.eval.finetune = ml_collections.ConfigDict()
+  c.eval.finetune.epochs = 100
+  c.eval.finetune.lr = 0.1
+  c.eval.finetune.schedule = "step"
+  c.eval.finetune.lr_steps = (80,)
+  c.eval.finetune.warmup_epochs = 0
+  c.eval.finetune.batch_size = 128
+  c.eval.finetune.momentum = 0.9
+  c.eval.finetune.nesterov = False
+  c.eval.finetune.weight_decay = 0.0
+  c.eval.finetune.eval_every = 5
+  c.eval.finetune.bn_mode = "eval"  # reference quirk (frozen BN stats, no dropout) | 'train'
+  c.eval.finetune.clip_grad = True  # the reference's clipping never acts; this one does
+  c.eval.finetune.max_grad_norm = 35.0
+  # Semi-supervised (spec 1.8): fine-tuning on a class-balanced labelled subset per fraction.
+  # lr / lr_steps / weight_decay are per fraction (a single entry applies to all); the other
+  # settings come from eval.finetune.
+  c.eval.semi = ml_collections.ConfigDict()
+  c.eval.semi.fractions = (0.01, 0.1)
+  c.eval.semi.seed = 0
+  c.eval.semi.epochs = 150
+  c.eval.semi.lr = (0.05, 0.1)
+  c.eval.semi.lr_steps = ((40,), (80,))
+  c.eval.semi.weight_decay = (0.0, 1e-4)
+  c.eval.semi.warmup_epochs = 0
+  c.eval.semi.nesterov = False
+  # KNN monitor during pretraining (every train.knn_every_epochs; spec 1.8).
+  c.eval.knn_monitor = ml_collections.ConfigDict()
+  c.eval.knn_monitor.features = "backbone"  # eval-mode backbone; 'head' = projection output
+  c.eval.knn_monitor.augment = ""  # '' = none; the reference augments (aug.normal chain)
+  c.eval.knn_monitor.keep_best = True  # save {workdir}/best_knn.npz + best_knn.json
+  c.eval.knn_monitor.best_k = 0  # select on top-1 at this k; 0 = the first of eval.knn.ks
+  c.eval.knn_monitor.max_train = 0  # bank / query subsample sizes; 0 = whole splits
+  c.eval.knn_monitor.max_test = 0
+  # Multi-stream fusion (spec 1.8, AimCLR ensemble): weighted sum of per-stream logits.
+  c.eval.fusion = ml_collections.ConfigDict()
+  c.eval.fusion.streams = ("joint", "motion", "bone")
+  c.eval.fusion.weights = (0.6, 0.4, 0.6)  # parallel to streams: joint 0.6, motion 0.4, bone 0.6
+  c.eval.fusion.protocols = ("linear",)  # whose test logits are fused (linear and/or finetune)
   return c
 
 
@@ -141,7 +191,7 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.model.out_dim = 64
     c.model.head_hidden = 64
     c.model.feature_dim = 32
-    c.moco.queue_size = 1024
+    c.moco.queue_size = 256  # well below the dataset size (no stale self-keys as negatives)
     c.moco.momentum = 0.99
     c.optim.batch_size = 64
     c.optim.epochs = 20
@@ -177,7 +227,9 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.data.dataset = "nwucla"
     c.data.layout, c.data.num_classes = "kinect_v1_20", 10
     c.data.num_frames = 50
-    c.moco.queue_size = 1024  # 1020 training clips: a queue of ~one epoch of keys
+    # 1020 training clips: a queue as large as the dataset would hold every clip's own key
+    # from the previous epoch as a (false) negative; keep it to a quarter of an epoch.
+    c.moco.queue_size = 256
     c.moco.momentum = 0.99
     c.optim.batch_size = 64
     c.optim.epochs = 60
@@ -226,6 +278,8 @@ def pretrain_config(method: str, arg: str | None, method_defaults=None,
     preset_overrides(c, preset)
   apply_keys(c, kv)
   c.preset = preset
+  from skel_jax.evaluate import reference_settings  # pylint: disable=g-import-not-at-top
+  reference_settings.apply_eval_defaults(c, preset)  # fine-tune / semi settings per method
   return c
 
 

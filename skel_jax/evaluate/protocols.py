@@ -1,18 +1,33 @@
-"""Downstream protocols on a pretrained run: linear evaluation, KNN and a t-SNE plot.
+"""Downstream protocols on a pretrained backbone: linear, KNN, t-SNE, fine-tune, semi-supervised.
 
-Linear evaluation follows reference-spec 1.8: the backbone (the query encoder without its
-projection head) in eval mode, no augmentation, so the frozen 256-d features are computed once
-and only a Linear(D -> classes) is trained on them (lr 3.0, SGD 0.9, step schedule). KNN is
-the weighted k-NN of spec 1.8 on the same features. Results go to `results.json` and
-`results.md` in the workdir; both the last-epoch and the best-of-evaluations linear accuracy
-are reported, labelled (the reference repos report the best, i.e. selected on the test set).
+All protocols take the backbone variables (the query encoder without its projection head,
+params + BN running statistics) and the (train, test) clips of the dataset evaluated, which is
+the pretraining dataset or, for transfer (spec 5.6), another one with the same skeleton layout.
+
+* linear (spec 1.8): the backbone in eval mode, no augmentation, so the frozen features are
+  computed once and only a Linear(D -> classes) is trained on them (lr 3.0, SGD 0.9, step
+  schedule; evaluate/linear.py).
+* knn (spec 1.8): weighted k-NN on the same features (evaluate/knn.py).
+* tsne: a t-SNE plot of the test features (`tsne.png`).
+* finetune (spec 1.8): the whole backbone + a fresh fc, the method's reference schedule from
+  `config.eval.finetune` (evaluate/finetune.py: BN-mode switch, real gradient clipping).
+* semi (spec 1.8): fine-tuning on a class-balanced labelled subset per fraction in
+  `config.eval.semi.fractions` (evaluate/semi.py; the subset is saved next to the results).
+
+Every protocol writes its entry to `results.json` / `results.md` (evaluate/results.py) with the
+settings it used and where the weights came from (`extra`), and the classifier protocols save
+their test logits as `{protocol}_test_logits.npy` (what multi-stream fusion adds up). The final
+(last-epoch) and the best-of-evaluations accuracy are both reported and labelled: the reference
+repos report the best, which is selected on the test set.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+from collections.abc import Mapping, Sequence
 
 import jax
 import ml_collections
@@ -20,11 +35,16 @@ import numpy as np
 
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import features as features_lib
+from skel_jax.evaluate import finetune as finetune_lib
 from skel_jax.evaluate import knn as knn_lib
 from skel_jax.evaluate import linear as linear_lib
 from skel_jax.evaluate import results as results_lib
+from skel_jax.evaluate import semi as semi_lib
 
 log = logging.getLogger(__name__)
+
+PROTOCOLS = ("linear", "knn", "tsne", "finetune", "semi")
+FEATURE_PROTOCOLS = ("linear", "knn", "tsne")
 
 
 def backbone_variables(state) -> dict:
@@ -35,6 +55,7 @@ def backbone_variables(state) -> dict:
 
 def compute_features(config: ml_collections.ConfigDict, variables: dict, train: ArrayDataset,
                      test: ArrayDataset) -> tuple[np.ndarray, np.ndarray]:
+  """Frozen eval-mode backbone features `[N, D]` of both splits (spec 1.8)."""
   backbone = features_lib.backbone_from_encoder_config(config.model, config.data.layout)
   kw = dict(stream=config.data.stream, layout=config.data.layout,
             batch_size=int(config.eval.batch_size))
@@ -42,7 +63,43 @@ def compute_features(config: ml_collections.ConfigDict, variables: dict, train: 
           features_lib.extract_features(backbone, variables, test.x, **kw))
 
 
+def _plain(value):
+  """JSON round trip (tuples become lists), so stored and current settings compare equal."""
+  return json.loads(json.dumps(value))
+
+
+def protocol_settings(config: ml_collections.ConfigDict, protocol: str) -> dict:
+  """The config values a protocol's result depends on (stored with the result, compared when
+  a multi-stream run decides whether a stream's earlier result can be reused)."""
+  e = config.eval
+  if protocol == "linear":
+    return _plain(e.linear.to_dict())
+  if protocol == "knn":
+    return _plain(e.knn.to_dict())
+  if protocol == "tsne":
+    return _plain(e.tsne.to_dict())
+  if protocol == "finetune":
+    return _plain(finetune_settings(config).to_dict())
+  raise ValueError(f"no single settings for protocol {protocol!r}; known: linear, knn, tsne, "
+                   "finetune (see expected_settings for semi)")
+
+
+def expected_settings(config: ml_collections.ConfigDict, protocol: str) -> dict[str, dict]:
+  """Result name (without tag) -> the settings stored with it, for every entry a protocol
+  writes: one for linear / knn / finetune, one per fraction for semi ('semi_1pct', ...)."""
+  if protocol == "semi":
+    return {semi_lib.protocol_name(f): _plain(s.to_dict()) for f, s in semi_runs(config)}
+  return {protocol: protocol_settings(config, protocol)}
+
+
+def finetune_settings(config: ml_collections.ConfigDict) -> finetune_lib.FinetuneSettings:
+  """`config.eval.finetune` as FinetuneSettings (test chunks of `eval.batch_size`)."""
+  return finetune_lib.FinetuneSettings.from_config(
+      config.eval.finetune, eval_batch_size=int(config.eval.batch_size))
+
+
 def run_linear(config, train_f, train_y, test_f, test_y, num_classes, *, seed=0) -> dict:
+  """Linear evaluation on frozen features; metrics plus `_test_logits` and `_history`."""
   lc = config.eval.linear
   t0 = time.time()
   out = linear_lib.train_linear(
@@ -56,6 +113,7 @@ def run_linear(config, train_f, train_y, test_f, test_y, num_classes, *, seed=0)
 
 
 def run_knn(config, train_f, train_y, test_f, test_y, num_classes) -> dict:
+  """Weighted k-NN top-1 (percent) for every k of `config.eval.knn`."""
   kc = config.eval.knn
   ks = tuple(int(k) for k in kc.ks)
   out = knn_lib.knn_accuracy(train_f, train_y, test_f, test_y, num_classes=num_classes, ks=ks,
@@ -63,26 +121,102 @@ def run_knn(config, train_f, train_y, test_f, test_y, num_classes) -> dict:
   return {key: float(v) for key, v in out.items()}
 
 
-def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variables: dict,
-                       train: ArrayDataset, test: ArrayDataset, *, protocols=("linear", "knn",
-                       "tsne"), tag: str = "") -> dict:
-  """Runs the protocols on the given backbone variables and writes the results."""
+def run_finetune(config: ml_collections.ConfigDict, variables: dict, train: ArrayDataset,
+                 test: ArrayDataset, num_classes: int, *, name: str = "finetune",
+                 settings: finetune_lib.FinetuneSettings | None = None) -> dict:
+  """Fine-tunes the backbone on `train` and evaluates on `test` (spec 1.8).
+
+  Returns:
+    Metrics named `{name}_top1_final`, `{name}_top5_final`, `{name}_top1_best_of_evals`,
+    `{name}_best_epoch`, `{name}_seconds`, plus `_test_logits`, `_history`, `_epoch_log`.
+  """
+  settings = settings or finetune_settings(config)
+  backbone = features_lib.backbone_from_encoder_config(config.model, config.data.layout)
   t0 = time.time()
-  train_f, test_f = compute_features(config, variables, train, test)
-  feature_seconds = time.time() - t0
-  num_classes = int(config.data.num_classes)
-  results: dict = {"feature_seconds": feature_seconds}
+  out = finetune_lib.finetune(backbone, variables, train.x, train.y, test.x, test.y,
+                              num_classes=num_classes, settings=settings,
+                              stream=config.data.stream, layout=config.data.layout,
+                              seed=int(config.seed))
+  return {f"{name}_top1_final": out["final_top1"], f"{name}_top5_final": out["final_top5"],
+          f"{name}_top1_best_of_evals": out["best_top1"], f"{name}_best_epoch": out["best_epoch"],
+          f"{name}_seconds": time.time() - t0, f"{name}_num_train": out["num_train"],
+          "_test_logits": out["test_logits"], "_history": out["history"],
+          "_epoch_log": out["epoch_log"]}
+
+
+def semi_runs(config: ml_collections.ConfigDict) -> list[tuple[float, finetune_lib.FinetuneSettings]]:
+  """(fraction, settings) of every semi-supervised run in `config.eval.semi`."""
+  base = finetune_settings(config)
+  fractions = tuple(float(f) for f in config.eval.semi.fractions)
+  return [(f, finetune_lib.settings_for_semi(base, config.eval.semi, i))
+          for i, f in enumerate(fractions)]
+
+
+def _save_logits(workdir: str, protocol: str, logits: np.ndarray) -> str:
+  path = os.path.join(workdir, f"{protocol}_test_logits.npy")
+  np.save(path, np.asarray(logits, np.float32))
+  return path
+
+
+def _write(workdir: str, protocol: str, metrics: dict, extra: dict) -> dict:
+  """Writes the public metrics (no '_' keys) + extra; returns the public metrics."""
+  public = {k: v for k, v in metrics.items() if not k.startswith("_")}
+  results_lib.write_results(workdir, protocol, public, extra)
+  return public
+
+
+def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variables: dict,
+                       train: ArrayDataset, test: ArrayDataset, *,
+                       protocols: Sequence[str] = ("linear", "knn", "tsne"), tag: str = "",
+                       extra: Mapping | None = None) -> dict:
+  """Runs the protocols on the given backbone variables and writes the results.
+
+  Args:
+    config: the config; `config.data` describes the dataset evaluated (for transfer, the
+      target's), `config.model` the backbone.
+    workdir: where results.json / results.md, logits, subsets and plots go.
+    variables: backbone `{'params', 'batch_stats'}`.
+    train: training clips of the evaluated dataset (joint coordinates).
+    test: test clips.
+    protocols: any of PROTOCOLS.
+    tag: appended to every protocol name (`linear_{tag}`), e.g. 'random_init'.
+    extra: stored under 'context' in every protocol's entry (where the weights came from),
+      next to the dataset, stream, class and clip counts.
+
+  Returns:
+    The metrics of all protocols in one flat dict (plus 'tsne_png' when plotted).
+
+  Raises:
+    ValueError: an unknown protocol.
+  """
+  unknown = [p for p in protocols if p not in PROTOCOLS]
+  if unknown:
+    raise ValueError(f"unknown protocols {unknown}; known: {PROTOCOLS}")
+  os.makedirs(workdir, exist_ok=True)
   suffix = f"_{tag}" if tag else ""
+  num_classes = int(config.data.num_classes)
+  # Nested, so that results.md lists only the metrics; the report and the multi-stream reuse
+  # check read it from results.json.
+  base_extra = {"context": {"method": config.method, "dataset": config.data.dataset,
+                            "stream": config.data.stream, "num_classes": num_classes,
+                            "num_train": len(train), "num_test": len(test),
+                            **dict(extra or {})}}
+  results: dict = {}
+  if any(p in FEATURE_PROTOCOLS for p in protocols):
+    t0 = time.time()
+    train_f, test_f = compute_features(config, variables, train, test)
+    results["feature_seconds"] = time.time() - t0
   if "linear" in protocols:
     lin = run_linear(config, train_f, train.y, test_f, test.y, num_classes, seed=config.seed)
-    np.save(os.path.join(workdir, f"linear_test_logits{suffix}.npy"), lin.pop("_test_logits"))
-    lin.pop("_history")
-    results_lib.write_results(workdir, f"linear{suffix}", lin)
-    results.update(lin)
+    name = f"linear{suffix}"
+    _save_logits(workdir, name, lin["_test_logits"])
+    results.update(_write(workdir, name, lin, {
+        **base_extra, "settings": protocol_settings(config, "linear"),
+        "history": [list(h) for h in lin["_history"]]}))
   if "knn" in protocols:
     knn = run_knn(config, train_f, train.y, test_f, test.y, num_classes)
-    results_lib.write_results(workdir, f"knn{suffix}", knn)
-    results.update(knn)
+    results.update(_write(workdir, f"knn{suffix}", knn, {
+        **base_extra, "settings": protocol_settings(config, "knn")}))
   if "tsne" in protocols and config.eval.tsne.enabled:
     from skel_jax.evaluate import tsne  # pylint: disable=g-import-not-at-top
     path = os.path.join(workdir, f"tsne{suffix}.png")
@@ -90,4 +224,38 @@ def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variable
                    f"({config.data.stream}) test embeddings{' ' + tag if tag else ''}",
                    max_points=int(config.eval.tsne.max_points), seed=config.seed)
     results["tsne_png"] = path
+  if "finetune" in protocols:
+    name = f"finetune{suffix}"
+    ft = run_finetune(config, variables, train, test, num_classes)
+    _save_logits(workdir, name, ft["_test_logits"])
+    results.update(_write(workdir, name, ft, {
+        **base_extra, "settings": protocol_settings(config, "finetune"),
+        "history": ft["_history"], "epoch_log": ft["_epoch_log"]}))
+  if "semi" in protocols:
+    results.update(run_semi_protocols(config, workdir, variables, train, test, num_classes,
+                                      suffix=suffix, extra=base_extra))
+  return results
+
+
+def run_semi_protocols(config: ml_collections.ConfigDict, workdir: str, variables: dict,
+                       train: ArrayDataset, test: ArrayDataset, num_classes: int, *,
+                       suffix: str = "", extra: Mapping | None = None) -> dict:
+  """One semi-supervised fine-tuning per fraction; saves each subset next to its results."""
+  results = {}
+  seed = int(config.eval.semi.seed)
+  for fraction, settings in semi_runs(config):
+    base = semi_lib.protocol_name(fraction)
+    name = f"{base}{suffix}"
+    idx = semi_lib.class_balanced_subset(train.y, fraction, seed)
+    record = semi_lib.describe_subset(idx, train.y, train.names, fraction, seed)
+    subset_path = semi_lib.save_subset(workdir, name, record)
+    log.info("%s: %d labelled clips of %d (seed %d)", name, len(idx), len(train), seed)
+    out = run_finetune(config, variables, train.subset(idx), test, num_classes, name=base,
+                       settings=settings)
+    _save_logits(workdir, name, out["_test_logits"])
+    results.update(_write(workdir, name, out, {
+        **dict(extra or {}), "settings": _plain(settings.to_dict()),
+        "subset": {k: record[k] for k in ("fraction", "seed", "size", "per_class", "sha1")},
+        "subset_file": os.path.basename(subset_path),
+        "history": out["_history"], "epoch_log": out["_epoch_log"]}))
   return results

@@ -1,0 +1,76 @@
+"""Small file helpers of the evaluation suite: atomic writes and flat `.npz` variable trees.
+
+A killed run must never leave a half-written `best_knn.npz`, subset record or report file, so
+everything is written to a temporary name in the same folder and moved into place with
+`os.replace` (atomic on POSIX). Variable trees (`{'params': {...}, 'batch_stats': {...}}`)
+are stored flat, one array per leaf under its '/'-joined path ('params/block0/gcn/conv/kernel').
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Mapping
+
+import numpy as np
+
+
+def atomic_write(path: str, data: bytes | str) -> None:
+  """Writes `data` (text is UTF-8 encoded) to `path` through a temporary file + os.replace."""
+  if isinstance(data, str):
+    data = data.encode("utf-8")
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=directory)
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
+  """`{'a': {'b': x}}` -> `{'a/b': x}` (numpy arrays)."""
+  out = {}
+  for key, value in tree.items():
+    path = f"{prefix}/{key}" if prefix else str(key)
+    if isinstance(value, Mapping):
+      out.update(flatten(value, path))
+    else:
+      out[path] = np.asarray(value)
+  return out
+
+
+def unflatten(flat: Mapping[str, np.ndarray]) -> dict:
+  """Inverse of `flatten`."""
+  tree: dict = {}
+  for path, value in flat.items():
+    node = tree
+    *parents, leaf = path.split("/")
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = np.asarray(value)
+  return tree
+
+
+def save_variables(path: str, variables: Mapping) -> None:
+  """Saves a variable tree as a flat `.npz` (atomically)."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **flatten(variables))
+  atomic_write(path, buffer.getvalue())
+
+
+def load_variables(path: str) -> dict:
+  """Loads a tree saved by `save_variables`.
+
+  Raises:
+    FileNotFoundError: naming the file when it does not exist.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such variables file")
+  with np.load(path) as data:
+    return unflatten({k: data[k] for k in data.files})
