@@ -149,7 +149,7 @@ class AimCLR(SkeletonCLR):
     # NNM from mining_epoch on (epoch is 1-based; mining when epoch > mining_epoch).
     mask = nnm_positive_mask([z[:, 1:], z_e[:, 1:], z_ed[:, 1:]], self.topk)
     loss_nnm = nnm_infonce(z, mask)
-    mining = epoch > self.mining_epoch
+    mining = jnp.asarray(epoch) > self.mining_epoch
     loss_info = jnp.where(mining, loss_nnm, loss_ce)
     loss = loss_info + (loss_d + loss_dd) / 2.0
     metrics = {"loss_info": loss_info, "loss_d": loss_d, "loss_dd": loss_dd,
