@@ -1,0 +1,695 @@
+"""Throughput of the ST-GCN encoder formulations on the local device (design.md, Speed).
+
+For each formulation this measures, at a fixed batch, the samples/s of
+
+* (a) the eval forward pass (`train=False`), and
+* (b) forward + backward in train mode: `value_and_grad` of `sum(pooled ** 2)` with respect
+  to the params, with `batch_stats` mutable and dropout on (spec 1.5.3 encoder, no optimizer),
+
+both jitted, timed with `block_until_ready` after warm-up, median over iterations (and over
+`--repeats` interleaved rounds). FLOPs come from XLA's `cost_analysis()` of the compiled
+function; the reference-equivalent count of spec 1.5.2-1.5.3 (dense adjacency, no tricks) is
+printed as well, so formulations that do extra arithmetic are not flattered by their GFLOP/s.
+
+Formulations (`--impls`, comma separated):
+
+* `matmul`, `conv`: the library's `STGCN(conv_impl=...)` from skel_jax/models/stgcn.py.
+* prototypes of other formulations (same parameter tree, same maths; checked against `matmul`
+  with `--check`), named by `+`-joined options, e.g. `kron`, `shift`, `aggfirst+bf16`:
+  - `shift`:    the (9, 1) temporal conv as a sum of 9 shifted matmuls instead of one unfold.
+  - `aggfirst`: graph aggregation before the 1x1 conv where that is cheaper (C_in < C_out).
+  - `kron`:     each narrow graph conv (C_in, C_out <= `--kron_max`) as ONE matmul with the
+                `[V*C_in, V*C_out]` matrix `sum_k A_k (x) W_k` (no transposes; more FLOPs).
+  - `bf16`:     bfloat16 operands, float32 accumulation, in every matmul / einsum.
+
+Example (the issue's setting; 2-core CPU):
+
+  python experiments/benchmark_encoder.py --batch 64 --frames 50 --persons 2 --hidden 16 \
+      --impls matmul,conv,kron --iters 5 --repeats 3 --max_load 0.15 --json /tmp/bench.json
+
+XLA flags must be set before jax starts, so `--xla_flag_sets 'A;B'` re-runs this script once per
+flag set (in a subprocess with that `XLA_FLAGS`) and prints one combined table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from skel_jax.models.graph import build_adjacency
+from skel_jax.models.stgcn import (
+  STGCN,
+  BatchNorm,
+  block_plan,
+  count_params,
+  weight_init,
+)
+
+LIBRARY_IMPLS = ("matmul", "conv")
+PROTO_OPTIONS = ("shift", "outshift", "tvjp", "barrier", "aggfirst", "kron", "vmajor", "vmajor3",
+                 "bf16", "bf16act")
+# PyTorch reference encoder, eval forward, batch 64, this machine class (issue 2).
+REFERENCE_EVAL_SAMPLES_PER_S = 98.0
+
+
+# --------------------------------------------------------------------------------------------
+# Prototype formulations (same parameter names and maths as skel_jax.models.stgcn).
+# --------------------------------------------------------------------------------------------
+
+
+def _mm(x, w, dtype):
+  """`x @ w` with operands cast to `dtype` and a float32 result."""
+  return jnp.matmul(x.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32)
+
+
+class _Weights(nn.Module):
+  """Holds a conv's `kernel` / `bias` under the library's names, so trees are shared."""
+
+  kernel_shape: tuple[int, ...]
+
+  @nn.compact
+  def __call__(self):
+    kernel = self.param("kernel", weight_init, self.kernel_shape)
+    bias = self.param("bias", nn.initializers.zeros, (self.kernel_shape[-1],))
+    return kernel, bias
+
+
+def _unfold(x, k: int, stride: int, axis: int, t_out: int):
+  """The k taps `x[s t' + i]` (i < k, t' < t_out) along `axis`, concatenated on channels."""
+  last = stride * (t_out - 1) + 1
+  taps = [jax.lax.slice_in_dim(x, i, i + last, stride, axis=axis) for i in range(k)]
+  return jnp.concatenate(taps, axis=-1)  # [..., t_out, ..., k * C], tap-major
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def temporal_conv_vjp(x, kernel, stride: int, axis: int, dtype: str):
+  """(k, 1) convolution, padding k//2, as unfold + matmul, with a hand-written backward pass.
+
+  Autodiff of the unfold computes dx as a [N, C_out] x [C_out, k*C_in] matmul (a k-fold wide
+  output) followed by a shifted sum; here dx is instead the transposed convolution: the
+  (stride-dilated, padded) dy unfolded and multiplied by the flipped, transposed kernel, i.e.
+  the forward pass's matmul shape again. dW is unfold(x)^T dy.
+  """
+  return _temporal_conv_fwd(x, kernel, stride, axis, dtype)[0]
+
+
+def _temporal_conv_fwd(x, kernel, stride, axis, dtype):
+  k, c_in, c_out = kernel.shape
+  pad = (k - 1) // 2
+  t_out = (x.shape[axis] + 2 * pad - k) // stride + 1
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (pad, pad)
+  unfolded = _unfold(jnp.pad(x, widths), k, stride, axis, t_out)
+  y = _mm(unfolded, kernel.reshape(k * c_in, c_out), dtype)
+  return y, (unfolded, kernel, x.shape[axis])
+
+
+def _temporal_conv_bwd(stride, axis, dtype, res, dy):
+  unfolded, kernel, t_in = res
+  k, c_in, c_out = kernel.shape
+  pad = (k - 1) // 2
+  t_out = dy.shape[axis]
+  dw = jnp.einsum("...i,...o->io", unfolded.astype(dtype), dy.astype(dtype),
+                  preferred_element_type=jnp.float32).reshape(k, c_in, c_out)
+  # dx[t] = sum_j dy_up[t + j - (k-1-pad)] W[k-1-j]^T, dy_up = dy with stride-1 zeros between.
+  span = stride * (t_out - 1) + 1
+  config = [(0, 0, 0)] * dy.ndim
+  config[axis] = (k - 1 - pad, t_in + pad - span, stride - 1)
+  dy_up = jax.lax.pad(dy, jnp.zeros((), dy.dtype), config)  # time length t_in + k - 1
+  flipped = kernel[::-1].transpose(0, 2, 1).reshape(k * c_out, c_in)
+  dx = _mm(_unfold(dy_up, k, 1, axis, t_in), flipped, dtype)
+  return dx, dw
+
+
+temporal_conv_vjp.defvjp(_temporal_conv_fwd, _temporal_conv_bwd)
+
+
+class ProtoTemporalConv(nn.Module):
+  """`TemporalConv` (kernel (k, 1), padding k//2, stride s) in one of three formulations.
+
+  method: 'unfold' (the library's: concatenate the k shifted frames on the channel axis, one
+  matmul with a [k*C_in, C_out] kernel), 'shift' (sum of k matmuls of the shifted frames), or
+  'outshift' (one matmul to k*C_out channels, then the sum of the k output slices shifted in
+  time; no k-fold copy of the input), or 'tvjp' (unfold + matmul with the hand-written backward
+  pass of `temporal_conv_vjp`). `time_axis` is 1 for `[B, T, V, C]`, 2 for `[V, B, T, C]`.
+  """
+
+  features: int
+  kernel_size: int = 9
+  stride: int = 1
+  method: str = "unfold"
+  time_axis: int = 1
+  dtype: str = "float32"
+
+  @nn.compact
+  def __call__(self, x):
+    c_in, k, s, ax = x.shape[-1], self.kernel_size, self.stride, self.time_axis
+    kernel = self.param("kernel", weight_init, (k, c_in, self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    if k == 1:
+      return _mm(jax.lax.slice_in_dim(x, 0, None, s, axis=ax), kernel[0], self.dtype) + bias
+    if self.method == "tvjp":
+      return temporal_conv_vjp(x, kernel, s, ax, self.dtype) + bias
+    pad = (k - 1) // 2
+    t_out = (x.shape[ax] + 2 * pad - k) // s + 1
+    last = s * (t_out - 1) + 1
+    widths = [(0, 0)] * x.ndim
+    widths[ax] = (pad, pad)
+    if self.method == "outshift":
+      y = _mm(x, kernel.transpose(1, 0, 2).reshape(c_in, k * self.features), self.dtype)
+      y = jnp.pad(y.reshape(*x.shape[:-1], k, self.features), widths + [(0, 0)])
+      # out[t'] = sum_i y[s t' + i - pad, tap i]  (y padded in time)
+      return sum(jax.lax.slice_in_dim(y[..., i, :], i, i + last, s, axis=ax)
+                 for i in range(k)) + bias
+    xp = jnp.pad(x, widths)  # time axis padded by k//2 on both sides
+    taps = [jax.lax.slice_in_dim(xp, i, i + last, s, axis=ax) for i in range(k)]
+    if self.method == "shift":
+      y = sum(_mm(tap, kernel[i], self.dtype) for i, tap in enumerate(taps))
+    elif self.method == "unfold":
+      unfolded = jnp.concatenate(taps, axis=-1)  # [..., T', ..., k * C], tap-major
+      y = _mm(unfolded, kernel.reshape(k * c_in, self.features), self.dtype)
+    else:
+      raise ValueError(f"unknown temporal method {self.method!r}")
+    return y + bias
+
+
+class ProtoGraphConv(nn.Module):
+  """`GraphConv` (spec 1.5.2 step 1) with a selectable order of the two contractions.
+
+  order: 'conv_first' (1x1 conv to K*C_out, then the adjacency einsum; the library's order),
+  'agg_first' (adjacency first on C_in channels, then one [K*C_in, C_out] matmul), 'kron'
+  (one matmul with the [V*C_in, V*C_out] matrix sum_k A_k (x) W_k), or 'vmajor' (x is
+  `[V, B, T, C]`: the 1x1 conv writes `[K, V, B, T, C_out]` and the aggregation is one
+  [W, K*V] x [K*V, B*T*C_out] matmul, so no activation is transposed).
+  """
+
+  features: int
+  adjacency: np.ndarray  # [K, V, V]
+  order: str = "conv_first"
+  dtype: str = "float32"
+
+  @nn.compact
+  def __call__(self, x):
+    k, v, _ = self.adjacency.shape
+    c_in, c_out, dt = x.shape[-1], self.features, self.dtype
+    importance = self.param("edge_importance", nn.initializers.ones, (k, v, v))
+    kernel, bias = _Weights((1, c_in, k * c_out), name="conv")()
+    a = jnp.asarray(self.adjacency) * importance  # [K, V, W]
+    w3 = kernel[0].reshape(c_in, k, c_out)  # channel index k * C_out + c, as in the library
+    # The 1x1 conv's bias, carried through the aggregation: sum_k colsum(a_k)[w] b_k.
+    bias_w = jnp.einsum("kw,kc->wc", a.sum(axis=1), bias.reshape(k, c_out))  # [W, C_out]
+    ein = functools.partial(jnp.einsum, preferred_element_type=jnp.float32)
+    if self.order == "conv_first":
+      y = _mm(x, kernel[0], dt).reshape(*x.shape[:-1], k, c_out)  # [B, T, V, K, C]
+      out = ein("btvkc,kvw->btwc", y.astype(dt), a.astype(dt))
+    elif self.order == "agg_first":
+      z = ein("btvc,kvw->btwkc", x.astype(dt), a.astype(dt))  # [B, T, W, K, C_in]
+      z = z.reshape(*x.shape[:-1], k * c_in)  # [B, T, W, K*C_in]
+      out = _mm(z, w3.transpose(1, 0, 2).reshape(k * c_in, c_out), dt)
+    elif self.order == "kron":
+      big = jnp.einsum("kvw,ikc->viwc", a, w3).reshape(v * c_in, v * c_out)
+      flat = x.reshape(*x.shape[:-2], v * c_in)  # [B, T, V*C_in]
+      out = _mm(flat, big, dt).reshape(*x.shape[:-2], v, c_out)  # [B, T, W, C_out]
+    elif self.order == "vmajor3":
+      # One [V, B*T*C_out] matmul output per subset k and one [W, V] x [V, B*T*C_out] matmul
+      # each: no activation is transposed, forward or backward.
+      out = bias_w[:, None, None, :]
+      for i in range(k):
+        y = _mm(x, w3[:, i], dt)  # [V, B, T, C_out]
+        out = out + ein("vw,vbtd->wbtd", a[i].astype(dt), y.astype(dt))
+      return out
+    elif self.order == "vmajor":
+      y = ein("vbtc,ckd->kvbtd", x.astype(dt), w3.astype(dt))  # [K, V, B, T, C_out]
+      out = ein("kvw,kvbtd->wbtd", a.astype(dt), y.astype(dt))  # [W, B, T, C_out]
+      return out + bias_w[:, None, None, :]
+    else:
+      raise ValueError(f"unknown graph order {self.order!r}")
+    return out + bias_w
+
+
+class ProtoBlock(nn.Module):
+  """`STGCNBlock` (spec 1.5.2) built from the prototype convs."""
+
+  features: int
+  adjacency: np.ndarray
+  stride: int = 1
+  residual: str = "auto"
+  dropout: float = 0.0
+  graph_order: str = "conv_first"
+  temporal: str = "unfold"
+  barrier: bool = False
+  dtype: str = "float32"
+  act_dtype: str = "float32"
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    norm = functools.partial(BatchNorm, use_running_average=not train, dtype=self.act_dtype)
+    residual = self.residual
+    if residual == "auto":
+      residual = "identity" if (x.shape[-1] == self.features and self.stride == 1) else "conv"
+    time_axis = 2 if self.graph_order.startswith("vmajor") else 1
+    conv = functools.partial(ProtoTemporalConv, method=self.temporal, time_axis=time_axis,
+                             dtype=self.dtype)
+    if residual == "none":
+      res = 0.0
+    elif residual == "identity":
+      res = x
+    else:
+      res = conv(self.features, kernel_size=1, stride=self.stride, name="residual_conv")(x)
+      res = norm(name="residual_bn")(res)
+    y = ProtoGraphConv(self.features, self.adjacency, order=self.graph_order, dtype=self.dtype,
+                       name="gcn")(x)
+    y = nn.relu(norm(name="tcn_bn1")(y))
+    if self.barrier:
+      # Materialise the TCN input once, so XLA cannot re-fuse BN + ReLU (+ transpose) into
+      # each of the k tap copies.
+      y = jax.lax.optimization_barrier(y)
+    y = conv(self.features, kernel_size=9, stride=self.stride, name="tcn_conv")(y)
+    y = norm(name="tcn_bn2")(y)
+    y = nn.Dropout(self.dropout, deterministic=not train)(y)
+    return nn.relu(y + res)
+
+
+def pick_graph_order(c_in: int, c_out: int, options: frozenset[str], kron_max: int) -> str:
+  """Graph-conv order of a block for a set of prototype options."""
+  for order in ("vmajor3", "vmajor"):
+    if order in options:
+      return order
+  if "kron" in options and max(c_in, c_out) <= kron_max:
+    return "kron"
+  if "aggfirst" in options and c_in < c_out:
+    return "agg_first"
+  return "conv_first"
+
+
+class ProtoSTGCN(nn.Module):
+  """`STGCN` (spec 1.5.3, no fc) with prototype convs; variables are interchangeable."""
+
+  options: frozenset[str] = frozenset()
+  layout: str = "ntu25"
+  graph: str = "stgcn"
+  hidden: int = 16
+  out_dim: int = 256
+  dropout: float = 0.5
+  kron_max: int = 16
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    adjacency = build_adjacency(self.layout, self.graph)
+    n, m, t, v, c = x.shape
+    h = x.reshape(n * m, t, v * c)  # [N*M, T, V*C]
+    act_dtype = "bfloat16" if "bf16act" in self.options else "float32"
+    h = BatchNorm(use_running_average=not train, dtype=act_dtype, name="data_bn")(h)
+    h = h.reshape(n * m, t, v, c)  # [N*M, T, V, C]
+    vmajor = bool(self.options & {"vmajor", "vmajor3"})
+    if vmajor:
+      h = h.transpose(2, 0, 1, 3)  # [V, N*M, T, C]
+    dtype = "bfloat16" if self.options & {"bf16", "bf16act"} else "float32"
+    temporal = next((o for o in ("shift", "outshift", "tvjp") if o in self.options), "unfold")
+    for i, (width, stride, residual, drop) in enumerate(
+        block_plan(self.hidden, self.out_dim, self.dropout)):
+      order = pick_graph_order(h.shape[-1], width, self.options, self.kron_max)
+      h = ProtoBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
+                     graph_order=order, temporal=temporal, barrier="barrier" in self.options,
+                     dtype=dtype, act_dtype=act_dtype, name=f"block{i}")(h, train=train)
+    if vmajor:
+      h = h.transpose(1, 2, 0, 3)  # [N*M, T', V, D]
+    fmap = h.reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
+    pooled = fmap.astype(jnp.float32).mean(axis=(2, 3)).mean(axis=1)  # [N, D]
+    return pooled, {"feature_map": fmap, "pooled": pooled}
+
+
+def make_model(impl: str, hidden: int, kron_max: int, dropout: float = 0.5) -> nn.Module:
+  """The module for a formulation name (see the module docstring).
+
+  Raises:
+    ValueError: for an unknown name or option.
+  """
+  if impl in LIBRARY_IMPLS:
+    return STGCN(hidden=hidden, dropout=dropout, conv_impl=impl)
+  options = frozenset(impl.split("+"))
+  unknown = options - set(PROTO_OPTIONS)
+  if unknown:
+    raise ValueError(f"unknown formulation {impl!r}: options {sorted(unknown)} not in "
+                     f"{LIBRARY_IMPLS + PROTO_OPTIONS}")
+  return ProtoSTGCN(options=options, hidden=hidden, dropout=dropout, kron_max=kron_max)
+
+
+# --------------------------------------------------------------------------------------------
+# FLOP estimate, jitted functions, timing.
+# --------------------------------------------------------------------------------------------
+
+
+def reference_flops(frames: int, persons: int, hidden: int, num_subsets: int = 3,
+                    num_joints: int = 25, in_channels: int = 3, out_dim: int = 256) -> float:
+  """Multiply-add FLOPs (x2) of one sample's forward pass as the reference computes it.
+
+  Counts the 1x1 convs, the dense adjacency einsum, the (9, 1) temporal convs and the residual
+  convs of the ten blocks (spec 1.5.2-1.5.3); BatchNorm, ReLU and pooling are ignored.
+  """
+  v, k, t, c_in, total = num_joints, num_subsets, frames, in_channels, 0.0
+  for i, (c_out, stride, _, _) in enumerate(block_plan(hidden, out_dim, 0.0)):
+    t_out = (t - 1) // stride + 1
+    total += 2 * t * v * c_in * k * c_out  # gcn 1x1 conv
+    total += 2 * t * k * v * v * c_out  # adjacency
+    total += 2 * t_out * v * 9 * c_out * c_out  # temporal conv
+    if i > 0 and (c_in != c_out or stride != 1):
+      total += 2 * t_out * v * c_in * c_out  # residual conv
+    t, c_in = t_out, c_out
+  return total * persons
+
+
+def make_fns(model: nn.Module):
+  """Jitted `(eval_fn(variables, x), train_fn(params, batch_stats, x, key))`."""
+
+  def eval_fn(variables, x):
+    return model.apply(variables, x, train=False)[0]
+
+  def loss_fn(params, batch_stats, x, key):
+    (pooled, _), state = model.apply({"params": params, "batch_stats": batch_stats}, x,
+                                     train=True, mutable=["batch_stats"],
+                                     rngs={"dropout": key})
+    return jnp.sum(pooled ** 2), state["batch_stats"]
+
+  def train_fn(params, batch_stats, x, key):
+    (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params, batch_stats, x, key)
+    return loss, grads, new_stats
+
+  return jax.jit(eval_fn), jax.jit(train_fn)
+
+
+def compile_with_flops(jitted, *args):
+  """Ahead-of-time compiled `jitted` for `args`, and its FLOPs per call from XLA's cost
+  analysis (None when the backend has none)."""
+  compiled = jitted.lower(*args).compile()
+  try:
+    cost = compiled.cost_analysis()
+  except Exception:  # noqa: BLE001 - a backend without cost analysis is not an error here
+    cost = None
+  if isinstance(cost, list | tuple):
+    cost = cost[0] if cost else None
+  flops = (cost or {}).get("flops")
+  return compiled, (float(flops) if flops and flops > 0 else None)
+
+
+def _cpu_times() -> tuple[int, int]:
+  """(busy, total) jiffies of all CPUs from /proc/stat."""
+  with open("/proc/stat") as f:
+    fields = [int(v) for v in f.readline().split()[1:]]
+  idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+  return sum(fields) - idle, sum(fields)
+
+
+def other_cpu_load(window_s: float = 2.0) -> float:
+  """Busy fraction of all cores over `window_s` while this process sleeps (others' load).
+
+  Uses /proc/stat where it exists; elsewhere the 1-minute load average per core.
+  """
+  if not os.path.exists("/proc/stat"):
+    return os.getloadavg()[0] / (os.cpu_count() or 1)
+  busy0, total0 = _cpu_times()
+  time.sleep(window_s)
+  busy1, total1 = _cpu_times()
+  return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def wait_for_low_load(max_load: float, max_wait_s: float) -> float:
+  """Waits until other processes use less than `max_load` of the cores (or time runs out).
+
+  Returns:
+    The busy fraction measured last (0 = idle machine, 1 = all cores busy).
+  """
+  deadline = time.monotonic() + max_wait_s
+  load = other_cpu_load()
+  while load > max_load and time.monotonic() < deadline:
+    load = other_cpu_load()
+  return load
+
+
+def time_calls(fn, args, iters: int) -> tuple[list[float], list[float]]:
+  """Wall seconds and process CPU seconds (all threads) of `iters` calls, each waited for.
+
+  CPU time is less disturbed by other processes than wall time on a shared machine: on a
+  quiet machine wall ~ CPU / cores when XLA keeps every core busy.
+  """
+  wall, cpu = [], []
+  for _ in range(iters):
+    start, start_cpu = time.perf_counter(), time.process_time()
+    jax.block_until_ready(fn(*args))
+    wall.append(time.perf_counter() - start)
+    cpu.append(time.process_time() - start_cpu)
+  return wall, cpu
+
+
+def setup_impl(impl: str, args, x, key) -> dict:
+  """Compiled eval / train functions of one formulation with their arguments, warmed up."""
+  model = make_model(impl, args.hidden, args.kron_max)
+  # Shared initialisation: every formulation sees the same parameter values.
+  variables = jax.jit(lambda: STGCN(hidden=args.hidden).init(key, x[:1], train=False))()
+  eval_fn, train_fn = make_fns(model)
+  setup = {"params": count_params(variables["params"])}
+  for mode, fn, fn_args in (
+      ("eval", eval_fn, (variables, x)),
+      ("train", train_fn, (variables["params"], variables["batch_stats"], x,
+                           jax.random.fold_in(key, 1)))):
+    start = time.perf_counter()
+    compiled, flops = compile_with_flops(fn, *fn_args)
+    setup[f"{mode}_compile_s"] = time.perf_counter() - start
+    for _ in range(args.warmup):
+      jax.block_until_ready(compiled(*fn_args))
+    setup[mode] = (compiled, fn_args)
+    setup[f"{mode}_flops"] = flops
+  return setup
+
+
+def run_benchmark(args) -> list[dict]:
+  """Measures every formulation in `args.impls`; returns one result dict per formulation."""
+  key = jax.random.key(args.seed)
+  x = jax.random.normal(key, (args.batch, args.persons, args.frames, 25, 3), jnp.float32)
+  impls = [s for s in args.impls.split(",") if s]
+  setups = {}
+  for impl in impls:
+    setups[impl] = setup_impl(impl, args, x, key)
+    print(f"  {impl}: compiled in {setups[impl]['eval_compile_s']:.0f} s (eval), "
+          f"{setups[impl]['train_compile_s']:.0f} s (train)", flush=True)
+  times = {(impl, mode): [] for impl in impls for mode in ("eval", "train")}
+  cpu_times = {(impl, mode): [] for impl in impls for mode in ("eval", "train")}
+  loads = {impl: [] for impl in impls}
+  # Rounds interleave the formulations so that a load spike hits them all alike.
+  for _ in range(args.repeats):
+    for impl in impls:
+      for mode in ("eval", "train"):
+        loads[impl].append(wait_for_low_load(args.max_load, args.max_wait_s))
+        fn, fn_args = setups[impl][mode]
+        t, t_cpu = time_calls(fn, fn_args, args.iters)
+        times[(impl, mode)] += t
+        cpu_times[(impl, mode)] += t_cpu
+        print(f"  {impl} {mode}: {args.batch / statistics.median(t):.1f} samples/s, "
+              f"{1e3 * statistics.median(t_cpu):.0f} CPU-ms/step "
+              f"(others' CPU use {100 * loads[impl][-1]:.0f}%)", flush=True)
+  results = []
+  for impl in impls:
+    s = setups[impl]
+    row = {"impl": impl, "xla_flags": os.environ.get("XLA_FLAGS", ""), "batch": args.batch,
+           "params": s["params"], "compile_s": {m: s[f"{m}_compile_s"] for m in ("eval", "train")},
+           "other_cpu_load": loads[impl]}
+    for mode in ("eval", "train"):
+      t = times[(impl, mode)]
+      med = statistics.median(t)
+      flops = s[f"{mode}_flops"]
+      row[mode] = {"median_s": med, "min_s": min(t), "times_s": t,
+                   "cpu_s": cpu_times[(impl, mode)],
+                   "median_cpu_s": statistics.median(cpu_times[(impl, mode)]),
+                   "samples_per_s": args.batch / med, "xla_flops": flops,
+                   "xla_gflops_per_s": flops / med / 1e9 if flops else None}
+    results.append(row)
+  return results
+
+
+def check_formulations(args) -> None:
+  """Prints the deviation of each formulation from `matmul` (eval out, train-mode grads).
+
+  Dropout is off here: a layout change draws a different mask from the same key.
+  """
+  key = jax.random.key(args.seed + 1)
+  x = jax.random.normal(key, (4, args.persons, args.frames, 25, 3), jnp.float32)
+  variables = STGCN(hidden=args.hidden).init(key, x, train=False)
+  outputs = {}
+  for impl in ["matmul"] + [s for s in args.impls.split(",") if s and s != "matmul"]:
+    eval_fn, train_fn = make_fns(make_model(impl, args.hidden, args.kron_max, dropout=0.0))
+    _, grads, _ = train_fn(variables["params"], variables["batch_stats"], x, key)
+    outputs[impl] = (eval_fn(variables, x), grads)
+  ref_out, ref_grads = outputs["matmul"]
+  for impl, (out, grads) in outputs.items():
+    out_err = float(jnp.max(jnp.abs(out - ref_out)) / jnp.max(jnp.abs(ref_out)))
+    # One relative L2 error over the whole gradient tree: the biases right before a BatchNorm
+    # have a true gradient of zero, so leaf-wise relative errors would compare round-off.
+    flat, ref_flat = (jnp.concatenate([g.ravel() for g in jax.tree_util.tree_leaves(t)])
+                      for t in (grads, ref_grads))
+    grad_err = float(jnp.linalg.norm(flat - ref_flat) / jnp.linalg.norm(ref_flat))
+    print(f"check {impl:>16}: rel. deviation from matmul: eval out (max) {out_err:.1e}, "
+          f"grads (L2) {grad_err:.1e}")
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting.
+# --------------------------------------------------------------------------------------------
+
+
+def environment() -> dict:
+  """Device, versions and the thread-related settings of this process."""
+  env_keys = ("XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+              "JAX_PLATFORMS")
+  cpu_model = ""
+  if os.path.exists("/proc/cpuinfo"):
+    with open("/proc/cpuinfo") as f:
+      cpu_model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                       "")
+  return {
+      "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
+      "cpu_model": cpu_model or platform.processor(), "os_cpu_count": os.cpu_count(),
+      "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+      "env": {k: os.environ.get(k) for k in env_keys if os.environ.get(k) is not None},
+      "jax_cpu_enable_async_dispatch": jax.config.values.get("jax_cpu_enable_async_dispatch"),
+  }
+
+
+def _fmt(value, spec: str) -> str:
+  return "n/a" if value is None else format(value, spec)
+
+
+def markdown_table(results: list[dict], sample_gflop: float) -> str:
+  """The results as a markdown table (one row per formulation and XLA flag set)."""
+  lines = [
+      "| formulation | eval fwd samples/s (best) | train fwd+bwd samples/s (best) "
+      "| ms/step eval / train | CPU-ms/step eval / train "
+      "| XLA GFLOP/s eval / train | ref-equiv. GFLOP/s eval / train | others' CPU use |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+  for r in results:
+    name = r["impl"] + (f" [{r['xla_flags']}]" if r["xla_flags"] else "")
+    ev, tr = r["eval"], r["train"]
+    # Reference-equivalent: forward FLOPs of spec 1.5.3 (x3 for forward + backward).
+    ref_ev = sample_gflop * ev["samples_per_s"]
+    ref_tr = 3 * sample_gflop * tr["samples_per_s"]
+    lines.append(
+        f"| {name} | {ev['samples_per_s']:.1f} ({r['batch'] / ev['min_s']:.1f}) "
+        f"| {tr['samples_per_s']:.1f} ({r['batch'] / tr['min_s']:.1f}) "
+        f"| {1e3 * ev['median_s']:.0f} / {1e3 * tr['median_s']:.0f} "
+        f"| {1e3 * ev['median_cpu_s']:.0f} / {1e3 * tr['median_cpu_s']:.0f} "
+        f"| {_fmt(ev['xla_gflops_per_s'], '.0f')} / {_fmt(tr['xla_gflops_per_s'], '.0f')} "
+        f"| {ref_ev:.0f} / {ref_tr:.0f} | <= {100 * max(r['other_cpu_load']):.0f}% |")
+  return "\n".join(lines)
+
+
+def plot_results(results: list[dict], path: str) -> None:
+  """Bar chart of eval and train samples/s per formulation, with the PyTorch eval reference."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  names = [r["impl"] + (f"\n{r['xla_flags']}" if r["xla_flags"] else "") for r in results]
+  pos = np.arange(len(results))
+  fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(results)), 3.6))
+  ax.bar(pos - 0.2, [r["eval"]["samples_per_s"] for r in results], 0.4, label="eval forward")
+  ax.bar(pos + 0.2, [r["train"]["samples_per_s"] for r in results], 0.4,
+         label="train forward+backward")
+  ax.axhline(REFERENCE_EVAL_SAMPLES_PER_S, color="k", ls="--", lw=1,
+             label="PyTorch reference, eval")
+  ax.set_xticks(pos, names, fontsize=7)
+  ax.set_ylabel("samples / s")
+  ax.set_title(f"ST-GCN encoder, batch {results[0]['batch']}, {jax.devices()[0].platform}")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def sweep_xla_flags(args, argv: list[str]) -> list[dict]:
+  """Re-runs this script once per XLA flag set; returns all their results."""
+  results = []
+  for flags in [s.strip() for s in args.xla_flag_sets.split(";")]:
+    with tempfile.TemporaryDirectory() as tmp:
+      out = os.path.join(tmp, "r.json")
+      child = [a for a in argv if not a.startswith(("--xla_flag_sets", "--json", "--plot"))]
+      cmd = [sys.executable, os.path.abspath(__file__), *child, "--json", out]
+      env = dict(os.environ, XLA_FLAGS=flags)
+      print(f"== XLA_FLAGS={flags!r}", flush=True)
+      subprocess.run(cmd, env=env, check=True)
+      with open(out) as f:
+        results += json.load(f)["results"]
+  return results
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--batch", type=int, default=64)
+  p.add_argument("--frames", type=int, default=50)
+  p.add_argument("--persons", type=int, default=2)
+  p.add_argument("--hidden", type=int, default=16)
+  p.add_argument("--warmup", type=int, default=2)
+  p.add_argument("--iters", type=int, default=5, help="timed calls per round and mode")
+  p.add_argument("--repeats", type=int, default=1, help="interleaved rounds over formulations")
+  p.add_argument("--impls", default="matmul,conv",
+                 help="comma-separated: matmul, conv, or '+'-joined prototype options "
+                      f"{PROTO_OPTIONS}")
+  p.add_argument("--kron_max", type=int, default=16,
+                 help="widest graph conv (C_in and C_out) that the 'kron' option rewrites")
+  p.add_argument("--check", action="store_true",
+                 help="first compare every formulation with 'matmul' on a small batch")
+  p.add_argument("--max_load", type=float, default=1.0,
+                 help="before each measurement, wait until other processes keep less than this "
+                      "fraction of the cores busy (0.1 = quiet machine; 1.0 = never wait)")
+  p.add_argument("--max_wait_s", type=float, default=120.0,
+                 help="longest wait for a quiet machine before one measurement")
+  p.add_argument("--xla_flag_sets", default=None,
+                 help="';'-separated XLA_FLAGS strings to sweep in subprocesses ('' = none)")
+  p.add_argument("--cache_dir", default=None,
+                 help="persistent XLA compilation cache (reruns skip the slow CPU compiles)")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--json", default=None, help="write environment and results here")
+  p.add_argument("--plot", default=None, help="write a PNG bar chart here")
+  return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+  argv = sys.argv[1:] if argv is None else argv
+  args = parse_args(argv)
+  if args.cache_dir:
+    jax.config.update("jax_compilation_cache_dir", args.cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  env = environment()
+  print(json.dumps(env, indent=1))
+  if args.check:
+    check_formulations(args)
+  results = sweep_xla_flags(args, argv) if args.xla_flag_sets is not None else (
+      run_benchmark(args))
+  sample_gflop = reference_flops(args.frames, args.persons, args.hidden) / 1e9
+  print(f"\nbatch {args.batch}, T={args.frames}, V=25, M={args.persons}, h={args.hidden}; "
+        f"reference-equivalent forward cost {sample_gflop:.2f} GFLOP/sample; "
+        f"median over {args.iters} x {args.repeats} calls")
+  print(markdown_table(results, sample_gflop))
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"environment": env, "args": vars(args), "sample_gflop": sample_gflop,
+                 "results": results}, f, indent=1)
+  if args.plot:
+    plot_results(results, args.plot)
+
+
+if __name__ == "__main__":
+  main()
