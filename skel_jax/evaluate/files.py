@@ -26,6 +26,8 @@ def atomic_write(path: str, data: bytes | str) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+      f.flush()
+      os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

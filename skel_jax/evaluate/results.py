@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from skel_jax.evaluate import files
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -24,22 +25,6 @@ _LABELS = {
     "_final": "final (last epoch)",
     "_best_of_evals": "best of evaluations (selected on the test set, as the reference reports)",
 }
-
-
-def _atomic_write(path: str, text: str) -> None:
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=directory)
-  try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def _plain(value: Any) -> Any:
@@ -136,8 +121,8 @@ def write_results(workdir: str, protocol: str, metrics: Mapping[str, Any],
     entry.update(_plain(extra))
   entry["_time"] = time.strftime("%Y-%m-%d %H:%M:%S")
   results[protocol] = entry
-  _atomic_write(os.path.join(workdir, RESULTS_JSON), json.dumps(results, indent=2,
+  files.atomic_write(os.path.join(workdir, RESULTS_JSON), json.dumps(results, indent=2,
                                                                 sort_keys=True) + "\n")
   header = f"# Results: {os.path.basename(os.path.abspath(workdir))}\n\n"
-  _atomic_write(os.path.join(workdir, RESULTS_MD), header + format_table(results))
+  files.atomic_write(os.path.join(workdir, RESULTS_MD), header + format_table(results))
   return results
