@@ -1,9 +1,16 @@
-"""Procedural demo dataset: animated Kinect v2 skeletons doing 14 kinds of actions.
+"""Procedural demo dataset: animated Kinect v2 skeletons doing 18 kinds of actions.
 
 It is the default data of every config, so ``python -m skel_jax.main`` runs anywhere without a
-download, and the tests use it. It is built to be learnable but not trivial: the classes differ
-only in *how the limbs move*, never in a constant offset, and every clip varies in body, speed,
-viewpoint and noise, so an encoder must learn motion patterns to separate them.
+download, and the tests use it. It is meant as a small testbed for self-supervised
+pretraining (spec 1.5-1.6): the class is defined only by *how the limbs move*, while every
+clip carries strong nuisance (posture, viewpoint, style, timing, distractor gestures), so
+the pooled features of a randomly initialised encoder separate the classes poorly (with the
+``demo`` preset, spec 1.1 B preprocessing and 10 classes, a cosine 10-NN on them scores about
+50-58 % depending on the init seed, while a 10-NN on hand-made per-joint motion energies
+reaches about 75 %). The nuisance is mostly of the kinds the pretraining augmentations
+perturb (spec 1.3: a shear of the whole clip and a temporal shift): posture, camera tilt and
+timing. What the two views of a clip always share is its action; body size, speed and range
+of motion, which they also share, vary only a little.
 
 **Body.** A rest pose in metres with Kinect v2 proportions (about 1.65 m tall at scale 1),
 y up, facing the camera (-z), the subject's left at -x as in NTU recordings. The pose is
@@ -12,37 +19,60 @@ tree re-rooted at the spine base), so every bone keeps its length within a clip.
 the body is lowered or raised so that its lowest foot joint stands on the floor (squats and
 walking bob the pelvis), jumps add a lift on top.
 
-**Classes** (``class_names``; the first ``num_classes`` are used):
+**Classes** (``class_names``; the first ``num_classes`` are used). The first ten form
+confusable pairs and groups: the same limbs moving mirrored (0-1, 5-6), faster or slower
+(2-3), repeated or once (7-8) or in reverse order (8-9).
 
 ====  ================  ===========================================================
  id   name              motion
 ====  ================  ===========================================================
- 0    wave_right_hand   right arm raised sideways, forearm swings in the frontal plane
- 1    wave_both_hands   both arms raised, both forearms swing
- 2    raise_both_arms   both straight arms raised forward to overhead and lowered
- 3    punch_forward     alternating right/left punches: shoulder flexes, elbow extends
+ 0    wave_right_hand   right arm raised (sideways to forwards), forearm swings sideways
+ 1    wave_left_hand    the same with the left arm
+ 2    punch_forward     one arm (either) punches quickly from a guard, the other guards
+ 3    reach_forward     one arm (either) slowly reaches forward from hanging and returns
  4    clap_hands        arms forward, hands open and meet at the midline
- 5    kick_left_leg     left thigh flexes with a bent then extending knee
- 6    walk_in_place     alternating hip and knee flexion, arms swing in opposition
- 7    squat             hips and knees bend deeply (pelvis drops), arms forward, trunk lean
- 8    jump              crouch, then airborne with straight legs and arms swung up
- 9    bow               trunk bends forward from the hips, arms hanging
- 10   turn_torso        trunk twists left and right about the vertical, elbows bent
- 11   jumping_jacks     arms abduct overhead while the legs spread, small hops
- 12   drink_water       right hand brought to the mouth, head tilts back
- 13   arm_circles       both arms held sideways and circled
+ 5    kick_right_leg    right thigh flexes with a bent then extending knee
+ 6    kick_left_leg     the same with the left leg
+ 7    squat             hips and knees bend and straighten repeatedly (pelvis drops)
+ 8    sit_down          hips and knees bend once into a sitting pose that is held
+ 9    stand_up          the reverse: seated at first, rises once and stays standing
+ 10   walk_in_place     alternating hip and knee flexion, arms swing in opposition
+ 11   jump              crouch, then airborne with straight legs and arms swung up
+ 12   bow               trunk bends forward from the hips, arms hanging
+ 13   raise_both_arms   both straight arms raised forward to overhead and lowered
+ 14   jumping_jacks     arms abduct overhead while the legs spread, small hops
+ 15   drink_water       one hand (either) brought to the mouth, head tilts back
+ 16   arm_circles       both arms held sideways and circled
+ 17   turn_torso        trunk twists left and right about the vertical, elbows bent
 ====  ================  ===========================================================
 
-**Per-clip variation** (all drawn from ``np.random.default_rng(seed)``): body scale
-U(0.85, 1.15) and separate arm / leg proportions (+-7 %); speed (cycles per clip) x U(0.7, 1.4);
-phase U(0, 2 pi); amplitude x U(0.75, 1.15); small idle motions on trunk, head and limbs
-(random slow sinusoids, a few degrees); facing (viewpoint) rotation about the vertical
-U(-45, 45) degrees; camera pitch U(-8, 8) and roll U(-3, 3) degrees; camera height
-U(0.7, 1.1) m, subject at x U(-0.3, 0.3) m, depth z U(2.6, 3.4) m; i.i.d. sensor noise
-(std 1 cm by default). With probability ``two_person_prob`` a second person does the same
-action with its own body and timing, 0.7-1.1 m to the side; otherwise person 2 is all zeros,
-the NTU convention for an absent body (spec 1.1 step A.3). Coordinates are camera space, like
-raw NTU data before the reference preprocessing of spec 1.1 step B; all T frames are valid.
+**Within-class style and timing** (per person): range of motion (amplitude x U(0.85, 1.15),
+drifting up to +-10 % within the clip); four style knobs per action (e.g. how high and in
+which direction the waving arm is raised, guard height, how deep the seat is, arm swing
+while walking, arms forward or on the hips in a squat); the acting side of one-armed
+actions; tempo (cycles per clip x U(0.85, 1.2)) that speeds up and slows down within the
+clip (a smooth time warp); random phase; and a random active window: a repeated action fades
+in and out (onset up to 35 % into the clip, offset from 65 % on), a once-only action
+(sit_down, stand_up) makes its transition between 15 % and 75 % of the clip. While an action
+drives a limb, that limb's resting posture fades out.
+
+**Nuisance** (per person): body scale U(0.93, 1.07) and arm / leg proportions (+-5 %); a
+resting posture (trunk bend, twist and lean; head tilt and turn; per arm flexion,
+abduction, elbow bend and inward turn, from hanging to hands on the hips, crossed or
+clasped; stance width and knee bend); slow idle sway of trunk, head and limbs; up to two
+distractor gestures (scratch head, gesture with a hand, look around, nod, weight shift,
+shuffle a foot, twist, lean), each with probability 0.5 at a random time and 40-90 % of full
+size; facing rotation about the vertical U(-max_yaw_deg, max_yaw_deg); camera pitch
+U(-12, 12) and roll U(-6, 6) degrees; camera height U(0.7, 1.1) m, subject at x
+U(-0.3, 0.3) m, depth z U(2.6, 3.4) m. Sensor noise: i.i.d. Gaussian of std ``noise_std`` on
+every joint, sqrt(2) times that on the hands and feet (Kinect jitters most there), and on
+those distal joints occasional tracking glitches (probability 0.03 per joint and person:
+1-4 frames displaced by N(0, (6 noise_std)^2) per axis); all of it scales with
+``noise_std``. With probability ``two_person_prob`` a second person does the same action
+with its own body, style, timing and distractors, 0.7-1.1 m to the side; otherwise person 2
+is all zeros, the NTU convention for an absent body (spec 1.1 step A.3). Coordinates are
+camera space, like raw NTU data before the reference preprocessing of spec 1.1 step B; all
+T frames are valid.
 
 Other layouts whose joints are named like ``ntu25`` joints (or the Kinect v1 names
 ``hip_center``, ``spine``, ``shoulder_center``, e.g. ``kinect_v1_20``) get the same bodies,
@@ -51,17 +81,13 @@ sampled at their joints.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import numpy as np
 
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.skeletons import NTU25, SkeletonLayout, get_layout
-
-CLASS_NAMES = (
-    "wave_right_hand", "wave_both_hands", "raise_both_arms", "punch_forward", "clap_hands",
-    "kick_left_leg", "walk_in_place", "squat", "jump", "bow", "turn_torso", "jumping_jacks",
-    "drink_water", "arm_circles",
-)
-MAX_CLASSES = len(CLASS_NAMES)
 
 # Kinect v1 joint names for the same body points (NW-UCLA meta.json naming).
 _JOINT_ALIASES = {"hip_center": "spine_base", "spine": "spine_mid",
@@ -72,6 +98,13 @@ _FK_ROOT = _IDX["spine_base"]
 _X, _Y, _Z = 0, 1, 2
 _CHUNK = 1024  # persons animated at once: bounds the memory of the [n, T, V, ...] temporaries
 _FOOT_JOINTS = [_IDX[j] for j in ("ankle_left", "foot_left", "ankle_right", "foot_right")]
+# Hands and feet: the joints a Kinect tracks worst (extra jitter and glitches).
+_DISTAL = [_IDX[f"{j}_{s}"] for j in ("hand", "handtip", "thumb", "foot")
+           for s in ("left", "right")]
+_DISTAL_NOISE = 1.0  # extra i.i.d. std on distal joints, in units of noise_std
+_GLITCH_PROB = 0.03  # per person and distal joint: probability of one tracking glitch
+_GLITCH_SIZE = 6.0  # std of a glitch's displacement per axis, in units of noise_std
+_PITCH_DEG, _ROLL_DEG = 12.0, 6.0  # camera tilt ranges
 
 
 def _rest_pose() -> np.ndarray:
@@ -123,23 +156,10 @@ _REST_OFFSETS = _REST - _REST[_FK_PARENTS]  # [25, 3] bone vectors in the FK tre
 _ARM_JOINTS = [_IDX[f"{j}_{s}"] for j in ("elbow", "wrist", "hand", "thumb", "handtip")
                for s in ("left", "right")]
 _LEG_JOINTS = [_IDX[f"{j}_{s}"] for j in ("knee", "ankle", "foot") for s in ("left", "right")]
-
-
-def class_names(num_classes: int = 10) -> list[str]:
-  """Names of the first `num_classes` synthetic actions (see the module docstring).
-
-  Raises:
-    ValueError: if `num_classes` is not in 1..MAX_CLASSES.
-  """
-  _check_num_classes(num_classes)
-  return list(CLASS_NAMES[:num_classes])
-
-
-def _check_num_classes(num_classes: int) -> None:
-  if not 1 <= num_classes <= MAX_CLASSES:
-    raise ValueError(
-        f"synthetic data supports 1..{MAX_CLASSES} classes ({', '.join(CLASS_NAMES)}), "
-        f"got num_classes={num_classes}")
+_FLIP = np.array(NTU25.flip)  # new[i] = old[flip[i]]: the left/right joint swap
+# Mirroring a rotation about the x = 0 plane, M R M with M = diag(-1, 1, 1), keeps the x angle
+# and negates the y and z angles of R = Ry(y) @ Rz(z) @ Rx(x); the rest pose is symmetric.
+_MIRROR_SIGN = np.array([1.0, -1.0, -1.0], np.float32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,12 +198,14 @@ class _Pose:
     self.add(f"ankle_{side}", _X, -knee)  # the shin: a bending knee moves the foot back
     self.add(f"foot_{side}", _X, knee - flex)  # cancels the shin's pitch
 
-  def trunk(self, bend=0.0, twist=0.0):
-    """Forward bend and twist of the spine, split over its two upper bones."""
+  def trunk(self, bend=0.0, twist=0.0, lean=0.0):
+    """Forward bend, twist and sideways lean (to the right) of the spine's two upper bones."""
     self.add("spine_mid", _X, -0.6 * bend)  # an upward bone tilts forward for -x
     self.add("spine_shoulder", _X, -0.4 * bend)
     self.add("spine_mid", _Y, 0.6 * twist)
     self.add("spine_shoulder", _Y, 0.4 * twist)
+    self.add("spine_mid", _Z, -0.6 * lean)  # an upward bone tilts to +x for -z
+    self.add("spine_shoulder", _Z, -0.4 * lean)
 
 
 def _up(phase):
@@ -195,132 +217,278 @@ def _pos(v):
   return np.maximum(v, 0.0)
 
 
-# Each action: (cycles per clip at speed 1, function(pose, phase [n, T], amp [n, 1])).
-def _wave_right_hand(p, w, a):
-  p.arm("right", flex=10, abduct=85 * a, elbow_roll=70 + 30 * a * np.sin(w))
+def _smoothstep(v):
+  """0 below 0, 1 above 1, a C1 cubic in between."""
+  v = np.clip(v, 0.0, 1.0)
+  return v * v * (3.0 - 2.0 * v)
 
 
-def _wave_both_hands(p, w, a):
+# Each action: function(pose, phase [n, T], amp [n, T], style [n, 4] in [0, 1)). Angles are
+# offsets from the person's posture and are faded in and out by the action's window. One-sided
+# actions are written for the right side; `_ACTIONS` says how often they are mirrored.
+def _wave_right_hand(p, w, a, st):
+  raise_, forward = 50 + 80 * st[:, 0:1], st[:, 3:4]  # arm raised sideways ... forwards
+  p.arm("right", flex=raise_ * forward + 20 * st[:, 1:2], abduct=raise_ * (1 - forward),
+        elbow=80 * forward, elbow_roll=45 + 25 * st[:, 2:3] + 30 * a * np.sin(w))
+
+
+def _punch_forward(p, w, a, st):
+  guard = 80 + 50 * st[:, 0:1]  # elbow flexion of the guard
+  height = 20 + 40 * st[:, 1:2]  # shoulder flexion of the guard
+  e = _up(w) ** 3  # a quick extension, a longer guard
+  p.arm("right", flex=height + (90 - height) * a * e, inward=15 * e, elbow=guard * (1 - e))
+  p.arm("left", flex=height, inward=15, elbow=guard)
+  p.trunk(twist=-12 * a * e)
+
+
+def _reach_forward(p, w, a, st):
+  e = _up(w)  # slow and smooth, from a hanging arm
+  p.arm("right", flex=(50 + 60 * st[:, 0:1]) * a * e, inward=10 * e,
+        elbow=(20 + 40 * st[:, 1:2]) * 4 * e * (1 - e))  # bent on the way, straight at the end
+  p.trunk(bend=(5 + 10 * st[:, 2:3]) * e)
+
+
+def _clap_hands(p, w, a, st):
   for side in ("left", "right"):
-    p.arm(side, flex=10, abduct=85 * a, elbow_roll=70 + 30 * a * np.sin(w))
+    p.arm(side, flex=40 + 55 * st[:, 0:1], inward=20 - 40 * a * _up(w), elbow=15 + 45 * st[:, 1:2])
 
 
-def _raise_both_arms(p, w, a):
-  for side in ("left", "right"):
-    p.arm(side, flex=160 * a * _up(w), elbow=5)
-
-
-def _punch_forward(p, w, a):
-  for side, shift in (("right", 0.0), ("left", np.pi)):
-    e = _up(w + shift) ** 2  # a quick extension, a longer guard
-    p.arm(side, flex=25 + 65 * a * e, inward=15 * e, elbow=110 * (1 - e))
-  p.trunk(twist=12 * a * (_up(w) ** 2 - _up(w + np.pi) ** 2))
-
-
-def _clap_hands(p, w, a):
-  for side in ("left", "right"):
-    p.arm(side, flex=70, inward=20 - 40 * a * _up(w), elbow=35)
-
-
-def _kick_left_leg(p, w, a):
+def _kick_right_leg(p, w, a, st):
   k = _pos(np.sin(w))
-  p.leg("left", flex=75 * a * k, knee=4 * 60 * a * k * (1 - k))  # bent midway, straight at top
+  p.leg("right", flex=(45 + 50 * st[:, 0:1]) * a * k,
+        knee=(2 + 2 * st[:, 1:2]) * 60 * a * k * (1 - k))  # bent midway, straight at the top
   for side in ("left", "right"):
-    p.arm(side, abduct=20 * k)
+    p.arm(side, abduct=(10 + 20 * st[:, 2:3]) * k)
+  p.trunk(bend=-8 * k)
 
 
-def _walk_in_place(p, w, a):
-  s = np.sin(w)
-  p.leg("left", flex=45 * a * _pos(s), knee=65 * a * _pos(s))
-  p.leg("right", flex=45 * a * _pos(-s), knee=65 * a * _pos(-s))
-  p.arm("right", flex=25 * a * s, elbow=15)
-  p.arm("left", flex=-25 * a * s, elbow=15)
-
-
-def _squat(p, w, a):
+def _squat(p, w, a, st):
   d = a * _up(w)
+  hips = st[:, 0:1] < 0.4  # hands on the hips, else arms forward
   for side in ("left", "right"):
     p.leg(side, flex=100 * d, knee=130 * d)
-    p.arm(side, flex=75 * d)
-  p.trunk(bend=35 * d)
+    p.arm(side, flex=np.where(hips, 20.0, 75 * d), abduct=np.where(hips, 35.0, 0.0),
+          elbow=np.where(hips, 100.0, 0.0))
+  p.trunk(bend=(25 + 15 * st[:, 1:2]) * d)
 
 
-def _jump(p, w, a):
+def _sit_down(p, w, a, st):
+  fidget = 0.08 * np.sin(w)  # small shifts while seated
+  for side in ("left", "right"):
+    p.leg(side, flex=(60 + 40 * st[:, 0:1]) * a, knee=(60 + 40 * st[:, 0:1]) * a)
+    p.arm(side, flex=(30 + 20 * st[:, 1:2]) * a, elbow=(20 + 30 * st[:, 2:3]) * a)
+  p.trunk(bend=(10 + 10 * st[:, 2:3]) * (1 + fidget))
+
+
+def _walk_in_place(p, w, a, st):
+  s = np.sin(w)
+  lift = (30 + 25 * st[:, 0:1]) * a
+  p.leg("left", flex=lift * _pos(s), knee=1.4 * lift * _pos(s))
+  p.leg("right", flex=lift * _pos(-s), knee=1.4 * lift * _pos(-s))
+  swing = (5 + 30 * st[:, 1:2]) * a
+  p.arm("right", flex=swing * s, elbow=15)
+  p.arm("left", flex=-swing * s, elbow=15)
+
+
+def _jump(p, w, a, st):
   s = np.sin(w)
   crouch, air = _pos(-s), _pos(s)
   for side in ("left", "right"):
     p.leg(side, flex=50 * a * crouch, knee=85 * a * crouch)
-    p.arm(side, flex=-20 * crouch + 130 * a * air)
+    p.arm(side, flex=-20 * crouch + (80 + 60 * st[:, 0:1]) * a * air)
   p.trunk(bend=25 * crouch)
   p.lift += 0.25 * a * air
 
 
-def _bow(p, w, a):
-  bend = 75 * a * _up(w)
+def _bow(p, w, a, st):
+  bend = (55 + 30 * st[:, 0:1]) * a * _up(w)
   p.trunk(bend=bend)
   for side in ("left", "right"):
     p.arm(side, flex=0.8 * bend)  # arms keep hanging while the trunk tilts
 
 
-def _turn_torso(p, w, a):
-  p.trunk(twist=45 * a * np.sin(w))
+def _raise_both_arms(p, w, a, st):
   for side in ("left", "right"):
-    p.arm(side, abduct=25, elbow=80)
+    p.arm(side, flex=(130 + 40 * st[:, 0:1]) * a * _up(w), elbow=5 + 10 * st[:, 1:2])
 
 
-def _jumping_jacks(p, w, a):
+def _jumping_jacks(p, w, a, st):
   o = a * _up(w)
   for side in ("left", "right"):
-    p.arm(side, abduct=150 * o)
-    p.leg(side, abduct=18 * o)
+    p.arm(side, abduct=(120 + 40 * st[:, 0:1]) * o)
+    p.leg(side, abduct=(12 + 10 * st[:, 1:2]) * o)
   p.lift += 0.05 * a * np.abs(np.sin(w))
 
 
-def _drink_water(p, w, a):
+def _drink_water(p, w, a, st):
   o = a * _up(w)
   p.arm("right", flex=10 + 35 * o, inward=20 * o, elbow=20 + 110 * o)
-  p.add("neck", _X, 12 * o)  # the head tilts back (+x on an upward bone)
+  p.add("neck", _X, (6 + 12 * st[:, 0:1]) * o)  # the head tilts back (+x on an upward bone)
 
 
-def _arm_circles(p, w, a):
+def _arm_circles(p, w, a, st):
   for side in ("left", "right"):
-    p.arm(side, abduct=85 + 30 * a * np.cos(w), flex=30 * a * np.sin(w))
+    p.arm(side, abduct=80 + 20 * st[:, 0:1] + 30 * a * np.cos(w), flex=30 * a * np.sin(w))
+
+
+def _turn_torso(p, w, a, st):
+  p.trunk(twist=(30 + 25 * st[:, 0:1]) * a * np.sin(w))
+  for side in ("left", "right"):
+    p.arm(side, abduct=15 + 20 * st[:, 1:2], elbow=60 + 40 * st[:, 2:3])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Action:
+  """One class: its animation, cycles per clip at speed 1, the limbs it drives (their resting
+  posture fades out while it acts; keys of `_LIMB_BONES`, written for the unmirrored action),
+  how often it is mirrored, and `once`: '' for an action repeated inside a fade-in / fade-out
+  window, 'enter' for one entered once and then held, 'leave' for one held from the start and
+  left once (the time reverse of 'enter')."""
+  name: str
+  fn: Callable
+  cycles: float
+  limbs: tuple[str, ...]
+  mirror: float = 0.0
+  once: str = ""
+
+
+_ARMS, _LEGS = ("arm_right", "arm_left"), ("leg_right", "leg_left")
 
 
 _ACTIONS = (
-    (3.0, _wave_right_hand), (3.0, _wave_both_hands), (1.0, _raise_both_arms),
-    (2.0, _punch_forward), (3.0, _clap_hands), (1.5, _kick_left_leg), (2.0, _walk_in_place),
-    (1.2, _squat), (2.0, _jump), (1.0, _bow), (1.5, _turn_torso), (2.0, _jumping_jacks),
-    (1.5, _drink_water), (3.0, _arm_circles),
+    _Action("wave_right_hand", _wave_right_hand, 3.0, ("arm_right",)),
+    _Action("wave_left_hand", _wave_right_hand, 3.0, ("arm_right",), mirror=1.0),
+    _Action("punch_forward", _punch_forward, 2.5, (*_ARMS, "trunk"), mirror=0.5),
+    _Action("reach_forward", _reach_forward, 1.0, ("arm_right", "trunk"), mirror=0.5),
+    _Action("clap_hands", _clap_hands, 3.0, _ARMS),
+    _Action("kick_right_leg", _kick_right_leg, 1.5, ("leg_right", "trunk")),
+    _Action("kick_left_leg", _kick_right_leg, 1.5, ("leg_right", "trunk"), mirror=1.0),
+    _Action("squat", _squat, 1.5, (*_ARMS, *_LEGS, "trunk")),
+    _Action("sit_down", _sit_down, 1.0, (*_ARMS, *_LEGS, "trunk"), once="enter"),
+    _Action("stand_up", _sit_down, 1.0, (*_ARMS, *_LEGS, "trunk"), once="leave"),
+    _Action("walk_in_place", _walk_in_place, 2.0, (*_ARMS, *_LEGS)),
+    _Action("jump", _jump, 2.0, (*_ARMS, *_LEGS, "trunk")),
+    _Action("bow", _bow, 1.0, (*_ARMS, "trunk")),
+    _Action("raise_both_arms", _raise_both_arms, 1.0, _ARMS),
+    _Action("jumping_jacks", _jumping_jacks, 2.0, (*_ARMS, *_LEGS)),
+    _Action("drink_water", _drink_water, 1.5, ("arm_right", "neck"), mirror=0.3),
+    _Action("arm_circles", _arm_circles, 3.0, _ARMS),
+    _Action("turn_torso", _turn_torso, 1.5, (*_ARMS, "trunk")),
 )
-assert len(_ACTIONS) == MAX_CLASSES
+CLASS_NAMES = tuple(a.name for a in _ACTIONS)
+MAX_CLASSES = len(CLASS_NAMES)
+# The bones (by end joint) whose angles each limb group sets.
+_LIMB_BONES = {
+    **{f"arm_{s}": [_IDX[f"elbow_{s}"], _IDX[f"wrist_{s}"]] for s in ("right", "left")},
+    **{f"leg_{s}": [_IDX[f"{j}_{s}"] for j in ("knee", "ankle", "foot")]
+       for s in ("right", "left")},
+    "trunk": [_IDX["spine_mid"], _IDX["spine_shoulder"]], "neck": [_IDX["neck"]],
+}
+_MIRROR_LIMB = {"arm_right": "arm_left", "arm_left": "arm_right", "leg_right": "leg_left",
+                "leg_left": "leg_right"}
+
+
+# Distractor gestures: function(pose, bump [n, T]) with bump in [-1, 1] (signed for the
+# symmetric ones). They are as large as actions, so the limbs that move are not the class alone.
+def _scratch_head(side):
+  def fn(p, b):
+    p.arm(side, flex=50 * b, abduct=45 * b, elbow=115 * b)
+    p.add(f"wrist_{side}", _X, 10 * b * np.sin(np.linspace(0, 12 * np.pi, b.shape[-1])))
+  return fn
+
+
+def _hand_gesture(side):
+  return lambda p, b: p.arm(side, flex=45 * b, inward=15 * b, elbow=60 * b)
+
+
+def _shuffle_foot(side):
+  return lambda p, b: p.leg(side, flex=25 * b, knee=45 * b)
+
+
+def _weight_shift(p, b):
+  for side in ("left", "right"):
+    p.leg(side, abduct=(8 if side == "right" else -8) * b)
+  p.trunk(lean=-8 * b)
+
+
+_DISTRACTORS = (  # (function, signed)
+    (_scratch_head("right"), False), (_scratch_head("left"), False),
+    (_hand_gesture("right"), False), (_hand_gesture("left"), False),
+    (lambda p, b: p.add("neck", _Y, 40 * b), True),  # look around
+    (lambda p, b: p.add("neck", _X, 20 * b), True),  # nod / look up
+    (_weight_shift, True),
+    (_shuffle_foot("right"), False), (_shuffle_foot("left"), False),
+    (lambda p, b: p.trunk(twist=25 * b), True),
+    (lambda p, b: p.trunk(bend=20 * b), False),
+)
+_NUM_DISTRACTOR_SLOTS, _DISTRACTOR_PROB = 2, 0.5
 
 # Idle motion on every clip: (bone's end joint, axis, largest amplitude in degrees).
 _IDLE = (
-    ("spine_mid", _X, 3), ("spine_mid", _Y, 4), ("spine_mid", _Z, 2), ("neck", _X, 6),
-    ("neck", _Z, 5), ("elbow_left", _X, 6), ("elbow_left", _Z, 4), ("elbow_right", _X, 6),
-    ("elbow_right", _Z, 4), ("wrist_left", _X, 8), ("wrist_right", _X, 8), ("knee_left", _X, 3),
-    ("knee_right", _X, 3),
+    ("spine_mid", _X, 4), ("spine_mid", _Y, 5), ("spine_mid", _Z, 3), ("neck", _X, 8),
+    ("neck", _Z, 6), ("elbow_left", _X, 8), ("elbow_left", _Z, 5), ("elbow_right", _X, 8),
+    ("elbow_right", _Z, 5), ("wrist_left", _X, 10), ("wrist_right", _X, 10),
+    ("knee_left", _X, 4), ("knee_right", _X, 4),
 )
-# Bones that any action or idle channel turns; the others follow their parent rigidly.
+# Bones that any action, posture, idle or distractor channel turns; the others follow their
+# parent rigidly.
 _ANIMATED = sorted({_IDX["spine_mid"], _IDX["spine_shoulder"], _IDX["neck"]}
                    | {_IDX[f"{j}_{s}"] for j in ("elbow", "wrist", "knee", "ankle", "foot")
                       for s in ("left", "right")})
 
 
+def class_names(num_classes: int = 10) -> list[str]:
+  """Names of the first `num_classes` synthetic actions (see the module docstring).
+
+  Raises:
+    ValueError: if `num_classes` is not in 1..MAX_CLASSES.
+  """
+  _check_num_classes(num_classes)
+  return list(CLASS_NAMES[:num_classes])
+
+
+def _check_num_classes(num_classes: int) -> None:
+  if not 1 <= num_classes <= MAX_CLASSES:
+    raise ValueError(
+        f"synthetic data supports 1..{MAX_CLASSES} classes ({', '.join(CLASS_NAMES)}), "
+        f"got num_classes={num_classes}")
+
+
 def _draw_persons(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-  """Per-person body and timing variation for n persons."""
-  k = len(_IDLE)
+  """Per-person body, posture, style, timing and distractor variation for n persons.
+
+  Everything is drawn whatever the class, so the draws do not depend on the labels.
+  """
+  k, s = len(_IDLE), _NUM_DISTRACTOR_SLOTS
   return {
-      "scale": rng.uniform(0.85, 1.15, n),
-      "arm_scale": rng.uniform(0.93, 1.07, n),
-      "leg_scale": rng.uniform(0.93, 1.07, n),
-      "speed": rng.uniform(0.7, 1.4, n),
+      "scale": rng.uniform(0.93, 1.07, n),
+      "arm_scale": rng.uniform(0.95, 1.05, n),
+      "leg_scale": rng.uniform(0.95, 1.05, n),
+      # Posture: trunk bend / twist / lean, head tilt, arm carriage, stance (degrees).
+      "trunk": rng.uniform((-8, -25, -10), (25, 25, 10), (n, 3)),
+      "neck": rng.uniform((-20, -12, -30), (20, 12, 30), (n, 3)),  # tilt, side tilt, turn
+      "arms": rng.uniform((-20, 0, 0, -15), (60, 50, 130, 45), (n, 2, 4)),  # flex, abduct,
+      # elbow, inward: from hanging to hands on the hips, crossed or clasped in front
+      "legs": rng.uniform((-10, 0, 0), (20, 15, 25), (n, 2, 3)),  # flex, abduct, knee
+      # Timing and style of the action.
+      "speed": rng.uniform(0.85, 1.2, n),
       "phase": rng.uniform(0.0, 2 * np.pi, n),
-      "amp": rng.uniform(0.75, 1.15, n),
+      "warp": rng.uniform((0.0, 0.5, 0.0), (0.5, 1.5, 2 * np.pi), (n, 3)),  # amp, cycles, phase
+      "amp": rng.uniform(0.85, 1.15, n),
+      "amp_drift": rng.uniform((0.0, 0.3, 0.0), (0.1, 1.2, 2 * np.pi), (n, 3)),
+      "style": rng.uniform(0.0, 1.0, (n, 4)),
+      "mirror": rng.uniform(0.0, 1.0, n),
+      "window": rng.uniform(0.0, 1.0, (n, 3)),  # onset, offset, ramp, mapped per action kind
+      # Idle sway.
       "idle_amp": rng.uniform(0.0, 1.0, (n, k)),
       "idle_cycles": rng.uniform(0.3, 1.5, (n, k)),
       "idle_phase": rng.uniform(0.0, 2 * np.pi, (n, k)),
+      # Distractors: present, kind, size (signed), centre and width (clip fractions).
+      "dis_on": rng.random((n, s)) < _DISTRACTOR_PROB,
+      "dis_kind": rng.integers(0, len(_DISTRACTORS), (n, s)),
+      "dis_amp": rng.uniform(0.4, 0.9, (n, s)) * rng.choice([-1.0, 1.0], (n, s)),
+      "dis_centre": rng.uniform(0.0, 1.0, (n, s)),
+      "dis_width": rng.uniform(0.2, 0.6, (n, s)),
   }
 
 
@@ -366,28 +534,112 @@ def _apply(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
           + matrices[..., 2] * vectors[..., 2:3])
 
 
-def _animate(labels: np.ndarray, persons: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
-  """Body-frame joint positions `[25, n, T, 3]`, feet on the floor at y = 0, facing -z."""
-  n = len(labels)
-  u = np.linspace(0.0, 1.0, num_frames)[None, :]  # [1, T] normalised time
-  pose = _Pose(n, num_frames)
-  # Idle motion: a slow sinusoid per channel, [n, T] each.
+def _posture(persons: dict[str, np.ndarray], num_frames: int) -> _Pose:
+  """Each person's resting posture (constant joint angles)."""
+  pose = _Pose(len(persons["scale"]), num_frames)
+  col = lambda a, i: a[:, i, None]  # noqa: E731  [n, 1], broadcasts over time
+  pose.trunk(bend=col(persons["trunk"], 0), twist=col(persons["trunk"], 1),
+             lean=col(persons["trunk"], 2))
+  pose.add("neck", _X, col(persons["neck"], 0))
+  pose.add("neck", _Z, col(persons["neck"], 1))
+  pose.add("neck", _Y, col(persons["neck"], 2))
+  for i, side in enumerate(("left", "right")):
+    arm, leg = persons["arms"][:, i], persons["legs"][:, i]
+    pose.arm(side, flex=col(arm, 0), abduct=col(arm, 1), elbow=col(arm, 2), inward=col(arm, 3))
+    pose.leg(side, flex=col(leg, 0), abduct=col(leg, 1), knee=col(leg, 2))
+  return pose
+
+
+def _add_idle(pose: _Pose, persons: dict[str, np.ndarray], u: np.ndarray) -> None:
+  """Slow idle sway: a sinusoid of a few degrees on each channel of `_IDLE`."""
   idle = persons["idle_amp"][:, None, :] * np.sin(
       2 * np.pi * persons["idle_cycles"][:, None, :] * u[..., None]
       + persons["idle_phase"][:, None, :])  # [n, T, K]
   for i, (joint, axis, deg) in enumerate(_IDLE):
     pose.add(joint, axis, deg * idle[..., i])
-  for side in ("left", "right"):  # relaxed arms
-    pose.arm(side, abduct=8.0, elbow=12.0)
+
+
+def _add_distractors(pose: _Pose, persons: dict[str, np.ndarray], u: np.ndarray) -> None:
+  """Brief gestures (Hann-window bumps in time) of random kinds, centres and widths."""
+  for slot in range(_NUM_DISTRACTOR_SLOTS):
+    for kind, (fn, signed) in enumerate(_DISTRACTORS):
+      rows = np.flatnonzero(persons["dis_on"][:, slot] & (persons["dis_kind"][:, slot] == kind))
+      if not len(rows):
+        continue
+      amp = persons["dis_amp"][rows, slot, None]
+      if not signed:
+        amp = np.abs(amp)
+      offset = (u - persons["dis_centre"][rows, slot, None]) / persons["dis_width"][rows, slot,
+                                                                                       None]
+      bump = amp * np.where(np.abs(offset) < 0.5, 0.5 * (1 + np.cos(2 * np.pi * offset)), 0.0)
+      sub = _Pose(len(rows), u.shape[-1])
+      fn(sub, bump.astype(np.float32))
+      pose.ang[:, rows] += sub.ang
+
+
+def _action_window(window: np.ndarray, once: str, u: np.ndarray) -> np.ndarray:
+  """`[n, T]` envelope in [0, 1] of an action (see `_Action.once`) from uniform draws `window`
+  `[n, 3]`."""
+  if once:
+    # One transition that starts at 15-45 % of the clip and takes 15-30 % of it: sitting down
+    # and standing up spend about as long in each pose, so only the order tells them apart.
+    onset, ramp = 0.15 + 0.3 * window[:, 0:1], 0.15 + 0.15 * window[:, 2:3]
+    entered = _smoothstep((u - onset) / ramp)
+    return entered if once == "enter" else 1.0 - entered
+  # A negative onset or an offset past 1 means the action is already / still going.
+  onset = -0.15 + 0.5 * window[:, 0:1]
+  offset = 0.65 + 0.5 * window[:, 1:2]
+  ramp = 0.05 + 0.1 * window[:, 2:3]
+  return _smoothstep((u - onset) / ramp) * (1.0 - _smoothstep((u - offset) / ramp))
+
+
+def _add_actions(pose: _Pose, labels: np.ndarray, persons: dict[str, np.ndarray],
+                 u: np.ndarray) -> np.ndarray:
+  """Adds each person's action, with its style, time warp, window and side.
+
+  Returns:
+    `[25, n, T]` weights in [0, 1] of the resting posture: 1 - window on the bones of the
+    limbs that the action drives, 1 elsewhere.
+  """
+  keep = np.ones(pose.ang.shape[:3], np.float32)
   for label in np.unique(labels):
     rows = np.flatnonzero(labels == label)
-    cycles, action = _ACTIONS[label]
-    phase = (2 * np.pi * cycles * persons["speed"][rows, None] * u
-             + persons["phase"][rows, None])  # [n_label, T]
-    sub = _Pose(len(rows), num_frames)
-    action(sub, phase, persons["amp"][rows, None])
+    action = _ACTIONS[label]
+    get = lambda key: persons[key][rows]  # noqa: E731
+    warp_amp, warp_cycles, warp_phase = (get("warp")[:, i, None] for i in range(3))
+    # A smooth monotonic time warp: d(tau)/du = 1 + warp_amp cos(...) stays >= 0.5.
+    tau = u + warp_amp * (np.sin(2 * np.pi * warp_cycles * u + warp_phase)
+                          - np.sin(warp_phase)) / (2 * np.pi * warp_cycles)
+    phase = 2 * np.pi * action.cycles * get("speed")[:, None] * tau + get("phase")[:, None]
+    drift, drift_cycles, drift_phase = (get("amp_drift")[:, i, None] for i in range(3))
+    amp = get("amp")[:, None] * (1 + drift * np.sin(2 * np.pi * drift_cycles * u + drift_phase))
+    sub = _Pose(len(rows), u.shape[-1])
+    action.fn(sub, phase, amp, get("style"))
+    window = _action_window(get("window"), action.once, u).astype(np.float32)
+    sub.ang *= window[None, :, :, None]
+    sub.lift *= window
+    flip = get("mirror") < action.mirror
+    mirrored = np.flatnonzero(flip)
+    if len(mirrored):
+      sub.ang[:, mirrored] = sub.ang[_FLIP][:, mirrored] * _MIRROR_SIGN
     pose.ang[:, rows] += sub.ang
     pose.lift[rows] += sub.lift
+    for limb in action.limbs:
+      for these, name in ((~flip, limb), (flip, _MIRROR_LIMB.get(limb, limb))):
+        bones = np.array(_LIMB_BONES[name])[:, None]
+        keep[bones, rows[these]] = 1.0 - window[these]
+  return keep
+
+
+def _animate(labels: np.ndarray, persons: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
+  """Body-frame joint positions `[25, n, T, 3]`, feet on the floor at y = 0, facing -z."""
+  n = len(labels)
+  u = np.linspace(0.0, 1.0, num_frames)[None, :]  # [1, T] normalised time
+  pose = _Pose(n, num_frames)
+  keep = _add_actions(pose, labels, persons, u)
+  pose.ang += _posture(persons, num_frames).ang * keep[..., None]
+  _add_idle(pose, persons, u)
+  _add_distractors(pose, persons, u)
 
   # Bone vectors of this body: [n, 25, 3].
   limb = np.ones((n, NTU25.num_joints))
@@ -412,6 +664,35 @@ def _animate(labels: np.ndarray, persons: dict[str, np.ndarray], num_frames: int
   floor = pos[_FOOT_JOINTS, :, :, 1].min(axis=0)  # [n, T]
   pos[..., 1] += pose.lift - floor
   return pos
+
+
+def _sensor_noise(rng: np.random.Generator, shape: tuple[int, ...], distal: np.ndarray,
+                  noise_std: float) -> np.ndarray:
+  """Kinect-like noise `[V, n, T, 3]`: i.i.d. everywhere, more jitter and glitches on `distal`.
+
+  Args:
+    rng: the generator.
+    shape: (V, n, T, 3).
+    distal: `[V]` bool, the hand and foot joints.
+    noise_std: base std in metres.
+
+  Returns:
+    float32 noise; zero when noise_std is 0.
+  """
+  noise = rng.standard_normal(shape, dtype=np.float32)
+  noise[distal] *= np.float32(np.sqrt(1.0 + _DISTAL_NOISE ** 2))
+  v, n, t, _ = shape
+  d = int(distal.sum())
+  # One glitch per (distal joint, person) with probability _GLITCH_PROB: 1-4 frames where the
+  # tracker jumps to a wrong spot (a fixed displacement), then recovers.
+  hit = rng.random((d, n)) < _GLITCH_PROB
+  start = rng.integers(0, t, (d, n))
+  length = rng.integers(1, 5, (d, n))
+  jump = _GLITCH_SIZE * rng.standard_normal((d, n, 3)).astype(np.float32)
+  frame = np.arange(t)
+  inside = hit[..., None] & (frame >= start[..., None]) & (frame < (start + length)[..., None])
+  noise[distal] += inside[..., None] * jump[:, :, None, :]  # [d, n, T, 3]
+  return np.float32(noise_std) * noise
 
 
 def _layout_joints(layout: SkeletonLayout) -> np.ndarray:
@@ -447,7 +728,8 @@ def make_synthetic(
     seed: seed of `np.random.default_rng`; the output is a function of all arguments.
     two_person_prob: probability that a clip has a second person (otherwise zeros).
     layout: 'ntu25' or another layout whose joints carry ntu25 (or Kinect v1) joint names.
-    noise_std: std in metres of the i.i.d. Gaussian sensor noise (0 for exact bodies).
+    noise_std: std in metres of the i.i.d. Gaussian sensor noise on the body joints; hands
+      and feet get more, plus glitches, all in proportion (0 for exact bodies).
     max_yaw_deg: largest facing rotation about the vertical axis, in degrees.
     name_prefix: sample names are f'{name_prefix}_{index:06d}'.
 
@@ -468,6 +750,7 @@ def make_synthetic(
     raise ValueError(f"noise_std must be >= 0, got {noise_std}")
   skeleton = get_layout(layout)
   joints = _layout_joints(skeleton)
+  distal = np.isin(joints, _DISTAL)
 
   rng = np.random.default_rng(seed)
   n, t = num_clips, num_frames
@@ -477,8 +760,8 @@ def make_synthetic(
   two = rng.random(n) < two_person_prob
   yaw = np.deg2rad(rng.uniform(-max_yaw_deg, max_yaw_deg, n))
   yaw2 = yaw + np.deg2rad(rng.uniform(-20.0, 20.0, n))
-  pitch = np.deg2rad(rng.uniform(-8.0, 8.0, n))
-  roll = np.deg2rad(rng.uniform(-3.0, 3.0, n))
+  pitch = np.deg2rad(rng.uniform(-_PITCH_DEG, _PITCH_DEG, n))
+  roll = np.deg2rad(rng.uniform(-_ROLL_DEG, _ROLL_DEG, n))
   cam_height = rng.uniform(0.7, 1.1, n)
   place = np.stack([rng.uniform(-0.3, 0.3, n), -cam_height, rng.uniform(2.6, 3.4, n)], -1)
   side_step = rng.choice([-1.0, 1.0], n) * rng.uniform(0.7, 1.1, n)
@@ -498,7 +781,7 @@ def make_synthetic(
     shift = _apply(tilt, np.concatenate([place[rows], place2[pair]]))  # [n_p, 3]
     body = _apply(turn[:, None].astype(np.float32), body) + shift[:, None].astype(np.float32)
     if noise_std > 0:
-      body += np.float32(noise_std) * rng.standard_normal(body.shape, dtype=np.float32)
+      body += _sensor_noise(rng, body.shape, distal, noise_std)
     body = body.transpose(1, 2, 0, 3)  # [n_p, T, V, 3]
     x[rows, 0] = body[:len(rows)]
     x[pair, 1] = body[len(rows):]
