@@ -72,6 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.feature_dim = 128
   c.model.head_bn = False
   c.model.head_bias = True
+  c.model.head_init = "reference"  # spec 1.5.4 N(0, 0.02^2); 'lecun' (models/heads.py)
 
   c.aug = ml_collections.ConfigDict()
   c.aug.normal = aug_registry.NORMAL
@@ -180,8 +181,11 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.data.dataset = preset
     c.data.layout, c.data.num_classes = FULL_DATASETS[preset]
     return
-  # Small presets: standard MoCo key init (a copy) suits short schedules better.
+  # Small presets: standard MoCo key init (a copy) suits short schedules better, and a
+  # unit-gain head init keeps the first SGD steps from collapsing the embeddings into one
+  # direction (skel_jax/models/heads.py, head_kernel_init).
   c.moco.key_init = "copy"
+  c.model.head_init = "lecun"
   if preset == "demo":
     c.data.dataset = "demo"
     c.data.layout, c.data.num_classes = "ntu25", 10

@@ -31,7 +31,8 @@ def build_encoder(config: ml_collections.ConfigDict, layout: str, **overrides) -
   m = config.model
   kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
                 dropout=m.dropout, conv_impl=m.conv_impl, head_hidden=m.head_hidden,
-                feature_dim=m.feature_dim, head_bn=m.head_bn, head_bias=m.get("head_bias", True))
+                feature_dim=m.feature_dim, head_bn=m.head_bn, head_bias=m.get("head_bias", True),
+                head_init=m.get("head_init", "reference"))
   kwargs.update(overrides)
   return ContrastiveEncoder(**kwargs)
 

@@ -39,12 +39,14 @@ class ContrastiveEncoder(nn.Module):
   feature_dim: int = 128
   head_bn: bool = False
   head_bias: bool = True
+  head_init: str = "reference"
 
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
                           conv_impl=self.conv_impl)
     self.head = MLPHead(hidden=self.head_hidden, features=self.feature_dim, use_bn=self.head_bn,
+                        init_scheme=self.head_init,
                         use_bias=self.head_bias)
 
   def feature_map(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:

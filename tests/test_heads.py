@@ -1,0 +1,43 @@
+"""Projection head inits (skel_jax/models/heads.py; spec 1.5.4 and the small presets' 'lecun')."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from skel_jax.config_lib import load_config
+from skel_jax.methods.base import build_encoder
+from skel_jax.models.heads import MLPHead
+
+
+def _head_params(init: str, fan_in: int = 512, hidden: int = 512, features: int = 256):
+  head = MLPHead(hidden=hidden, features=features, init_scheme=init)
+  return head.init(jax.random.key(0), jnp.zeros((2, fan_in)), train=False)["params"]
+
+
+def test_reference_init_is_std_002():
+  p = _head_params("reference")
+  for name in ("fc1", "fc2"):
+    assert abs(float(np.std(p[name]["kernel"])) - 0.02) < 0.001
+    np.testing.assert_array_equal(p[name]["bias"], 0.0)
+
+
+def test_lecun_init_has_unit_gain():
+  p = _head_params("lecun", fan_in=512, hidden=256, features=128)
+  # Variance 1 / fan_in (truncated normal rescaled to that variance by flax).
+  assert abs(float(np.std(p["fc1"]["kernel"])) * np.sqrt(512) - 1.0) < 0.03
+  assert abs(float(np.std(p["fc2"]["kernel"])) * np.sqrt(256) - 1.0) < 0.05
+  np.testing.assert_array_equal(p["fc2"]["bias"], 0.0)
+
+
+def test_unknown_init_names_the_choices():
+  with pytest.raises(ValueError, match="reference"):
+    _head_params("kaiming")
+
+
+def test_presets_choose_the_head_init():
+  assert load_config("configs/skeletonclr.py", "ntu60_xsub").model.head_init == "reference"
+  c = load_config("configs/skeletonclr.py", "demo")
+  assert c.model.head_init == "lecun"
+  enc = build_encoder(c, c.data.layout)
+  assert enc.head_init == "lecun"
