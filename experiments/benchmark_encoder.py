@@ -59,8 +59,8 @@ from skel_jax.models.stgcn import (
 )
 
 LIBRARY_IMPLS = ("matmul", "conv")
-PROTO_OPTIONS = ("shift", "outshift", "tvjp", "barrier", "aggfirst", "kron", "vmajor", "vmajor3",
-                 "bf16", "bf16act")
+PROTO_OPTIONS = ("shift", "outshift", "tvjp", "convvjp", "barrier", "aggfirst", "kron", "vmajor",
+                 "vmajor3", "bf16", "bf16act")
 # PyTorch reference encoder, eval forward, batch 64, this machine class (issue 2).
 REFERENCE_EVAL_SAMPLES_PER_S = 98.0
 
@@ -137,6 +137,52 @@ def _temporal_conv_bwd(stride, axis, dtype, res, dy):
 temporal_conv_vjp.defvjp(_temporal_conv_fwd, _temporal_conv_bwd)
 
 
+def _lax_temporal_conv(x, kernel, stride: int, axis: int, dtype: str = "float32"):
+  """(k, 1) convolution, padding k//2, through `lax.conv_general_dilated` (time on `axis`)."""
+  k = kernel.shape[0]
+  pad = (k - 1) // 2
+  if axis == 2:  # [V, B, T, C] -> [V*B, T, 1, C]
+    v, b = x.shape[:2]
+    y = _lax_temporal_conv(x.reshape(v * b, x.shape[2], 1, x.shape[3]), kernel, stride, 1,
+                           dtype)
+    return y.reshape(v, b, *y.shape[1:2], y.shape[-1])  # [V, B, T', C_out]
+  return jax.lax.conv_general_dilated(
+      x.astype(dtype), kernel[:, None].astype(dtype), window_strides=(stride, 1),
+      padding=((pad, pad), (0, 0)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      preferred_element_type=jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def temporal_conv_convvjp(x, kernel, stride: int, axis: int, dtype: str):
+  """(k, 1) convolution: `lax` convolution forward and for dx, an unfold matmul for dW.
+
+  On XLA:CPU the forward convolution and its input gradient (a transposed convolution) are
+  fast, only the weight gradient is slow (design.md, Speed); dW = unfold(x)^T dy instead.
+  """
+  return _lax_temporal_conv(x, kernel, stride, axis, dtype)
+
+
+def _convvjp_fwd(x, kernel, stride, axis, dtype):
+  return temporal_conv_convvjp(x, kernel, stride, axis, dtype), (x, kernel)
+
+
+def _convvjp_bwd(stride, axis, dtype, res, dy):
+  x, kernel = res
+  k, c_in, c_out = kernel.shape
+  pad = (k - 1) // 2
+  _, x_vjp = jax.vjp(lambda x_: _lax_temporal_conv(x_, kernel, stride, axis, dtype), x)
+  (dx,) = x_vjp(dy.astype(jnp.float32))
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (pad, pad)
+  unfolded = _unfold(jnp.pad(x, widths), k, stride, axis, dy.shape[axis])
+  dw = jnp.einsum("...i,...o->io", unfolded.astype(dtype), dy.astype(dtype),
+                  preferred_element_type=jnp.float32).reshape(k, c_in, c_out)
+  return dx, dw
+
+
+temporal_conv_convvjp.defvjp(_convvjp_fwd, _convvjp_bwd)
+
+
 class ProtoTemporalConv(nn.Module):
   """`TemporalConv` (kernel (k, 1), padding k//2, stride s) in one of three formulations.
 
@@ -163,6 +209,8 @@ class ProtoTemporalConv(nn.Module):
       return _mm(jax.lax.slice_in_dim(x, 0, None, s, axis=ax), kernel[0], self.dtype) + bias
     if self.method == "tvjp":
       return temporal_conv_vjp(x, kernel, s, ax, self.dtype) + bias
+    if self.method == "convvjp":
+      return temporal_conv_convvjp(x, kernel, s, ax, self.dtype) + bias
     pad = (k - 1) // 2
     t_out = (x.shape[ax] + 2 * pad - k) // s + 1
     last = s * (t_out - 1) + 1
@@ -318,7 +366,8 @@ class ProtoSTGCN(nn.Module):
     if vmajor:
       h = h.transpose(2, 0, 1, 3)  # [V, N*M, T, C]
     dtype = "bfloat16" if self.options & {"bf16", "bf16act"} else "float32"
-    temporal = next((o for o in ("shift", "outshift", "tvjp") if o in self.options), "unfold")
+    temporal = next((o for o in ("shift", "outshift", "tvjp", "convvjp") if o in self.options),
+                    "unfold")
     for i, (width, stride, residual, drop) in enumerate(
         block_plan(self.hidden, self.out_dim, self.dropout)):
       order = pick_graph_order(h.shape[-1], width, self.options, self.kron_max)
@@ -523,26 +572,31 @@ def run_benchmark(args) -> list[dict]:
 def check_formulations(args) -> None:
   """Prints the deviation of each formulation from `matmul` (eval out, train-mode grads).
 
-  Dropout is off here: a layout change draws a different mask from the same key.
+  Dropout is off here: a layout change draws a different mask from the same key. The train
+  gradient is sensitive (ReLU on/off flips): the first line gives its noise floor, the change
+  of the `matmul` gradient when the input is scaled by 1 + 1e-6.
   """
   key = jax.random.key(args.seed + 1)
   x = jax.random.normal(key, (4, args.persons, args.frames, 25, 3), jnp.float32)
   variables = STGCN(hidden=args.hidden).init(key, x, train=False)
-  outputs = {}
-  for impl in ["matmul"] + [s for s in args.impls.split(",") if s and s != "matmul"]:
+
+  def run(impl, inputs):
     eval_fn, train_fn = make_fns(make_model(impl, args.hidden, args.kron_max, dropout=0.0))
-    _, grads, _ = train_fn(variables["params"], variables["batch_stats"], x, key)
-    outputs[impl] = (eval_fn(variables, x), grads)
-  ref_out, ref_grads = outputs["matmul"]
-  for impl, (out, grads) in outputs.items():
+    _, grads, _ = train_fn(variables["params"], variables["batch_stats"], inputs, key)
+    flat = jnp.concatenate([g.ravel() for g in jax.tree_util.tree_leaves(grads)])
+    return eval_fn(variables, inputs), flat
+
+  ref_out, ref_grads = run("matmul", x)
+  impls = [("matmul, input x (1 + 1e-6)", "matmul", x * (1 + 1e-6))] + [
+      (impl, impl, x) for impl in args.impls.split(",") if impl and impl != "matmul"]
+  for label, impl, inputs in impls:
+    out, grads = run(impl, inputs)
     out_err = float(jnp.max(jnp.abs(out - ref_out)) / jnp.max(jnp.abs(ref_out)))
-    # One relative L2 error over the whole gradient tree: the biases right before a BatchNorm
-    # have a true gradient of zero, so leaf-wise relative errors would compare round-off.
-    flat, ref_flat = (jnp.concatenate([g.ravel() for g in jax.tree_util.tree_leaves(t)])
-                      for t in (grads, ref_grads))
-    grad_err = float(jnp.linalg.norm(flat - ref_flat) / jnp.linalg.norm(ref_flat))
-    print(f"check {impl:>16}: rel. deviation from matmul: eval out (max) {out_err:.1e}, "
-          f"grads (L2) {grad_err:.1e}")
+    # One relative L2 error over the whole gradient: the biases right before a BatchNorm have
+    # a true gradient of zero, so leaf-wise relative errors would compare round-off.
+    grad_err = float(jnp.linalg.norm(grads - ref_grads) / jnp.linalg.norm(ref_grads))
+    print(f"check {label:>26}: rel. deviation from matmul: eval out (max) {out_err:.1e}, "
+          f"train grads (L2) {grad_err:.1e}")
 
 
 # --------------------------------------------------------------------------------------------
