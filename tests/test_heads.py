@@ -41,3 +41,19 @@ def test_presets_choose_the_head_init():
   assert c.model.head_init == "lecun"
   enc = build_encoder(c, c.data.layout)
   assert enc.head_init == "lecun"
+
+
+def test_skeattnclr_neck_and_predictors_follow_the_head_init():
+  from skel_jax.methods.skeattnclr import build_skeattn_encoder
+
+  c = load_config("configs/skeattnclr.py", "smoke")
+  enc = build_skeattn_encoder(c, c.data.layout)
+  x = jnp.zeros((2, 2, c.data.num_frames, 25, 3))
+  params = jax.jit(lambda: enc.init(jax.random.key(0), x, train=False))()["params"]
+  for name in ("predictor_global", "predictor_salient", "predictor_nonsalient"):
+    kernel = np.asarray(params[name]["fc2"]["kernel"])
+    assert enc.head_init == "lecun"
+    # Variance 1 / fan_in, not spec 1.5.4's 0.02^2 (std 0.02 would give about 0.02 * sqrt(fan_in)).
+    assert 0.5 < float(np.std(kernel)) * np.sqrt(kernel.shape[0]) < 1.5
+  proj = np.asarray(params["neck"]["proj"]["fc1"]["kernel"])
+  assert 0.5 < float(np.std(proj)) * np.sqrt(proj.shape[0]) < 1.5

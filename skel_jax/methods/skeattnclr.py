@@ -50,7 +50,8 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
   kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
                 dropout=m.dropout, conv_impl=m.conv_impl, neck_hidden=m.head_hidden,
                 feature_dim=m.feature_dim, predictor_hidden=m.predictor_hidden,
-                num_heads=m.attn_heads, attn_lambda=m.attn_lambda)
+                num_heads=m.attn_heads, attn_lambda=m.attn_lambda,
+                head_init=m.get("head_init", "reference"))
   kwargs.update(overrides)
   return SkeAttnEncoder(**kwargs)
 

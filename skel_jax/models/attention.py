@@ -66,9 +66,14 @@ def person_mean(pooled: jnp.ndarray, num_persons: int) -> jnp.ndarray:
   return pooled.reshape(-1, num_persons, pooled.shape[-1]).mean(axis=1)  # [N, M, D] -> [N, D]
 
 
-def MLP1D(hidden: int, features: int, name: str | None = None) -> MLPHead:
-  """SkeAttnCLR's MLP1D (spec 5.3): 1x1 conv (no bias) -> BN -> ReLU -> 1x1 conv (no bias)."""
-  return MLPHead(hidden=hidden, features=features, use_bn=True, use_bias=False, name=name)
+def MLP1D(hidden: int, features: int, name: str | None = None,
+          init_scheme: str = "reference") -> MLPHead:
+  """SkeAttnCLR's MLP1D (spec 5.3): 1x1 conv (no bias) -> BN -> ReLU -> 1x1 conv (no bias).
+
+  `init_scheme` as `heads.head_kernel_init` ('reference' = spec 1.5.4's std 0.02).
+  """
+  return MLPHead(hidden=hidden, features=features, use_bn=True, use_bias=False, name=name,
+                 init_scheme=init_scheme)
 
 
 class AttentionMask(nn.Module):
@@ -109,9 +114,10 @@ class AttentionMaskNeck(nn.Module):
   features: int = 128
   num_heads: int = 8
   lam: float = 2.0
+  init_scheme: str = "reference"
 
   def setup(self):
-    self.proj = MLP1D(self.hidden, self.features)
+    self.proj = MLP1D(self.hidden, self.features, init_scheme=self.init_scheme)
     self.attention = AttentionMask(num_heads=self.num_heads, lam=self.lam)
 
   def global_branch(self, fmap: jnp.ndarray, *, train: bool) -> jnp.ndarray:
@@ -163,16 +169,21 @@ class SkeAttnEncoder(nn.Module):
   attn_lambda: float = 2.0
   widths: tuple[int, ...] | None = None  # optional custom block plan (tests)
   strides: tuple[int, ...] | None = None
+  head_init: str = "reference"  # the neck's and predictors' MLP1D init (heads.head_kernel_init)
 
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
                           widths=self.widths, strides=self.strides, conv_impl=self.conv_impl)
     self.neck = AttentionMaskNeck(hidden=self.neck_hidden, features=self.feature_dim,
-                                  num_heads=self.num_heads, lam=self.attn_lambda)
-    self.predictor_global = MLP1D(self.predictor_hidden, self.feature_dim)
-    self.predictor_salient = MLP1D(self.predictor_hidden, self.feature_dim)
-    self.predictor_nonsalient = MLP1D(self.predictor_hidden, self.feature_dim)
+                                  num_heads=self.num_heads, lam=self.attn_lambda,
+                                  init_scheme=self.head_init)
+    self.predictor_global = MLP1D(self.predictor_hidden, self.feature_dim,
+                                  init_scheme=self.head_init)
+    self.predictor_salient = MLP1D(self.predictor_hidden, self.feature_dim,
+                                   init_scheme=self.head_init)
+    self.predictor_nonsalient = MLP1D(self.predictor_hidden, self.feature_dim,
+                                      init_scheme=self.head_init)
 
   def feature_map(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
     """Backbone features `[N, M, T', V, D]` of clips `[N, M, T, V, C]`."""
