@@ -34,7 +34,7 @@ from skel_jax.train import step as step_lib
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _time(fn, *args, warmup: int, iters: int) -> float:
+def median_time(fn, *args, warmup: int, iters: int) -> float:
   """Median seconds of `fn(*args)` after warm-up (which includes compilation)."""
   for _ in range(warmup):
     jax.block_until_ready(fn(*args))
@@ -67,18 +67,18 @@ def benchmark_method(name: str, args) -> dict:
       step_lib.train_step, method=method, tx=tx, momentum_fn=momentum_fn, lr_fn=lr_fn,
       steps_per_epoch=100, ema_order=config.moco.ema_order,
       ema_batch_stats=config.moco.ema_batch_stats))
-  t_step = _time(lambda s: step(s, x)[1]["loss"], state, warmup=args.warmup, iters=args.iters)
+  t_step = median_time(lambda s: step(s, x)[1]["loss"], state, warmup=args.warmup, iters=args.iters)
 
   views_fn = jax.jit(method.make_views)
   views = views_fn(jax.random.key(1), x)
-  t_views = _time(views_fn, jax.random.key(1), x, warmup=args.warmup, iters=args.iters)
+  t_views = median_time(views_fn, jax.random.key(1), x, warmup=args.warmup, iters=args.iters)
 
   def loss_fn(params):
     return method.loss(params, state.batch_stats, state.key_params, state.key_batch_stats,
                        state.queues, views, jax.random.key(2), 1)
 
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
-  t_grad = _time(lambda p: grad_fn(p)[1], state.params, warmup=args.warmup, iters=args.iters)
+  t_grad = median_time(lambda p: grad_fn(p)[1], state.params, warmup=args.warmup, iters=args.iters)
   return {"method": name, "batch": args.batch, "frames": args.frames,
           "hidden": int(config.model.hidden), "samples_per_s": args.batch / t_step,
           "step_ms": 1e3 * t_step, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,

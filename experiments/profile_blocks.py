@@ -14,12 +14,11 @@ shows which layers are compute bound (wide channels) and which are memory bound 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from benchmark_pretrain import median_time  # this directory is on sys.path when run as a script
 
 from skel_jax.models.graph import build_adjacency
 from skel_jax.models.stgcn import STGCNBlock, block_plan
@@ -33,17 +32,6 @@ def block_macs(c_in: int, c_out: int, stride: int, t_in: int, v: int, k: int,
   tcn = t_out * v * 9 * c_out * c_out
   res = t_out * v * c_in * c_out if residual == "conv" else 0
   return gcn + tcn + res
-
-
-def _median_time(fn, *args, warmup: int, iters: int) -> float:
-  for _ in range(warmup):
-    jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(iters):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
 
 
 def profile(batch: int, frames: int, persons: int, hidden: int, layout: str, warmup: int,
@@ -69,8 +57,8 @@ def profile(batch: int, frames: int, persons: int, hidden: int, layout: str, war
     train_fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
     eval_fn = jax.jit(forward)
     rng = jax.random.key(1)
-    t_train = _median_time(train_fn, variables["params"], x, rng, warmup=warmup, iters=iters)
-    t_eval = _median_time(eval_fn, variables["params"], x, warmup=warmup, iters=iters)
+    t_train = median_time(train_fn, variables["params"], x, rng, warmup=warmup, iters=iters)
+    t_eval = median_time(eval_fn, variables["params"], x, warmup=warmup, iters=iters)
     res_kind = residual if residual != "auto" else (
         "identity" if (c == width and stride == 1) else "conv")
     gflop = 2 * b * block_macs(c, width, stride, t, v, k, res_kind) / 1e9

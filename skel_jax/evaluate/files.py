@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -35,15 +35,15 @@ def atomic_write(path: str, data: bytes | str) -> None:
     raise
 
 
-def flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
-  """`{'a': {'b': x}}` -> `{'a/b': x}` (numpy arrays)."""
+def flatten(tree: Mapping, prefix: str = "", leaf: Callable = np.asarray) -> dict:
+  """`{'a': {'b': x}}` -> `{'a/b': leaf(x)}` (numpy arrays by default)."""
   out = {}
   for key, value in tree.items():
     path = f"{prefix}/{key}" if prefix else str(key)
     if isinstance(value, Mapping):
-      out.update(flatten(value, path))
+      out.update(flatten(value, path, leaf))
     else:
-      out[path] = np.asarray(value)
+      out[path] = leaf(value)
   return out
 
 

@@ -249,10 +249,7 @@ def _check(name: str, x, y, num_classes: int):
     raise ValueError(f"{name}_x must be non-empty clips [N, M, T, V, C], got {x.shape}")
   if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
     raise ValueError(f"{name}_y must be [{len(x)}] integer labels, got {y.dtype} {y.shape}")
-  bad = np.flatnonzero((y < 0) | (y >= num_classes))
-  if bad.size:
-    raise ValueError(f"{name}_y: sample {bad[0]} has label {y[bad[0]]}, outside "
-                     f"[0, {num_classes}) ({bad.size} such samples)")
+  linear.check_label_range(name, y, num_classes)
   return x, y.astype(np.int32)
 
 

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from skel_jax.evaluate import linear
+
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -73,10 +75,7 @@ def _check(name: str, x, y=None, num_classes: int | None = None, dim: int | None
   y = np.asarray(y)
   if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
     raise ValueError(f"{name}_y must be [{x.shape[0]}] integer labels, got {y.dtype} {y.shape}")
-  bad = np.flatnonzero((y < 0) | (y >= num_classes))
-  if bad.size:
-    raise ValueError(f"{name}_y: sample {bad[0]} has label {y[bad[0]]}, outside "
-                     f"[0, {num_classes}) ({bad.size} such samples)")
+  linear.check_label_range(name, y, num_classes)
   return x, y.astype(np.int32)
 
 

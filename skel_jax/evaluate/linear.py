@@ -150,6 +150,14 @@ def _evaluate(params, x, y):
   return logits, _topk_hits(logits, y, 1).sum(), _topk_hits(logits, y, k5).sum()
 
 
+def check_label_range(name: str, y: np.ndarray, num_classes: int) -> None:
+  """Raises naming the first sample of `{name}_y` whose label is outside [0, num_classes)."""
+  bad = np.flatnonzero((y < 0) | (y >= num_classes))
+  if bad.size:
+    raise ValueError(f"{name}_y: sample {bad[0]} has label {y[bad[0]]}, outside "
+                     f"[0, {num_classes}) ({bad.size} such samples)")
+
+
 def _check_split(name: str, x, y, num_classes: int, dim: int | None = None):
   x = np.asarray(x, np.float32)
   y = np.asarray(y)
@@ -163,10 +171,7 @@ def _check_split(name: str, x, y, num_classes: int, dim: int | None = None):
     raise ValueError(f"{name}_x has feature dimension {x.shape[1]}, train_x has {dim}")
   if not np.issubdtype(y.dtype, np.integer):
     raise ValueError(f"{name}_y must hold integer labels, got dtype {y.dtype}")
-  bad = np.flatnonzero((y < 0) | (y >= num_classes))
-  if bad.size:
-    raise ValueError(f"{name}_y: sample {bad[0]} has label {y[bad[0]]}, outside "
-                     f"[0, {num_classes}) ({bad.size} such samples)")
+  check_label_range(name, y, num_classes)
   nonfinite = np.flatnonzero(~np.isfinite(x).all(axis=1))
   if nonfinite.size:
     raise ValueError(f"{name}_x: sample {nonfinite[0]} has non-finite features "

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from skel_jax.evaluate import files
 from skel_jax.interop import reference, state_dict_io, stgcn_state_dict
 from skel_jax.interop.reference import CheckpointError
 from skel_jax.interop.stgcn_state_dict import StateDictError
@@ -58,15 +59,9 @@ def expected_backbone_variables(config) -> dict:
   return jax.eval_shape(functools.partial(backbone.init, train=False), jax.random.key(0), x)
 
 
-def _flat(tree: Mapping, prefix: str = "") -> dict[str, tuple[int, ...]]:
-  out = {}
-  for k, v in tree.items():
-    path = f"{prefix}/{k}" if prefix else str(k)
-    if isinstance(v, Mapping):
-      out.update(_flat(v, path))
-    else:
-      out[path] = tuple(np.shape(v))
-  return out
+def _flat(tree: Mapping) -> dict[str, tuple[int, ...]]:
+  """`{'a': {'b': x}}` -> `{'a/b': shape of x}` (x may be an abstract `ShapeDtypeStruct`)."""
+  return files.flatten(tree, leaf=lambda v: tuple(np.shape(v)))
 
 
 def check_against(tree: Mapping, template: Mapping, what: str, *, complete: bool = True) -> None:
