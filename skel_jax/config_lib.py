@@ -60,6 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.stream = "joint"
   c.data.num_train = 0  # demo data only: clip counts
   c.data.num_test = 0
+  c.data.demo_nuisance = 1.0  # demo data only: scale of posture / distractor nuisance
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
 
   c.model = ml_collections.ConfigDict()
@@ -97,6 +98,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.momentum = 0.9
   c.optim.nesterov = False
   c.optim.weight_decay = 1e-4
+  c.optim.warmup_epochs = 0  # linear lr warm-up over the first epochs; 0 = none (reference)
+  c.optim.clip_grad_norm = 0.0  # clip the global gradient norm; 0 = off (reference)
 
   c.train = ml_collections.ConfigDict()
   c.train.log_every_steps = 50

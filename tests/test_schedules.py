@@ -80,3 +80,22 @@ def test_epoch_schedule_rejects_bad_arguments():
     schedules.epoch_schedule("step", 0.1, 0, 10)
   with pytest.raises(ValueError, match="unknown"):
     schedules.epoch_schedule("poly", 0.1, 1, 10)
+
+
+def _pretrain_optim(clip: float):
+  import ml_collections
+  return ml_collections.ConfigDict(dict(
+      schedule="constant", lr=0.5, epochs=1, lr_steps=(), warmup_epochs=0, momentum=0.9,
+      nesterov=False, weight_decay=0.1, clip_grad_norm=clip))
+
+
+def test_pretrain_optimizer_clips_the_loss_gradient_before_weight_decay():
+  from skel_jax.train import pretrain
+  params = {"w": jnp.array([1.0, -2.0])}
+  grads = {"w": jnp.array([3.0, 4.0])}  # norm 5
+  for clip, scale in ((0.0, 1.0), (10.0, 1.0), (1.0, 0.2)):
+    tx, _ = pretrain.make_optimizer(_pretrain_optim(clip), steps_per_epoch=1)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    # First SGD step: -lr * (clip(g) + wd * theta), the decay term never clipped.
+    expected = -0.5 * (np.array([3.0, 4.0]) * scale + 0.1 * np.array([1.0, -2.0]))
+    np.testing.assert_allclose(updates["w"], expected, rtol=1e-6)

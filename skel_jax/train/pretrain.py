@@ -36,7 +36,8 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
   if d.dataset == "demo":
     from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
     splits = synthetic.make_synthetic_splits(d.num_train, d.num_test, num_frames=d.num_frames,
-                                             num_classes=d.num_classes, seed=config.seed)
+                                             num_classes=d.num_classes, seed=config.seed,
+                                             nuisance=d.get("demo_nuisance", 1.0))
     # The generator writes raw camera-space clips, as a Kinect would: prepare them like the
     # NTU release (spec 1.1 step B: centre, per-frame view normalisation).
     return tuple(_preprocess(ds, d.num_frames) for ds in splits)
@@ -62,9 +63,13 @@ def make_optimizer(optim: ml_collections.ConfigDict, steps_per_epoch: int):
                                    lr_steps=tuple(optim.lr_steps),
                                    warmup_epochs=optim.get("warmup_epochs", 0))
   # PyTorch SGD: g += wd * theta, buf = mu * buf + g, theta -= lr * buf.
-  tx = optax.chain(optax.add_decayed_weights(optim.weight_decay),
-                   optax.sgd(lr_fn, momentum=optim.momentum or None, nesterov=optim.nesterov))
-  return tx, lr_fn
+  sgd = [optax.add_decayed_weights(optim.weight_decay),
+         optax.sgd(lr_fn, momentum=optim.momentum or None, nesterov=optim.nesterov)]
+  clip = float(optim.get("clip_grad_norm", 0.0))
+  if clip > 0:
+    # Off in the reference; clips the raw loss gradient, before the L2 term is added.
+    sgd.insert(0, optax.clip_by_global_norm(clip))
+  return optax.chain(*sgd), lr_fn
 
 
 def make_momentum_fn(moco_config: ml_collections.ConfigDict, steps_per_epoch: int, epochs: int):
