@@ -239,3 +239,37 @@ def test_empty_and_short_clips():
   assert empty.x.shape == (0, 2, 5, 25, 3) and len(empty.names) == 0
   single = synthetic.make_synthetic(3, num_frames=1)
   assert single.x.shape == (3, 2, 1, 25, 3)
+
+
+def test_scale_nuisance_moves_posture_toward_neutral_and_shrinks_gestures():
+  persons = {"trunk": np.array([[10.0, -20.0, 4.0]]), "neck": np.array([[-6.0, 2.0, 30.0]]),
+             "arms": np.full((1, 2, 4), 40.0), "legs": np.array([[[-10.0, 5.0, 25.0]] * 2]),
+             "idle_amp": np.array([[0.5, 1.0]]), "dis_amp": np.array([[-0.8, 0.4]]),
+             "speed": np.array([1.1])}
+  half = synthetic._scale_nuisance(persons, 0.5)
+  np.testing.assert_array_equal(half["trunk"], [[5.0, -10.0, 2.0]])
+  np.testing.assert_array_equal(half["arms"], np.full((1, 2, 4), 20.0))
+  np.testing.assert_array_equal(half["dis_amp"], [[-0.4, 0.2]])
+  np.testing.assert_array_equal(half["idle_amp"], [[0.25, 0.5]])
+  assert half["speed"] is persons["speed"]  # timing and style are not nuisance
+  assert synthetic._scale_nuisance(persons, 1.0) is persons
+
+
+def test_nuisance_zero_keeps_actions_and_removes_posture():
+  kw = dict(num_frames=24, seed=12, noise_std=0.0, two_person_prob=0.0)
+  full = synthetic.make_synthetic(60, **kw)
+  np.testing.assert_array_equal(full.x, synthetic.make_synthetic(60, nuisance=1.0, **kw).x)
+  calm = synthetic.make_synthetic(60, nuisance=0.0, **kw)
+  np.testing.assert_array_equal(full.y, calm.y)  # same draws: same labels, same order
+  # Kicks leave the arms at their resting posture: with no nuisance, hanging at the sides,
+  # so the hands sit at about the same height below the shoulders in every kick clip.
+  names = synthetic.class_names(10)
+  kicks = np.isin(calm.y, [names.index("kick_right_leg"), names.index("kick_left_leg")])
+
+  def hand_drop(ds):  # [n] shoulder-to-hand distance of the left arm, frame 0
+    p = ds.x[kicks, 0, 0]
+    return np.linalg.norm(p[:, _J["shoulder_left"]] - p[:, _J["hand_left"]], axis=-1)
+
+  assert np.std(hand_drop(calm)) < 0.3 * np.std(hand_drop(full))
+  with pytest.raises(ValueError, match="nuisance"):
+    synthetic.make_synthetic(4, nuisance=-1.0)

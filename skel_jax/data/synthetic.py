@@ -492,6 +492,29 @@ def _draw_persons(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
   }
 
 
+# Posture draws scaled by `nuisance`: each moves toward its neutral value (upright, arms
+# hanging, feet together), the value nearest 0 inside the draw's range.
+_POSTURE_KEYS = ("trunk", "neck", "arms", "legs")
+
+
+def _scale_nuisance(persons: dict[str, np.ndarray], nuisance: float) -> dict[str, np.ndarray]:
+  """Shrinks (or grows) the clip-constant nuisance of `_draw_persons` by `nuisance`.
+
+  Posture angles become `neutral + nuisance * (draw - neutral)`; idle sway and distractor
+  sizes are multiplied by `nuisance`. Applied after the draws, so the random stream, and with
+  it everything else about the clips (actions, style, timing, bodies, camera), is the same
+  for every value; 1 leaves the draws unchanged.
+  """
+  if nuisance == 1.0:
+    return persons
+  out = dict(persons)
+  for key in _POSTURE_KEYS:
+    out[key] = nuisance * persons[key]  # neutral = 0 lies inside every posture range
+  out["idle_amp"] = nuisance * persons["idle_amp"]
+  out["dis_amp"] = nuisance * persons["dis_amp"]
+  return out
+
+
 def _rotations(ang_deg: np.ndarray) -> np.ndarray:
   """`[..., 3]` (x, y, z) angles in degrees -> `[..., 3, 3]` matrices Ry @ Rz @ Rx."""
   a = np.deg2rad(ang_deg)
@@ -716,6 +739,7 @@ def make_synthetic(
     layout: str | SkeletonLayout = "ntu25",
     noise_std: float = 0.01,
     max_yaw_deg: float = 45.0,
+    nuisance: float = 1.0,
     name_prefix: str = "synthetic",
 ) -> ArrayDataset:
   """Generates a balanced synthetic action dataset (see the module docstring).
@@ -731,6 +755,9 @@ def make_synthetic(
     noise_std: std in metres of the i.i.d. Gaussian sensor noise on the body joints; hands
       and feet get more, plus glitches, all in proportion (0 for exact bodies).
     max_yaw_deg: largest facing rotation about the vertical axis, in degrees.
+    nuisance: scale of the clip-constant nuisance the pretraining augmentations do not
+      perturb (resting posture, idle sway, distractor gestures); 1 is the documented ranges,
+      0 removes them (upright, arms hanging, no distractors). Nothing else changes with it.
     name_prefix: sample names are f'{name_prefix}_{index:06d}'.
 
   Returns:
@@ -748,6 +775,8 @@ def make_synthetic(
     raise ValueError(f"two_person_prob must be in [0, 1], got {two_person_prob}")
   if noise_std < 0:
     raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+  if nuisance < 0:
+    raise ValueError(f"nuisance must be >= 0, got {nuisance}")
   skeleton = get_layout(layout)
   joints = _layout_joints(skeleton)
   distal = np.isin(joints, _DISTAL)
@@ -755,8 +784,8 @@ def make_synthetic(
   rng = np.random.default_rng(seed)
   n, t = num_clips, num_frames
   labels = rng.permutation(np.arange(n) % num_classes)
-  first = _draw_persons(rng, n)
-  second = _draw_persons(rng, n)
+  first = _scale_nuisance(_draw_persons(rng, n), nuisance)
+  second = _scale_nuisance(_draw_persons(rng, n), nuisance)
   two = rng.random(n) < two_person_prob
   yaw = np.deg2rad(rng.uniform(-max_yaw_deg, max_yaw_deg, n))
   yaw2 = yaw + np.deg2rad(rng.uniform(-20.0, 20.0, n))
