@@ -133,6 +133,12 @@ def test_full_size_config_matches_the_reference():
   assert (tuple(s.mix_parts), tuple(s.mix_segments), s.mix_ratio, s.mix_start_rule) == (
       (3, 4), (4, 7), 4, "ceil")
   assert (c.eval.linear.epochs, tuple(c.eval.linear.lr_steps)) == (150, (60, 100))
+  assert c.optim.clip_grad_norm == 0.0  # the reference does not clip
+
+
+@pytest.mark.parametrize("preset", ["demo", "smoke", "nwucla"])
+def test_small_presets_clip_the_gradient(preset):
+  assert CONFIGS.get_config(preset).optim.clip_grad_norm == 1.0
 
 
 @pytest.mark.parametrize("arg, mu", [
