@@ -61,6 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.num_train = 0  # demo data only: clip counts
   c.data.num_test = 0
   c.data.demo_nuisance = 1.0  # demo data only: scale of posture / distractor nuisance
+  c.data.demo_two_person_prob = 0.3  # demo data only: share of clips with a second person
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
 
   c.model = ml_collections.ConfigDict()
@@ -69,6 +70,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.out_dim = 256
   c.model.dropout = 0.5
   c.model.conv_impl = "matmul"
+  # Matmul operand dtype of the encoder: 'float32' (the reference) or 'bfloat16' (mixed
+  # precision: bf16 operands, float32 accumulation, parameters, BN and activations).
+  c.model.dtype = "float32"
   c.model.head_hidden = 256
   c.model.feature_dim = 128
   c.model.head_bn = False

@@ -96,3 +96,81 @@ def test_missing_key_is_named(reference_fixture_dir):
   del sd["st_gcn_networks.3.tcn.2.weight"]
   with pytest.raises(stgcn_state_dict.StateDictError, match="st_gcn_networks.3.tcn.2.weight"):
     stgcn_state_dict.stgcn_variables_from_state_dict(sd)
+
+
+def _plain_temporal_conv(x, kernel, stride):
+  """float64-style reference: unfold and matmul, differentiated by autodiff."""
+  k, c_in, c_out = kernel.shape
+  t_out = (x.shape[1] - 1) // stride + 1
+  return stgcn._unfold_time(x, k, stride, t_out) @ kernel.reshape(k * c_in, c_out)
+
+
+@pytest.mark.parametrize("stride, t", [(1, 12), (2, 12), (2, 13)])
+def test_low_precision_conv_vjp_is_the_exact_gradient(stride, t):
+  # With float32 as the "low" dtype the custom VJP must equal autodiff of the plain conv.
+  x = jax.random.normal(jax.random.key(0), (3, t, 5, 4))
+  kernel = jax.random.normal(jax.random.key(1), (9, 4, 6))
+  cot = jax.random.normal(jax.random.key(2), (3, (t - 1) // stride + 1, 5, 6))
+  y_ref, vjp_ref = jax.vjp(lambda x, w: _plain_temporal_conv(x, w, stride), x, kernel)
+  y, vjp = jax.vjp(lambda x, w: stgcn._lp_conv(x, w, stride, jnp.float32), x, kernel)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+  for got, want in zip(vjp(cot), vjp_ref(cot)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_bfloat16_encoder_is_close_to_float32():
+  x = jax.random.normal(jax.random.key(1), (4, 2, 16, 25, 3))
+  full = stgcn.STGCN(hidden=8, out_dim=16, dropout=0.0)
+  mixed = stgcn.STGCN(hidden=8, out_dim=16, dropout=0.0, dtype=jnp.bfloat16)
+  variables = jax.jit(lambda: full.init(jax.random.key(0), x, train=False))()
+
+  def loss(model, params):
+    (out, _), _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x,
+                              train=True, mutable=["batch_stats"])
+    return jnp.sum(out ** 2), out
+
+  (l32, out32), g32 = jax.jit(jax.value_and_grad(lambda p: loss(full, p), has_aux=True))(
+      variables["params"])
+  (l16, out16), g16 = jax.jit(jax.value_and_grad(lambda p: loss(mixed, p), has_aux=True))(
+      variables["params"])
+  assert out16.dtype == jnp.float32  # features come back in float32
+  np.testing.assert_allclose(out16, out32, rtol=0.05, atol=0.05 * float(jnp.abs(out32).max()))
+  flat32, flat16 = (jnp.concatenate([a.ravel() for a in jax.tree_util.tree_leaves(g)])
+                    for g in (g32, g16))
+  cosine = jnp.dot(flat32, flat16) / (jnp.linalg.norm(flat32) * jnp.linalg.norm(flat16))
+  # bfloat16 operands carry 8 significant bits; through ten train-mode BN layers (whose
+  # backward subtracts means) the gradient direction stays within ~15 degrees of float32's.
+  assert cosine > 0.9, cosine
+  assert all(a.dtype == jnp.float32 for a in jax.tree_util.tree_leaves(g16))
+
+
+def test_compute_dtype_names():
+  assert stgcn.compute_dtype("float32") is None
+  assert stgcn.compute_dtype("bfloat16") == jnp.bfloat16
+  with pytest.raises(ValueError, match="unknown model dtype 'float16'"):
+    stgcn.compute_dtype("float16")
+
+
+def test_half_dropout_mask_uses_every_bit_and_is_fair():
+  shape = (64, 50, 37)  # last axis not a multiple of 32
+  mask = stgcn.half_dropout_mask(jax.random.key(0), shape)
+  assert mask.shape == shape and mask.dtype == jnp.bool_
+  np.testing.assert_array_equal(mask, stgcn.half_dropout_mask(jax.random.key(0), shape))
+  assert not np.array_equal(mask, stgcn.half_dropout_mask(jax.random.key(1), shape))
+  m = np.asarray(mask, np.float64)
+  assert abs(m.mean() - 0.5) < 0.005  # 118,400 fair coins: std 0.0015
+  # Every channel (bit position) is fair on its own, and neighbours are uncorrelated.
+  assert np.all(np.abs(m.reshape(-1, 37).mean(0) - 0.5) < 0.03)
+  assert abs(np.corrcoef(m[..., 0].ravel(), m[..., 1].ravel())[0, 1]) < 0.03
+
+
+def test_dropout_scales_kept_units_and_is_off_in_eval():
+  x = jnp.ones((8, 10, 40))
+  drop = stgcn.Dropout(0.5)
+  y = drop.apply({}, x, deterministic=False, rngs={"dropout": jax.random.key(3)})
+  assert set(np.unique(np.asarray(y)).tolist()) == {0.0, 2.0}
+  np.testing.assert_array_equal(drop.apply({}, x, deterministic=True), x)
+  y3 = stgcn.Dropout(0.25).apply({}, x, deterministic=False, rngs={"dropout": jax.random.key(3)})
+  kept = np.asarray(y3) > 0
+  np.testing.assert_allclose(np.asarray(y3)[kept], 1 / 0.75, rtol=1e-6)
+  assert abs(kept.mean() - 0.75) < 0.03

@@ -11,13 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from skel_jax.data import streams
-from skel_jax.models.stgcn import STGCN
+from skel_jax.models.stgcn import STGCN, compute_dtype
 
 
 def backbone_from_encoder_config(model_config, layout: str, num_classes=None) -> STGCN:
   return STGCN(layout=layout, graph=model_config.graph, hidden=model_config.hidden,
                out_dim=model_config.out_dim, dropout=model_config.dropout,
-               num_classes=num_classes, conv_impl=model_config.conv_impl)
+               num_classes=num_classes, conv_impl=model_config.conv_impl,
+               dtype=compute_dtype(model_config.get("dtype", "float32")))
 
 
 def extract_features(backbone: STGCN, variables: dict, x: np.ndarray, *, stream: str,

@@ -23,6 +23,7 @@ import ml_collections
 from skel_jax.augment import registry as aug_registry
 from skel_jax.data import skeletons, streams
 from skel_jax.methods import moco
+from skel_jax.models import stgcn
 from skel_jax.models.contrastive import ContrastiveEncoder
 
 
@@ -30,7 +31,8 @@ def build_encoder(config: ml_collections.ConfigDict, layout: str, **overrides) -
   """The query/key encoder of `config.model` (spec 1.5, heads of spec 1.6 / 4.2 / 5.3)."""
   m = config.model
   kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
-                dropout=m.dropout, conv_impl=m.conv_impl, head_hidden=m.head_hidden,
+                dropout=m.dropout, conv_impl=m.conv_impl,
+                dtype=stgcn.compute_dtype(m.get("dtype", "float32")), head_hidden=m.head_hidden,
                 feature_dim=m.feature_dim, head_bn=m.head_bn, head_bias=m.get("head_bias", True),
                 head_init=m.get("head_init", "reference"))
   kwargs.update(overrides)

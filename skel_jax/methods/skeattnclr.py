@@ -35,6 +35,7 @@ import ml_collections
 from skel_jax.augment import mixing
 from skel_jax.methods import moco
 from skel_jax.methods.base import Method
+from skel_jax.models import stgcn
 from skel_jax.models.attention import SkeAttnEncoder
 
 
@@ -48,7 +49,8 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
   """
   m = config.model
   kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
-                dropout=m.dropout, conv_impl=m.conv_impl, neck_hidden=m.head_hidden,
+                dropout=m.dropout, conv_impl=m.conv_impl,
+                dtype=stgcn.compute_dtype(m.get("dtype", "float32")), neck_hidden=m.head_hidden,
                 feature_dim=m.feature_dim, predictor_hidden=m.predictor_hidden,
                 num_heads=m.attn_heads, attn_lambda=m.attn_lambda,
                 head_init=m.get("head_init", "reference"))

@@ -28,6 +28,8 @@ EMA of spec 5.5 maps over identical trees) but are never called in training.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -162,6 +164,7 @@ class SkeAttnEncoder(nn.Module):
   out_dim: int = 256
   dropout: float = 0.5
   conv_impl: str = "matmul"
+  dtype: Any = None  # the backbone's matmul operand dtype (models/stgcn.py)
   neck_hidden: int = 256
   feature_dim: int = 128
   predictor_hidden: int = 256
@@ -174,7 +177,8 @@ class SkeAttnEncoder(nn.Module):
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
-                          widths=self.widths, strides=self.strides, conv_impl=self.conv_impl)
+                          widths=self.widths, strides=self.strides, conv_impl=self.conv_impl,
+                          dtype=self.dtype)
     self.neck = AttentionMaskNeck(hidden=self.neck_hidden, features=self.feature_dim,
                                   num_heads=self.num_heads, lam=self.attn_lambda,
                                   init_scheme=self.head_init)

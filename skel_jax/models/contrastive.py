@@ -14,6 +14,8 @@ calls in order, as in the reference (spec 8, note 1).
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -35,6 +37,7 @@ class ContrastiveEncoder(nn.Module):
   out_dim: int = 256
   dropout: float = 0.5
   conv_impl: str = "matmul"
+  dtype: Any = None
   head_hidden: int = 256
   feature_dim: int = 128
   head_bn: bool = False
@@ -44,7 +47,7 @@ class ContrastiveEncoder(nn.Module):
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
-                          conv_impl=self.conv_impl)
+                          conv_impl=self.conv_impl, dtype=self.dtype)
     self.head = MLPHead(hidden=self.head_hidden, features=self.feature_dim, use_bn=self.head_bn,
                         init_scheme=self.head_init,
                         use_bias=self.head_bias)

@@ -14,12 +14,19 @@ is 30-40x slower than its forward pass there, so with ``conv_impl='matmul'`` (th
 ``conv_impl='conv'`` runs the same parameters through `lax.conv_general_dilated` (what
 `nn.Conv` does), for GPU/TPU runs where cuDNN-style convolutions may win, and for the
 benchmark in experiments/benchmark_encoder.py. Both share one parameter tree.
+
+``dtype`` is the matmul operand dtype: None (float32, the reference's arithmetic) by default;
+``jnp.bfloat16`` for mixed precision, where every convolution and graph aggregation takes
+bfloat16 operands and accumulates and returns float32, while parameters, BatchNorm, ReLU,
+dropout and residuals stay float32. On CPUs with AVX512-BF16 such a matmul runs at about
+twice the float32 rate; on TPUs bfloat16 is the native matmul type.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -29,6 +36,16 @@ import numpy as np
 from skel_jax.models.graph import build_adjacency
 
 CONV_IMPLS = ("matmul", "conv")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def compute_dtype(name: str | None):
+  """Config name -> the `dtype` attribute: None for float32 (no casts), else the jnp dtype."""
+  if name in (None, "", "float32"):
+    return None
+  if name not in COMPUTE_DTYPES:
+    raise ValueError(f"unknown model dtype {name!r}; known: {COMPUTE_DTYPES}")
+  return jnp.dtype(name)
 
 
 def weight_init(key, shape, dtype=jnp.float32):
@@ -45,16 +62,81 @@ def bn_scale_init(key, shape, dtype=jnp.float32):
 BatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init)
 
 
+def _unfold_time(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray:
+  """`[B, T, V, C]` -> `[B, T', V, k * C]`: the k (strided) shifted frames side by side.
+
+  Zero padding (k - 1) // 2 on both ends of time, tap-major on the last axis, so that
+  `unfold @ kernel.reshape(k * C, C_out)` is the (k, 1) convolution of spec 1.5.2.
+  """
+  pad = (k - 1) // 2
+  xp = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))  # [B, T + 2 pad, V, C]
+  last = stride * (t_out - 1) + 1
+  taps = [xp[:, i:i + last:stride] for i in range(k)]  # k x [B, T', V, C]
+  return jnp.concatenate(taps, axis=-1)
+
+
+def _low_precision_temporal_conv(x, kernel, stride, dtype):
+  """The (k, 1) temporal convolution with `dtype` operands and a float32 result.
+
+  A custom VJP keeps every matmul of the backward pass in the fast low-precision form: the
+  input gradient is the same unfold-and-matmul applied to the (zero-dilated for stride > 1)
+  output gradient with the flipped, transposed kernel, instead of autodiff's
+  `g @ kernel^T` into a `[B, T', V, k * C]` buffer followed by the overlap-add of its k
+  slices. On a 2-core AVX512-BF16 CPU this makes block 10's temporal conv (256 channels)
+  train 1.5x faster in bfloat16; in float32 autodiff's version is the faster one, so float32
+  keeps it (experiments/benchmark_encoder.py).
+  """
+  return _lp_conv(x, kernel, stride, dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _lp_conv(x, kernel, stride, dtype):
+  return _lp_conv_fwd(x, kernel, stride, dtype)[0]
+
+
+def _lp_conv_fwd(x, kernel, stride, dtype):
+  k, c_in, c_out = kernel.shape
+  t_out = (x.shape[1] - 1) // stride + 1
+  unfolded = _unfold_time(x.astype(dtype), k, stride, t_out)  # [B, T', V, k * C_in]
+  y = jnp.dot(unfolded, kernel.reshape(k * c_in, c_out).astype(dtype),
+              preferred_element_type=jnp.float32)
+  # A zero-size array carries the input's length and dtype (residuals must be arrays).
+  return y, (unfolded, kernel, jnp.zeros((0, x.shape[1]), x.dtype))
+
+
+def _lp_conv_bwd(stride, dtype, residuals, g):
+  unfolded, kernel, like_x = residuals
+  k, c_in, c_out = kernel.shape
+  b, _, v, _ = unfolded.shape
+  t_in = like_x.shape[1]
+  g = g.astype(dtype)
+  # dK[(i, c), d] = sum over (b, t', v) of unfolded * g.
+  d_kernel = jax.lax.dot_general(unfolded, g, (((0, 1, 2), (0, 1, 2)), ((), ())),
+                                 preferred_element_type=jnp.float32)
+  if stride > 1:  # output frame t' came from input frame stride * t'
+    g = jnp.zeros((b, t_in, v, c_out), g.dtype).at[:, ::stride].set(g)
+  # dx[s] = sum_i g[s - i + pad] kernel_i^T = unfold(g) @ [kernel_{k-1-j}^T]_j.
+  flipped = jnp.swapaxes(kernel[::-1], 1, 2).reshape(k * c_out, c_in).astype(dtype)
+  dx = jnp.dot(_unfold_time(g, k, 1, t_in), flipped, preferred_element_type=jnp.float32)
+  return dx.astype(like_x.dtype), d_kernel.reshape(k, c_in, c_out).astype(kernel.dtype)
+
+
+_lp_conv.defvjp(_lp_conv_fwd, _lp_conv_bwd)
+
+
 class TemporalConv(nn.Module):
   """Conv with kernel (k, 1) along time, zero padding k//2, stride s; x: `[B, T, V, C]`.
 
-  A kernel size of 1 is the 1x1 convolution (a Dense layer on the channel axis).
+  A kernel size of 1 is the 1x1 convolution (a Dense layer on the channel axis). With a
+  low-precision `dtype` the matmul operands are cast to it and the result (accumulated in
+  float32) is float32.
   """
 
   features: int
   kernel_size: int = 9
   stride: int = 1
   conv_impl: str = "matmul"
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x):
@@ -64,22 +146,65 @@ class TemporalConv(nn.Module):
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
     pad = (k - 1) // 2
     t_out = (x.shape[1] + 2 * pad - k) // self.stride + 1
+    low = self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32
     if self.conv_impl == "conv":
+      lhs, rhs = (x.astype(self.dtype), kernel.astype(self.dtype)) if low else (x, kernel)
       y = jax.lax.conv_general_dilated(
-          x, kernel[:, None], window_strides=(self.stride, 1), padding=((pad, pad), (0, 0)),
-          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+          lhs, rhs[:, None], window_strides=(self.stride, 1), padding=((pad, pad), (0, 0)),
+          dimension_numbers=("NHWC", "HWIO", "NHWC"),
+          preferred_element_type=jnp.float32 if low else None)
     elif self.conv_impl == "matmul":
       if k == 1:
-        y = x[:, ::self.stride] @ kernel[0]
+        lhs, rhs = x[:, ::self.stride], kernel[0]
+        if low:
+          y = jnp.dot(lhs.astype(self.dtype), rhs.astype(self.dtype),
+                      preferred_element_type=jnp.float32)
+        else:
+          y = lhs @ rhs
+      elif low:
+        y = _low_precision_temporal_conv(x, kernel, self.stride, self.dtype)
       else:
-        xp = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))  # [B, T + 2 pad, V, C]
-        last = self.stride * (t_out - 1) + 1
-        taps = [xp[:, i:i + last:self.stride] for i in range(k)]  # k x [B, T', V, C]
-        unfolded = jnp.concatenate(taps, axis=-1)  # [B, T', V, k * C], tap-major
+        unfolded = _unfold_time(x, k, self.stride, t_out)  # [B, T', V, k * C], tap-major
         y = unfolded @ kernel.reshape(k * c_in, self.features)
     else:
       raise ValueError(f"unknown conv_impl {self.conv_impl!r}; known: {CONV_IMPLS}")
     return y + bias
+
+
+def half_dropout_mask(rng: jax.Array, shape: tuple[int, ...]) -> jnp.ndarray:
+  """Bernoulli(0.5) keep mask of `shape` from one random bit per element.
+
+  `jax.random.bernoulli` draws a 32-bit number per element; at p = 0.5 one bit is enough,
+  so 32 mask entries come from each random word (the last axis is filled word by word). On
+  XLA:CPU this takes the dropout mask from ~6% of an encoder train pass to well under 1%.
+  """
+  c = shape[-1]
+  words = jax.random.bits(rng, (*shape[:-1], -(-c // 32)), jnp.uint32)
+  bits = (words[..., None] >> jnp.arange(32, dtype=jnp.uint32)) & 1  # [..., words, 32]
+  return bits.reshape(*shape[:-1], -1)[..., :c].astype(jnp.bool_)
+
+
+class Dropout(nn.Module):
+  """Inverted dropout (PyTorch semantics: keep with 1 - rate, scale kept by 1 / (1 - rate)).
+
+  Draws from the 'dropout' rng stream like `flax.linen.Dropout`; rate 0.5, the reference's
+  (spec 1.5.3), uses `half_dropout_mask`, other rates `jax.random.bernoulli`.
+  """
+
+  rate: float
+
+  @nn.compact
+  def __call__(self, x, *, deterministic: bool):
+    if deterministic or self.rate == 0.0:
+      return x
+    if self.rate == 1.0:
+      return jnp.zeros_like(x)
+    rng = self.make_rng("dropout")
+    if self.rate == 0.5:
+      keep = half_dropout_mask(rng, x.shape)
+    else:
+      keep = jax.random.bernoulli(rng, 1.0 - self.rate, x.shape)
+    return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
 
 
 class GraphConv(nn.Module):
@@ -92,14 +217,19 @@ class GraphConv(nn.Module):
   features: int
   adjacency: np.ndarray  # [K, V, V], rows = source joints, columns = targets
   conv_impl: str = "matmul"
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x):
     k, v, _ = self.adjacency.shape
     importance = self.param("edge_importance", nn.initializers.ones, (k, v, v))
-    y = TemporalConv(k * self.features, kernel_size=1, conv_impl=self.conv_impl, name="conv")(x)
+    y = TemporalConv(k * self.features, kernel_size=1, conv_impl=self.conv_impl,
+                     dtype=self.dtype, name="conv")(x)
     y = y.reshape(*y.shape[:-1], k, self.features)  # [B, T, V, K, C_out]
     a = jnp.asarray(self.adjacency) * importance
+    if self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32:
+      return jnp.einsum("btvkc,kvw->btwc", y.astype(self.dtype), a.astype(self.dtype),
+                        preferred_element_type=jnp.float32)
     return jnp.einsum("btvkc,kvw->btwc", y, a)
 
 
@@ -112,9 +242,12 @@ class STGCNBlock(nn.Module):
   residual: str = "auto"  # 'none', 'identity', 'conv' or 'auto' (identity when shapes allow)
   dropout: float = 0.0
   conv_impl: str = "matmul"
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, *, train: bool):
+    bn = functools.partial(BatchNorm, use_running_average=not train)
+    conv = functools.partial(TemporalConv, conv_impl=self.conv_impl, dtype=self.dtype)
     residual = self.residual
     if residual == "auto":
       residual = "identity" if (x.shape[-1] == self.features and self.stride == 1) else "conv"
@@ -123,18 +256,17 @@ class STGCNBlock(nn.Module):
     elif residual == "identity":
       res = x
     elif residual == "conv":
-      res = TemporalConv(self.features, kernel_size=1, stride=self.stride,
-                         conv_impl=self.conv_impl, name="residual_conv")(x)
-      res = BatchNorm(use_running_average=not train, name="residual_bn")(res)
+      res = conv(self.features, kernel_size=1, stride=self.stride, name="residual_conv")(x)
+      res = bn(name="residual_bn")(res)
     else:
       raise ValueError(f"unknown residual kind {residual!r}")
-    y = GraphConv(self.features, self.adjacency, conv_impl=self.conv_impl, name="gcn")(x)
-    y = BatchNorm(use_running_average=not train, name="tcn_bn1")(y)
+    y = GraphConv(self.features, self.adjacency, conv_impl=self.conv_impl, dtype=self.dtype,
+                  name="gcn")(x)
+    y = bn(name="tcn_bn1")(y)
     y = nn.relu(y)
-    y = TemporalConv(self.features, kernel_size=9, stride=self.stride,
-                     conv_impl=self.conv_impl, name="tcn_conv")(y)
-    y = BatchNorm(use_running_average=not train, name="tcn_bn2")(y)
-    y = nn.Dropout(self.dropout, deterministic=not train)(y)
+    y = conv(self.features, kernel_size=9, stride=self.stride, name="tcn_conv")(y)
+    y = bn(name="tcn_bn2")(y)
+    y = Dropout(self.dropout)(y, deterministic=not train)
     return nn.relu(y + res)
 
 
@@ -169,6 +301,8 @@ class STGCN(nn.Module):
     num_classes: size of the final Linear `fc`; None returns the pooled features.
     widths / strides: optional custom block plan (defaults: the reference's ten blocks).
     conv_impl: 'matmul' (fast on CPU) or 'conv' (lax convolutions).
+    dtype: computation dtype of the blocks (None: float32; jnp.bfloat16: mixed precision).
+      The returned feature map and pooled features are float32 either way.
 
   Returns (from __call__): `(out, aux)` where out is `[N, num_classes]` (or the pooled `[N, D]`
   feature without fc) and aux holds 'feature_map' `[N, M, T', V, D]` and 'pooled' `[N, D]`.
@@ -183,6 +317,7 @@ class STGCN(nn.Module):
   widths: tuple[int, ...] | None = None
   strides: tuple[int, ...] | None = None
   conv_impl: str = "matmul"
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -198,8 +333,8 @@ class STGCN(nn.Module):
     plan = block_plan(self.hidden, self.out_dim, self.dropout, self.widths, self.strides)
     for i, (width, stride, residual, drop) in enumerate(plan):
       h = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
-                     conv_impl=self.conv_impl, name=f"block{i}")(h, train=train)
-    fmap = h.reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
+                     conv_impl=self.conv_impl, dtype=self.dtype, name=f"block{i}")(h, train=train)
+    fmap = h.astype(jnp.float32).reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
     pooled = fmap.mean(axis=(2, 3)).mean(axis=1)  # [N, D]: GAP over (T', V), then persons
     aux = {"feature_map": fmap, "pooled": pooled}
     if self.num_classes is None:

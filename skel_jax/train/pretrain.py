@@ -37,7 +37,8 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
     from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
     splits = synthetic.make_synthetic_splits(d.num_train, d.num_test, num_frames=d.num_frames,
                                              num_classes=d.num_classes, seed=config.seed,
-                                             nuisance=d.get("demo_nuisance", 1.0))
+                                             nuisance=d.get("demo_nuisance", 1.0),
+                                             two_person_prob=d.get("demo_two_person_prob", 0.3))
     # The generator writes raw camera-space clips, as a Kinect would: prepare them like the
     # NTU release (spec 1.1 step B: centre, per-frame view normalisation).
     return tuple(_preprocess(ds, d.num_frames) for ds in splits)
