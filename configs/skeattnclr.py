@@ -43,6 +43,7 @@ def method_defaults(c: ml_collections.ConfigDict) -> None:
   c.model.predictor_hidden = 256  # predictors MLP1D(128, 256, 128)
   c.model.attn_heads = 8
   c.model.attn_lambda = 2.0
+  c.model.attn_init = "reference"  # attention qkv / proj: N(0, 0.02^2) (spec 1.5.4) | 'lecun'
   c.moco.queue_size = 32768
   c.moco.momentum = 0.996
   c.moco.momentum_schedule = "cosine"

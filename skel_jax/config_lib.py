@@ -62,6 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.num_test = 0
   c.data.demo_nuisance = 1.0  # demo data only: scale of posture / distractor nuisance
   c.data.demo_two_person_prob = 0.3  # demo data only: share of clips with a second person
+  c.data.demo_shear = 0.0  # demo data only: per-clip shear of the augmentation's form
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
 
   c.model = ml_collections.ConfigDict()

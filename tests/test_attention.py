@@ -190,3 +190,17 @@ def test_encoder_outputs():
   assert {k: v.shape for k, v in out.items()} == {"z": (3, 4), "s": (3, 4), "ns": (3, 4),
                                                    "mask": (6, 2 * 25, 8)}
   assert [k.shape for k in keys] == [(3, 4)] * 3
+
+
+@pytest.mark.parametrize("scheme, want_std", [("reference", 0.02), ("lecun", 64 ** -0.5)])
+def test_attention_init_schemes(scheme, want_std):
+  mask_module = attention.AttentionMask(num_heads=8, lam=2.0, init_scheme=scheme)
+  params = mask_module.init(jax.random.key(0), jnp.zeros((2, 30, 64)))["params"]
+  for name in ("qkv", "proj"):
+    kernel = np.asarray(params[name]["kernel"])
+    assert abs(kernel.std() - want_std) < 0.1 * want_std, (name, kernel.std())
+  # With unit-gain weights the mask is no longer uniform over the tokens at init.
+  tokens = jax.random.normal(jax.random.key(1), (2, 30, 64))
+  mask = mask_module.apply({"params": params}, tokens)
+  spread = float(jnp.std(mask, axis=1).mean())
+  assert (spread > 0.05) if scheme == "lecun" else (spread < 0.05), spread

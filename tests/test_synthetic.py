@@ -273,3 +273,21 @@ def test_nuisance_zero_keeps_actions_and_removes_posture():
   assert np.std(hand_drop(calm)) < 0.3 * np.std(hand_drop(full))
   with pytest.raises(ValueError, match="nuisance"):
     synthetic.make_synthetic(4, nuisance=-1.0)
+
+
+def test_shear_clips_applies_one_shear_per_clip_to_both_persons():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(5, 2, 4, 3, 3)).astype(np.float32)
+  np.testing.assert_array_equal(synthetic.shear_clips(x, 0.0, seed=1), x)
+  y = synthetic.shear_clips(x, 0.4, seed=1)
+  np.testing.assert_array_equal(y, synthetic.shear_clips(x, 0.4, seed=1))
+  for n in range(5):
+    # Recover the clip's map from its points: least squares over all persons / frames / joints.
+    pts, out = x[n].reshape(-1, 3).astype(np.float64), y[n].reshape(-1, 3).astype(np.float64)
+    s = np.linalg.lstsq(pts, out, rcond=None)[0].T  # out = pts @ S^T
+    np.testing.assert_allclose(np.diag(s), 1.0, atol=1e-5)
+    off = s[~np.eye(3, dtype=bool)]
+    assert np.all(np.abs(off) <= 0.4 + 1e-5) and np.abs(off).max() > 0.01
+    np.testing.assert_allclose(out, pts @ s.T, atol=1e-5)
+  with pytest.raises(ValueError, match="shear amplitude must be >= 0"):
+    synthetic.shear_clips(x, -0.1, seed=0)

@@ -819,6 +819,25 @@ def make_synthetic(
   return ArrayDataset(x, labels.astype(np.int32), names, layout_name, num_classes)
 
 
+def shear_clips(x: np.ndarray, amplitude: float, seed: int) -> np.ndarray:
+  """Each clip of `x` `[N, M, T, V, 3]` mapped by its own shear `S = I + offdiag U(-a, a)`.
+
+  The per-clip distortion has the form of the pretraining's shear augmentation (spec 1.3), so
+  it is nuisance that augmentation teaches the encoder to ignore, while it moves a random
+  encoder's features: the demo's handle on how much pretraining can gain over random
+  features. Applied after preprocessing; both persons of a clip share the map.
+  """
+  if amplitude < 0:
+    raise ValueError(f"shear amplitude must be >= 0, got {amplitude}")
+  if amplitude == 0:
+    return x
+  rng = np.random.default_rng(seed)
+  s = np.tile(np.eye(3), (len(x), 1, 1))
+  off = ~np.eye(3, dtype=bool)
+  s[:, off] = rng.uniform(-amplitude, amplitude, (len(x), 6))
+  return np.einsum("nij,nmtvj->nmtvi", s, x).astype(np.float32)
+
+
 def make_synthetic_splits(
     num_train: int,
     num_test: int,

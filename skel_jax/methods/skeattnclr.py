@@ -53,7 +53,8 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
                 dtype=stgcn.compute_dtype(m.get("dtype", "float32")), neck_hidden=m.head_hidden,
                 feature_dim=m.feature_dim, predictor_hidden=m.predictor_hidden,
                 num_heads=m.attn_heads, attn_lambda=m.attn_lambda,
-                head_init=m.get("head_init", "reference"))
+                head_init=m.get("head_init", "reference"),
+                attn_init=m.get("attn_init", "reference"))
   kwargs.update(overrides)
   return SkeAttnEncoder(**kwargs)
 

@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 
 from skel_jax.models.contrastive import global_pool
-from skel_jax.models.heads import MLPHead
-from skel_jax.models.stgcn import STGCN, weight_init
+from skel_jax.models.heads import MLPHead, head_kernel_init
+from skel_jax.models.stgcn import STGCN
 
 
 def to_tokens(fmap: jnp.ndarray) -> jnp.ndarray:
@@ -81,13 +81,21 @@ def MLP1D(hidden: int, features: int, name: str | None = None,
 class AttentionMask(nn.Module):
   """LayerNorm + multi-head self-attention + `sigmoid(lambda * out)` (spec 5.3 step 2.1-2.3).
 
-  `qkv` and `proj` are Linear layers with bias (weights N(0, 0.02^2) as every Linear, spec
-  1.5.4); attention scale `head_dim^-1/2`, no dropout, no residual. Input `[B, L, D]` tokens,
-  output the soft mask `[B, L, D]`.
+  `qkv` and `proj` are Linear layers with bias; attention scale `head_dim^-1/2`, no dropout,
+  no residual. Input `[B, L, D]` tokens, output the soft mask `[B, L, D]`.
+
+  `init_scheme` picks their weight init as `heads.head_kernel_init` does: 'reference' is
+  N(0, 0.02^2) as every Linear (spec 1.5.4). With it the queries and keys start ~0.02 * sqrt(D)
+  times smaller than unit scale, every token's attention is uniform over the tokens, and the
+  gradient reaching `qkv`'s query and key parts is a product of two such small weights (a
+  saddle point): short runs never leave the token-uniform mask (measured on NW-UCLA: after 450
+  steps the mask's std over tokens was 1e-4). 'lecun' (variance 1 / fan_in) starts the
+  attention away from that point; the small presets use it with `model.attn_init`.
   """
 
   num_heads: int = 8
   lam: float = 2.0
+  init_scheme: str = "reference"
 
   @nn.compact
   def __call__(self, tokens: jnp.ndarray) -> jnp.ndarray:
@@ -97,12 +105,13 @@ class AttentionMask(nn.Module):
     head_dim = d // self.num_heads
     # PyTorch LayerNorm defaults: eps 1e-5, weight 1, bias 0 (spec 1.5.4 keeps them).
     h = nn.LayerNorm(epsilon=1e-5, name="norm")(tokens)
-    qkv = nn.Dense(3 * d, kernel_init=weight_init, name="qkv")(h)  # [B, L, 3D]
+    kernel_init = head_kernel_init(self.init_scheme)
+    qkv = nn.Dense(3 * d, kernel_init=kernel_init, name="qkv")(h)  # [B, L, 3D]
     qkv = qkv.reshape(b, length, 3, self.num_heads, head_dim)  # [B, L, 3, H, D/H]
     q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each [B, L, H, D/H]
     out = jax.nn.dot_product_attention(q, k, v, scale=head_dim ** -0.5)  # [B, L, H, D/H]
     out = out.reshape(b, length, d)  # heads concatenated
-    out = nn.Dense(d, kernel_init=weight_init, name="proj")(out)
+    out = nn.Dense(d, kernel_init=kernel_init, name="proj")(out)
     return jax.nn.sigmoid(self.lam * out)
 
 
@@ -117,10 +126,12 @@ class AttentionMaskNeck(nn.Module):
   num_heads: int = 8
   lam: float = 2.0
   init_scheme: str = "reference"
+  attn_init: str = "reference"  # the attention's qkv / proj init (AttentionMask.init_scheme)
 
   def setup(self):
     self.proj = MLP1D(self.hidden, self.features, init_scheme=self.init_scheme)
-    self.attention = AttentionMask(num_heads=self.num_heads, lam=self.lam)
+    self.attention = AttentionMask(num_heads=self.num_heads, lam=self.lam,
+                                   init_scheme=self.attn_init)
 
   def global_branch(self, fmap: jnp.ndarray, *, train: bool) -> jnp.ndarray:
     """`z_x = proj(GAP(F))`, `[N, features]` (spec 5.3 step 1)."""
@@ -173,6 +184,7 @@ class SkeAttnEncoder(nn.Module):
   widths: tuple[int, ...] | None = None  # optional custom block plan (tests)
   strides: tuple[int, ...] | None = None
   head_init: str = "reference"  # the neck's and predictors' MLP1D init (heads.head_kernel_init)
+  attn_init: str = "reference"  # the attention's qkv / proj init (AttentionMask.init_scheme)
 
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
@@ -181,7 +193,7 @@ class SkeAttnEncoder(nn.Module):
                           dtype=self.dtype)
     self.neck = AttentionMaskNeck(hidden=self.neck_hidden, features=self.feature_dim,
                                   num_heads=self.num_heads, lam=self.attn_lambda,
-                                  init_scheme=self.head_init)
+                                  init_scheme=self.head_init, attn_init=self.attn_init)
     self.predictor_global = MLP1D(self.predictor_hidden, self.feature_dim,
                                   init_scheme=self.head_init)
     self.predictor_salient = MLP1D(self.predictor_hidden, self.feature_dim,

@@ -41,7 +41,13 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
                                              two_person_prob=d.get("demo_two_person_prob", 0.3))
     # The generator writes raw camera-space clips, as a Kinect would: prepare them like the
     # NTU release (spec 1.1 step B: centre, per-frame view normalisation).
-    return tuple(_preprocess(ds, d.num_frames) for ds in splits)
+    splits = [_preprocess(ds, d.num_frames) for ds in splits]
+    shear = float(d.get("demo_shear", 0.0))
+    if shear > 0:  # per-clip distortion of the augmentation's form (synthetic.shear_clips)
+      splits = [ArrayDataset(synthetic.shear_clips(ds.x, shear, config.seed + 17 * i), ds.y,
+                             ds.names, ds.layout, ds.num_classes)
+                for i, ds in enumerate(splits)]
+    return tuple(splits)
   from skel_jax.data import registry  # pylint: disable=g-import-not-at-top
   kw = {"view_normalize": d.view_normalize} if d.dataset == "nwucla" else {}
   train = registry.load_dataset(d.dataset, "train", data_dir=d.data_dir or None,
