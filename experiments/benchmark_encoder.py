@@ -13,7 +13,9 @@ printed as well, so formulations that do extra arithmetic are not flattered by t
 
 Formulations (`--impls`, comma separated):
 
-* `matmul`, `conv`: the library's `STGCN(conv_impl=...)` from skel_jax/models/stgcn.py.
+* `matmul`, `conv`: the library's `STGCN(conv_impl=...)` from skel_jax/models/stgcn.py, with
+  its default graph convolution (`gcn_impl='auto'`); `matmul/einsum`, `matmul/aggregate_first`,
+  `matmul/kron` pick the library's graph-convolution formulation.
 * prototypes of other formulations (same parameter tree, same maths; checked against `matmul`
   with `--check`), named by `+`-joined options, e.g. `kron`, `shift`, `aggfirst+bf16`:
   - `shift`:    the (9, 1) temporal conv as a sum of 9 shifted matmuls instead of one unfold.
@@ -51,6 +53,7 @@ import numpy as np
 
 from skel_jax.models.graph import build_adjacency
 from skel_jax.models.stgcn import (
+  GCN_IMPLS,
   STGCN,
   BatchNorm,
   block_plan,
@@ -387,8 +390,12 @@ def make_model(impl: str, hidden: int, kron_max: int, dropout: float = 0.5) -> n
   Raises:
     ValueError: for an unknown name or option.
   """
-  if impl in LIBRARY_IMPLS:
-    return STGCN(hidden=hidden, dropout=dropout, conv_impl=impl)
+  conv_impl, _, gcn_impl = impl.partition("/")
+  if conv_impl in LIBRARY_IMPLS:
+    if gcn_impl and gcn_impl not in GCN_IMPLS:
+      raise ValueError(f"unknown gcn_impl {gcn_impl!r} in {impl!r}; known: {GCN_IMPLS}")
+    return STGCN(hidden=hidden, dropout=dropout, conv_impl=conv_impl,
+                 gcn_impl=gcn_impl or "auto")
   options = frozenset(impl.split("+"))
   unknown = options - set(PROTO_OPTIONS)
   if unknown:
@@ -699,8 +706,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument("--iters", type=int, default=5, help="timed calls per round and mode")
   p.add_argument("--repeats", type=int, default=1, help="interleaved rounds over formulations")
   p.add_argument("--impls", default="matmul,conv",
-                 help="comma-separated: matmul, conv, or '+'-joined prototype options "
-                      f"{PROTO_OPTIONS}")
+                 help="comma-separated: matmul, conv (optionally /<gcn_impl>, one of "
+                      f"{GCN_IMPLS}), or '+'-joined prototype options {PROTO_OPTIONS}")
   p.add_argument("--kron_max", type=int, default=16,
                  help="widest graph conv (C_in and C_out) that the 'kron' option rewrites")
   p.add_argument("--check", action="store_true",

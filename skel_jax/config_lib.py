@@ -71,6 +71,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.out_dim = 256
   c.model.dropout = 0.5
   c.model.conv_impl = "matmul"
+  # The formulation of passes that take no gradient (the momentum encoder, feature
+  # extraction): XLA's convolution is the faster forward-only pass on CPU (docs/benchmarks.md).
+  c.model.nograd_conv_impl = "conv"
+  # Graph-convolution formulation (same parameters and function): 'auto' (fastest on CPU),
+  # 'einsum' (the reference's order), 'aggregate_first' or 'kron' (models/stgcn.py GraphConv).
+  c.model.gcn_impl = "auto"
   # Matmul operand dtype of the encoder: 'float32' (the reference) or 'bfloat16' (mixed
   # precision: bf16 operands, float32 accumulation, parameters, BN and activations).
   c.model.dtype = "float32"

@@ -2,7 +2,8 @@
 
 The device count is fixed when jax starts, so the comparison runs in a subprocess with
 XLA_FLAGS=--xla_force_host_platform_device_count=4 (tests/dp_check.py). Every step starts both
-programs from the same state, so the tolerance bounds one step's float32 reduction-order error.
+programs from the same state, so the tolerance bounds one step's float32 reduction-order error
+(the first step, from the ill-conditioned init, by its loss; see dp_check.py).
 """
 
 import json
@@ -24,9 +25,10 @@ def test_one_and_four_devices_agree(method):
   report = json.loads(out.stdout.strip().splitlines()[-1])
   assert report["devices"] == 4
   assert len(report["losses_one"]) == 3
-  for a, b in zip(report["losses_one"], report["losses_many"]):
+  for a, b in zip(report["losses_one"] + report["first_losses"][:1],
+                  report["losses_many"] + report["first_losses"][1:]):
     assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), report
   for field in ("params", "batch_stats", "key_params", "key_batch_stats", "opt_state", "queues"):
     assert report[field] < 1e-5, (field, report)
   # The pointer advanced by the global batch (16) each step, identically on both.
-  assert report["queue_ptr"] == [[16, 16], [32, 32], [48, 48]], report
+  assert report["queue_ptr"] == [[32, 32], [48, 48], [0, 0]], report

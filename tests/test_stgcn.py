@@ -70,12 +70,13 @@ def test_init_follows_spec():
   np.testing.assert_array_equal(params["block3"]["gcn"]["edge_importance"], 1.0)
 
 
-def test_reference_parity(reference_fixture_dir):
+@pytest.mark.parametrize("gcn_impl", ["auto", "einsum", "aggregate_first", "kron"])
+def test_reference_parity(reference_fixture_dir, gcn_impl):
   sd = dict(np.load(reference_fixture_dir / "stgcn_state_dict.npz"))
   x = np.load(reference_fixture_dir / "input_x.npz")["x"].transpose(0, 4, 2, 3, 1)
   expected = np.load(reference_fixture_dir / "stgcn_eval_output.npz")["out"]
   variables = stgcn_state_dict.stgcn_variables_from_state_dict(sd)
-  model = stgcn.STGCN(hidden=16, num_classes=128)
+  model = stgcn.STGCN(hidden=16, num_classes=128, gcn_impl=gcn_impl)
   out, _ = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
   rel = np.abs(np.asarray(out) - expected).max() / np.abs(expected).max()
   assert rel < 1e-4, rel
@@ -96,6 +97,85 @@ def test_missing_key_is_named(reference_fixture_dir):
   del sd["st_gcn_networks.3.tcn.2.weight"]
   with pytest.raises(stgcn_state_dict.StateDictError, match="st_gcn_networks.3.tcn.2.weight"):
     stgcn_state_dict.stgcn_variables_from_state_dict(sd)
+
+
+def _graph_conv_float64(x, kernel, bias, adjacency, importance):
+  """Spec 1.5.2 step 1 in float64: `out[w] = sum_k sum_v (x W_k + b_k)[v] (A_k * E_k)[v, w]`."""
+  k, v, _ = adjacency.shape
+  x = np.asarray(x, np.float64)
+  y = x @ np.asarray(kernel[0], np.float64) + np.asarray(bias, np.float64)  # [B, T, V, K*O]
+  y = y.reshape(*y.shape[:-1], k, -1)  # channel index k * O + o
+  a = np.asarray(adjacency, np.float64) * np.asarray(importance, np.float64)
+  return np.einsum("btvko,kvw->btwo", y, a)
+
+
+@pytest.mark.parametrize("graph, layout", [("stgcn", "ntu25"), ("agcn", "ntu25"),
+                                           ("stgcn", "kinect_v1_20")])
+@pytest.mark.parametrize("gcn_impl", ["einsum", "aggregate_first", "kron", "auto"])
+def test_graph_conv_formulations_compute_the_spec_function(graph, layout, gcn_impl):
+  from skel_jax.models.graph import build_adjacency
+  adjacency = build_adjacency(layout, graph)
+  v = adjacency.shape[-1]
+  x = jax.random.normal(jax.random.key(0), (2, 3, v, 5))
+  module = stgcn.GraphConv(4, adjacency, gcn_impl=gcn_impl)
+  params = module.init(jax.random.key(1), x)["params"]
+  # The same tree as the reference-order form, whatever the formulation.
+  reference_tree = stgcn.GraphConv(4, adjacency, gcn_impl="einsum").init(jax.random.key(1), x)
+  assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
+      reference_tree["params"])
+  # Non-trivial importance and bias, so that every term of the formula matters.
+  params = {"edge_importance": jax.random.uniform(jax.random.key(2), (3, v, v), minval=0.5,
+                                                  maxval=1.5),
+            "conv": {"kernel": params["conv"]["kernel"] * 10.0,
+                     "bias": jax.random.normal(jax.random.key(3), (12,))}}
+  out = module.apply({"params": params}, x)
+  expected = _graph_conv_float64(x, params["conv"]["kernel"], params["conv"]["bias"],
+                                 adjacency, params["edge_importance"])
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+  # Gradients with respect to every parameter and the input agree with the einsum form's.
+  def loss(impl):
+    mod = stgcn.GraphConv(4, adjacency, gcn_impl=impl)
+    return lambda p, x: jnp.sum(jnp.sin(mod.apply({"params": p}, x)))
+
+  got = jax.grad(loss(gcn_impl), argnums=(0, 1))(params, x)
+  want = jax.grad(loss("einsum"), argnums=(0, 1))(params, x)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+                         got, want)
+
+
+def test_auto_graph_conv_picks_kron_for_narrow_inputs_only():
+  from skel_jax.models.graph import build_adjacency
+  module = stgcn.GraphConv(8, build_adjacency("ntu25", "stgcn"))
+  assert module.resolved_impl(3) == "kron"
+  assert module.resolved_impl(16) == "kron"  # 25 * 16 = 400 = KRON_MAX_INPUT
+  assert module.resolved_impl(32) == "aggregate_first"
+  with pytest.raises(ValueError, match="unknown gcn_impl 'dense'"):
+    stgcn.GraphConv(8, build_adjacency("ntu25", "stgcn"), gcn_impl="dense").resolved_impl(3)
+
+
+@pytest.mark.parametrize("stride, t", [(1, 12), (2, 12), (2, 13), (1, 3)])
+def test_unfold_time_matches_its_definition_and_its_gradient_is_the_overlap_add(stride, t):
+  x = jax.random.normal(jax.random.key(0), (2, t, 3, 4))
+  t_out = (t - 1) // stride + 1
+  out = stgcn._unfold_time(x, 9, stride, t_out)
+  # float64 definition: out[b, t', v, i * C + c] = x[b, stride * t' + i - 4, v, c] (0 outside).
+  xp = np.pad(np.asarray(x, np.float64), ((0, 0), (4, 4), (0, 0), (0, 0)))
+  expected = np.concatenate([xp[:, i:i + stride * (t_out - 1) + 1:stride] for i in range(9)],
+                            axis=-1)
+  np.testing.assert_array_equal(out, expected.astype(np.float32))
+  np.testing.assert_array_equal(jax.jit(stgcn._unfold_time, static_argnums=(1, 2, 3))(
+      x, 9, stride, t_out), out)
+  # The custom VJP is the transpose of the unfold: each input frame collects the cotangents
+  # of every (output frame, tap) that read it.
+  cot = jax.random.normal(jax.random.key(1), out.shape)
+  (grad,) = jax.vjp(lambda x: stgcn._unfold_time(x, 9, stride, t_out), x)[1](cot)
+  cot64 = np.asarray(cot, np.float64).reshape(2, t_out, 3, 9, 4)
+  want = np.zeros((2, t + 8, 3, 4))
+  for tt in range(t_out):
+    for i in range(9):
+      want[:, stride * tt + i] += cot64[:, tt, :, i]
+  np.testing.assert_allclose(grad, want[:, 4:4 + t], rtol=1e-5, atol=1e-5)
 
 
 def _plain_temporal_conv(x, kernel, stride):
@@ -174,3 +254,4 @@ def test_dropout_scales_kept_units_and_is_off_in_eval():
   kept = np.asarray(y3) > 0
   np.testing.assert_allclose(np.asarray(y3)[kept], 1 / 0.75, rtol=1e-6)
   assert abs(kept.mean() - 0.75) < 0.03
+

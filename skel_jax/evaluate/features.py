@@ -14,11 +14,19 @@ from skel_jax.data import streams
 from skel_jax.models.stgcn import STGCN, compute_dtype
 
 
-def backbone_from_encoder_config(model_config, layout: str, num_classes=None) -> STGCN:
+def backbone_from_encoder_config(model_config, layout: str, num_classes=None, *,
+                                 no_grad: bool = False) -> STGCN:
+  """The backbone of `config.model`; `no_grad=True` for passes that take no gradient (feature
+  extraction), which use `model.nograd_conv_impl` (forward-only speed) instead of
+  `model.conv_impl`; both formulations share one parameter tree."""
+  conv_impl = model_config.conv_impl
+  if no_grad:
+    conv_impl = model_config.get("nograd_conv_impl", conv_impl)
   return STGCN(layout=layout, graph=model_config.graph, hidden=model_config.hidden,
                out_dim=model_config.out_dim, dropout=model_config.dropout,
-               num_classes=num_classes, conv_impl=model_config.conv_impl,
-               dtype=compute_dtype(model_config.get("dtype", "float32")))
+               num_classes=num_classes, conv_impl=conv_impl,
+               dtype=compute_dtype(model_config.get("dtype", "float32")),
+               gcn_impl=model_config.get("gcn_impl", "auto"))
 
 
 def extract_features(backbone: STGCN, variables: dict, x: np.ndarray, *, stream: str,

@@ -124,7 +124,7 @@ class KnnMonitor:
       from skel_jax.augment import registry  # pylint: disable=g-import-not-at-top
       aug = registry.build(self.augment, layout)
     if self.features == "backbone":
-      module = features_lib.backbone_from_encoder_config(config.model, layout)
+      module = features_lib.backbone_from_encoder_config(config.model, layout, no_grad=True)
 
       def encode(variables, x):
         return module.apply(variables, x, train=False)[1]["pooled"]

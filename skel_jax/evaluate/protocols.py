@@ -56,7 +56,8 @@ def backbone_variables(state) -> dict:
 def compute_features(config: ml_collections.ConfigDict, variables: dict, train: ArrayDataset,
                      test: ArrayDataset) -> tuple[np.ndarray, np.ndarray]:
   """Frozen eval-mode backbone features `[N, D]` of both splits (spec 1.8)."""
-  backbone = features_lib.backbone_from_encoder_config(config.model, config.data.layout)
+  backbone = features_lib.backbone_from_encoder_config(config.model, config.data.layout,
+                                                       no_grad=True)
   kw = dict(stream=config.data.stream, layout=config.data.layout,
             batch_size=int(config.eval.batch_size))
   return (features_lib.extract_features(backbone, variables, train.x, **kw),

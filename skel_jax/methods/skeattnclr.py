@@ -50,7 +50,8 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
   m = config.model
   kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
                 dropout=m.dropout, conv_impl=m.conv_impl,
-                dtype=stgcn.compute_dtype(m.get("dtype", "float32")), neck_hidden=m.head_hidden,
+                dtype=stgcn.compute_dtype(m.get("dtype", "float32")),
+                gcn_impl=m.get("gcn_impl", "auto"), neck_hidden=m.head_hidden,
                 feature_dim=m.feature_dim, predictor_hidden=m.predictor_hidden,
                 num_heads=m.attn_heads, attn_lambda=m.attn_lambda,
                 head_init=m.get("head_init", "reference"),
@@ -138,8 +139,10 @@ class SkeAttnCLR(Method):
     super().__init__(config, layout)
     self.model = build_skeattn_encoder(config, layout)
     # The reference runs the key encoder in train mode with dropout on (spec 1.5.3 item 6).
-    self.key_model = (self.model if config.moco.key_dropout
-                      else build_skeattn_encoder(config, layout, dropout=0.0))
+    # It takes no gradient, so it runs the forward-only formulation (same parameter tree).
+    self.key_model = build_skeattn_encoder(
+        config, layout, conv_impl=config.model.get("nograd_conv_impl", config.model.conv_impl),
+        **({} if config.moco.key_dropout else {"dropout": 0.0}))
     self.mu = float(config.skeattn.mu)
     if self.mu < 0:
       self.mu = reference_mu(config.data.dataset, config.data.stream)

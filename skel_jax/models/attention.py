@@ -176,6 +176,7 @@ class SkeAttnEncoder(nn.Module):
   dropout: float = 0.5
   conv_impl: str = "matmul"
   dtype: Any = None  # the backbone's matmul operand dtype (models/stgcn.py)
+  gcn_impl: str = "auto"  # the backbone's graph-convolution formulation (models/stgcn.py)
   neck_hidden: int = 256
   feature_dim: int = 128
   predictor_hidden: int = 256
@@ -190,7 +191,7 @@ class SkeAttnEncoder(nn.Module):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
                           widths=self.widths, strides=self.strides, conv_impl=self.conv_impl,
-                          dtype=self.dtype)
+                          dtype=self.dtype, gcn_impl=self.gcn_impl)
     self.neck = AttentionMaskNeck(hidden=self.neck_hidden, features=self.feature_dim,
                                   num_heads=self.num_heads, lam=self.attn_lambda,
                                   init_scheme=self.head_init, attn_init=self.attn_init)

@@ -38,6 +38,7 @@ class ContrastiveEncoder(nn.Module):
   dropout: float = 0.5
   conv_impl: str = "matmul"
   dtype: Any = None
+  gcn_impl: str = "auto"
   head_hidden: int = 256
   feature_dim: int = 128
   head_bn: bool = False
@@ -47,7 +48,7 @@ class ContrastiveEncoder(nn.Module):
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
-                          conv_impl=self.conv_impl, dtype=self.dtype)
+                          conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl)
     self.head = MLPHead(hidden=self.head_hidden, features=self.feature_dim, use_bn=self.head_bn,
                         init_scheme=self.head_init,
                         use_bias=self.head_bias)

@@ -62,17 +62,50 @@ def bn_scale_init(key, shape, dtype=jnp.float32):
 BatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init)
 
 
-def _unfold_time(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray:
-  """`[B, T, V, C]` -> `[B, T', V, k * C]`: the k (strided) shifted frames side by side.
-
-  Zero padding (k - 1) // 2 on both ends of time, tap-major on the last axis, so that
-  `unfold @ kernel.reshape(k * C, C_out)` is the (k, 1) convolution of spec 1.5.2.
-  """
+def _concat_unfold(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray:
+  """The unfold as a concatenation of k shifted slices (its transpose is a cheap overlap-add)."""
   pad = (k - 1) // 2
   xp = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))  # [B, T + 2 pad, V, C]
   last = stride * (t_out - 1) + 1
   taps = [xp[:, i:i + last:stride] for i in range(k)]  # k x [B, T', V, C]
   return jnp.concatenate(taps, axis=-1)
+
+
+def _gather_unfold(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray:
+  """The same unfold as one gather: XLA:CPU fuses it, with the producer of `x`, into a single
+  pass over the output, where the concatenation costs a pass per slice and one more."""
+  pad = (k - 1) // 2
+  xp = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))  # [B, T + 2 pad, V, C]
+  frames = stride * np.arange(t_out)[:, None] + np.arange(k)[None, :]  # [T', k] source frames
+  taps = jnp.swapaxes(xp[:, frames], 2, 3)  # [B, T', k, V, C] -> [B, T', V, k, C]
+  return taps.reshape(*taps.shape[:3], k * x.shape[-1])  # [B, T', V, k*C], tap-major
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _unfold_time(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray:
+  """`[B, T, V, C]` -> `[B, T', V, k * C]`: the k (strided) shifted frames side by side.
+
+  Zero padding (k - 1) // 2 on both ends of time, tap-major on the last axis, so that
+  `unfold @ kernel.reshape(k * C, C_out)` is the (k, 1) convolution of spec 1.5.2. Forward
+  as a gather, backward as the transpose of the concatenation (autodiff of the gather would
+  be a scatter-add, several times slower on XLA:CPU); experiments/benchmark_encoder.py.
+  """
+  return _gather_unfold(x, k, stride, t_out)
+
+
+def _unfold_time_fwd(x, k, stride, t_out):
+  # A zero-size array carries the input's shape and dtype (residuals must be arrays).
+  return _gather_unfold(x, k, stride, t_out), jnp.zeros((0, *x.shape[1:]), x.dtype)
+
+
+def _unfold_time_bwd(k, stride, t_out, like_x, g):
+  n = g.shape[0]
+  primal = jax.ShapeDtypeStruct((n, *like_x.shape[1:]), like_x.dtype)
+  transpose = jax.linear_transpose(lambda x: _concat_unfold(x, k, stride, t_out), primal)
+  return transpose(g)
+
+
+_unfold_time.defvjp(_unfold_time_fwd, _unfold_time_bwd)
 
 
 def _low_precision_temporal_conv(x, kernel, stride, dtype):
@@ -207,30 +240,114 @@ class Dropout(nn.Module):
     return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
 
 
+class ConvParams(nn.Module):
+  """The `kernel [k, C_in, C_out]` and `bias [C_out]` of a TemporalConv, for code that applies
+  them in another form (GraphConv's Kronecker form)."""
+
+  features: int
+  kernel_size: int = 1
+
+  @nn.compact
+  def __call__(self, c_in: int):
+    kernel = self.param("kernel", weight_init, (self.kernel_size, c_in, self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    return kernel, bias
+
+
+GCN_IMPLS = ("auto", "einsum", "kron", "aggregate_first")
+# `gcn_impl='auto'` uses the Kronecker form while V * C_in is at most this (C_in <= 16 at V = 25).
+KRON_MAX_INPUT = 400
+
+
 class GraphConv(nn.Module):
   """Spatial graph convolution of spec 1.5.2 step 1; x: `[B, T, V, C_in]` -> `[B, T, V, C_out]`.
 
   A 1x1 conv to K * C_out channels, then `sum_k y_k A_k * E_k` over source joints, with a
-  learnable edge-importance mask E (ones at init).
+  learnable edge-importance mask E (ones at init). Three formulations of the same parameters
+  and the same function (`gcn_impl`); they differ in float32 rounding only:
+
+  * 'einsum': the reference's order, the 1x1 conv to K * C_out channels, then the aggregation
+    as an einsum over joints. The einsum contracts the joint axis, which is not the minor
+    one, so XLA wraps it in transposes of the K * C_out-wide activations.
+  * 'aggregate_first': the aggregation moved before the conv (both are linear), on the
+    C_in-wide input, then one `[K C_in, C_out]` matmul; the conv bias becomes
+    `sum_k b_k colsum(A_k E_k)`. Same multiply-adds for the conv, fewer for the aggregation
+    when C_in < C_out, and transposes of the narrower tensors only.
+  * 'kron': conv and aggregation folded into one `[V C_in, V C_out]` matrix,
+    `W[(v, c), (w, o)] = sum_k (A_k E_k)[v, w] W_k[c, o]`, applied to the clip viewed as
+    `[B T, V C_in]`: one plain matmul and no transposes at all, for
+    `V C_in / (K (C_in + V))` times the multiply-adds (3.3x at C_in = 16).
+  * 'auto' (default): 'kron' while `V * C_in <= KRON_MAX_INPUT` (blocks 0-4 at h = 16),
+    else 'aggregate_first'. On the 2-core CPU this trains the h = 16 encoder 1.3x faster
+    than 'einsum' (docs/benchmarks.md, experiments/benchmark_encoder.py).
   """
 
   features: int
   adjacency: np.ndarray  # [K, V, V], rows = source joints, columns = targets
   conv_impl: str = "matmul"
   dtype: Any = None
+  gcn_impl: str = "auto"
+
+  def resolved_impl(self, c_in: int) -> str:
+    """The formulation used for a C_in-wide input."""
+    if self.gcn_impl not in GCN_IMPLS:
+      raise ValueError(f"unknown gcn_impl {self.gcn_impl!r}; known: {GCN_IMPLS}")
+    if self.gcn_impl != "auto":
+      return self.gcn_impl
+    v = self.adjacency.shape[-1]
+    return "kron" if v * c_in <= KRON_MAX_INPUT else "aggregate_first"
 
   @nn.compact
   def __call__(self, x):
     k, v, _ = self.adjacency.shape
     importance = self.param("edge_importance", nn.initializers.ones, (k, v, v))
+    a = jnp.asarray(self.adjacency) * importance
+    low = self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32
+    impl = self.resolved_impl(x.shape[-1])
+    if impl == "kron":
+      return self._kron(x, a, low)
+    if impl == "aggregate_first":
+      return self._aggregate_first(x, a, low)
     y = TemporalConv(k * self.features, kernel_size=1, conv_impl=self.conv_impl,
                      dtype=self.dtype, name="conv")(x)
     y = y.reshape(*y.shape[:-1], k, self.features)  # [B, T, V, K, C_out]
-    a = jnp.asarray(self.adjacency) * importance
-    if self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32:
+    if low:
       return jnp.einsum("btvkc,kvw->btwc", y.astype(self.dtype), a.astype(self.dtype),
                         preferred_element_type=jnp.float32)
     return jnp.einsum("btvkc,kvw->btwc", y, a)
+
+  def _aggregate_first(self, x, a, low: bool):
+    """Aggregate the C_in-wide input over the graph, then one `[K C_in, C_out]` matmul."""
+    k, v, _ = a.shape
+    c = x.shape[-1]
+    kernel, bias = ConvParams(k * self.features, kernel_size=1, name="conv")(c)
+    kernel = kernel[0].reshape(c, k, self.features).transpose(1, 0, 2)  # [K, C_in, C_out]
+    if low:
+      x, a, kernel = x.astype(self.dtype), a.astype(self.dtype), kernel.astype(self.dtype)
+    gathered = jnp.einsum("btvc,kvw->btwkc", x, a)  # [B, T, W, K, C_in]
+    flat = gathered.reshape(*gathered.shape[:-2], k * c)  # [B, T, W, K*C_in]
+    y = jnp.dot(flat, kernel.reshape(k * c, self.features), preferred_element_type=jnp.float32)
+    bias_term = jnp.einsum("kvw,ko->wo", a.astype(jnp.float32), bias.reshape(k, self.features))
+    return y + bias_term
+
+  def _kron(self, x, a, low: bool):
+    """The folded form: `x [B, T, V, C] -> [B T, V C] @ W_kron + bias term`."""
+    k, v, _ = a.shape
+    c = x.shape[-1]
+    # The same parameters (names, shapes, init) as the einsum form's 1x1 TemporalConv.
+    kernel, bias = ConvParams(k * self.features, kernel_size=1, name="conv")(c)
+    kernel = kernel[0].reshape(c, k, self.features)  # channel index k * C_out + o
+    folded = jnp.einsum("kvw,cko->vcwo", a, kernel).reshape(v * c, v * self.features)
+    # The conv bias is added before the aggregation: sum_k b_k * (column sums of A_k).
+    bias_term = jnp.einsum("kvw,ko->wo", a, bias.reshape(k, self.features))
+    lead = x.shape[:-2]
+    flat = x.reshape(-1, v * c)  # [B*T, V*C_in]
+    if low:
+      y = jnp.dot(flat.astype(self.dtype), folded.astype(self.dtype),
+                  preferred_element_type=jnp.float32)
+    else:
+      y = flat @ folded
+    return y.reshape(*lead, v, self.features) + bias_term  # [B, T, V, C_out]
 
 
 class STGCNBlock(nn.Module):
@@ -243,6 +360,7 @@ class STGCNBlock(nn.Module):
   dropout: float = 0.0
   conv_impl: str = "matmul"
   dtype: Any = None
+  gcn_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -261,7 +379,7 @@ class STGCNBlock(nn.Module):
     else:
       raise ValueError(f"unknown residual kind {residual!r}")
     y = GraphConv(self.features, self.adjacency, conv_impl=self.conv_impl, dtype=self.dtype,
-                  name="gcn")(x)
+                  gcn_impl=self.gcn_impl, name="gcn")(x)
     y = bn(name="tcn_bn1")(y)
     y = nn.relu(y)
     y = conv(self.features, kernel_size=9, stride=self.stride, name="tcn_conv")(y)
@@ -303,6 +421,7 @@ class STGCN(nn.Module):
     conv_impl: 'matmul' (fast on CPU) or 'conv' (lax convolutions).
     dtype: computation dtype of the blocks (None: float32; jnp.bfloat16: mixed precision).
       The returned feature map and pooled features are float32 either way.
+    gcn_impl: graph-convolution formulation, 'auto', 'einsum' or 'kron' (GraphConv).
 
   Returns (from __call__): `(out, aux)` where out is `[N, num_classes]` (or the pooled `[N, D]`
   feature without fc) and aux holds 'feature_map' `[N, M, T', V, D]` and 'pooled' `[N, D]`.
@@ -318,6 +437,7 @@ class STGCN(nn.Module):
   strides: tuple[int, ...] | None = None
   conv_impl: str = "matmul"
   dtype: Any = None
+  gcn_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -333,7 +453,8 @@ class STGCN(nn.Module):
     plan = block_plan(self.hidden, self.out_dim, self.dropout, self.widths, self.strides)
     for i, (width, stride, residual, drop) in enumerate(plan):
       h = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
-                     conv_impl=self.conv_impl, dtype=self.dtype, name=f"block{i}")(h, train=train)
+                     conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
+                     name=f"block{i}")(h, train=train)
     fmap = h.astype(jnp.float32).reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
     pooled = fmap.mean(axis=(2, 3)).mean(axis=1)  # [N, D]: GAP over (T', V), then persons
     aux = {"feature_map": fmap, "pooled": pooled}
