@@ -111,6 +111,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.weight_decay = 1e-4
   c.optim.warmup_epochs = 0  # linear lr warm-up over the first epochs; 0 = none (reference)
   c.optim.clip_grad_norm = 0.0  # clip the global gradient norm; 0 = off (reference)
+  c.optim.clip_mode = "global"  # 'global' norm, or 'adaptive' (unit-wise, relative to weights)
 
   c.train = ml_collections.ConfigDict()
   c.train.log_every_steps = 50

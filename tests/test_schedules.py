@@ -99,3 +99,21 @@ def test_pretrain_optimizer_clips_the_loss_gradient_before_weight_decay():
     # First SGD step: -lr * (clip(g) + wd * theta), the decay term never clipped.
     expected = -0.5 * (np.array([3.0, 4.0]) * scale + 0.1 * np.array([1.0, -2.0]))
     np.testing.assert_allclose(updates["w"], expected, rtol=1e-6)
+
+
+def test_pretrain_optimizer_adaptive_clip_is_per_unit_relative_to_the_weights():
+  from skel_jax.train import pretrain
+  optim = _pretrain_optim(0.1)
+  optim.clip_mode = "adaptive"
+  optim.weight_decay = 0.0
+  # Two output units (columns): unit 0 has a gradient 10x its weight norm, unit 1 a tiny one.
+  params = {"w": jnp.array([[3.0, 1.0], [4.0, 0.0]])}  # column norms 5 and 1
+  grads = {"w": jnp.array([[30.0, 0.01], [40.0, 0.0]])}  # column norms 50 and 0.01
+  tx, _ = pretrain.make_optimizer(optim, steps_per_epoch=1)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  # Unit 0 is scaled to norm 0.1 * 5 = 0.5 (factor 0.01); unit 1 is left alone.
+  expected = -0.5 * np.array([[0.3, 0.01], [0.4, 0.0]])
+  np.testing.assert_allclose(updates["w"], expected, rtol=1e-5)
+  optim.clip_mode = "layerwise"
+  with pytest.raises(ValueError, match="unknown optim.clip_mode 'layerwise'"):
+    pretrain.make_optimizer(optim, steps_per_epoch=1)

@@ -75,7 +75,16 @@ def make_optimizer(optim: ml_collections.ConfigDict, steps_per_epoch: int):
   clip = float(optim.get("clip_grad_norm", 0.0))
   if clip > 0:
     # Off in the reference; clips the raw loss gradient, before the L2 term is added.
-    sgd.insert(0, optax.clip_by_global_norm(clip))
+    mode = optim.get("clip_mode", "global")
+    if mode == "global":
+      sgd.insert(0, optax.clip_by_global_norm(clip))
+    elif mode == "adaptive":
+      # Unit-wise: each output unit's gradient norm is capped at clip * its weight norm, so
+      # one layer's huge gradient (the early temporal kernels at init) cannot shrink the
+      # step of every other layer, as a global-norm clip does.
+      sgd.insert(0, optax.adaptive_grad_clip(clip))
+    else:
+      raise ValueError(f"unknown optim.clip_mode {mode!r}; known: 'global', 'adaptive'")
   return optax.chain(*sgd), lr_fn
 
 
