@@ -220,6 +220,24 @@ def test_class_names():
   assert len(set(synthetic.CLASS_NAMES)) == synthetic.MAX_CLASSES
 
 
+def test_explicit_classes_relabel_the_chosen_actions():
+  chosen = (13, 2, 7)  # raise_both_arms, punch_forward, squat -> labels 0, 1, 2
+  assert synthetic.class_names(classes=chosen) == [synthetic.CLASS_NAMES[c] for c in chosen]
+  ds = synthetic.make_synthetic(30, num_frames=12, seed=4, classes=chosen, noise_std=0.0)
+  assert ds.num_classes == 3 and sorted(set(ds.y.tolist())) == [0, 1, 2]
+  # Label i animates action chosen[i]: the squat (label 2) bobs the pelvis up and down, raising
+  # the arms (label 0) leaves it where it is.
+  pelvis = _J["spine_base"]
+  squat_mine = ds.x[ds.y == 2, 0, :, pelvis, 1].std(axis=1).mean()
+  raise_mine = ds.x[ds.y == 0, 0, :, pelvis, 1].std(axis=1).mean()
+  assert squat_mine > 3 * raise_mine
+  splits = synthetic.make_synthetic_splits(8, 8, num_frames=8, classes=chosen)
+  assert all(d.num_classes == 3 for d in splits)
+  for bad in [(), (0, 0), (synthetic.MAX_CLASSES,), (-1, 2)]:
+    with pytest.raises(ValueError, match="distinct action ids"):
+      synthetic.make_synthetic(4, classes=bad)
+
+
 def test_bad_arguments_raise():
   with pytest.raises(ValueError, match=f"supports 1..{synthetic.MAX_CLASSES} classes"):
     synthetic.make_synthetic(4, num_classes=synthetic.MAX_CLASSES + 1)
@@ -291,3 +309,19 @@ def test_shear_clips_applies_one_shear_per_clip_to_both_persons():
     np.testing.assert_allclose(out, pts @ s.T, atol=1e-5)
   with pytest.raises(ValueError, match="shear amplitude must be >= 0"):
     synthetic.shear_clips(x, -0.1, seed=0)
+
+
+def test_demo_preset_classes_have_no_mirrored_pair_and_must_match_num_classes():
+  from conftest import REPO_ROOT
+
+  from skel_jax.config_lib import load_config
+  from skel_jax.train import pretrain
+  config = load_config(str(REPO_ROOT / "configs" / "aimclr.py"), "demo")
+  names = synthetic.class_names(classes=config.data.demo_classes)
+  assert len(names) == config.data.num_classes == 10
+  # AimCLR's spatial flip maps a left/right action onto its mirror image (spec 1.4).
+  for side, other in (("right", "left"), ("left", "right")):
+    assert not any(n.replace(side, other) in names for n in names if side in n), names
+  config.data.num_classes = 9
+  with pytest.raises(ValueError, match="demo_classes lists 10 actions but data.num_classes is 9"):
+    pretrain.load_splits(config)

@@ -82,7 +82,7 @@ sampled at their joints.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -437,14 +437,28 @@ _ANIMATED = sorted({_IDX["spine_mid"], _IDX["spine_shoulder"], _IDX["neck"]}
                       for s in ("left", "right")})
 
 
-def class_names(num_classes: int = 10) -> list[str]:
-  """Names of the first `num_classes` synthetic actions (see the module docstring).
+def class_names(num_classes: int = 10, classes: Sequence[int] | None = None) -> list[str]:
+  """Names of the synthetic actions behind labels 0, 1, ...: `classes` (action ids) when given,
+  else the first `num_classes` (see the module docstring).
 
   Raises:
-    ValueError: if `num_classes` is not in 1..MAX_CLASSES.
+    ValueError: if `num_classes` is not in 1..MAX_CLASSES, or `classes` is invalid.
   """
-  _check_num_classes(num_classes)
-  return list(CLASS_NAMES[:num_classes])
+  return [CLASS_NAMES[i] for i in _resolve_classes(num_classes, classes)]
+
+
+def _resolve_classes(num_classes: int, classes: Sequence[int] | None) -> tuple[int, ...]:
+  """The action id of each label: `classes`, or `range(num_classes)` when it is None."""
+  if classes is None:
+    _check_num_classes(num_classes)
+    return tuple(range(num_classes))
+  classes = tuple(int(c) for c in classes)
+  bad = [c for c in classes if not 0 <= c < MAX_CLASSES]
+  if not classes or bad or len(set(classes)) != len(classes):
+    raise ValueError(f"synthetic classes must be distinct action ids in 0..{MAX_CLASSES - 1} "
+                     f"({', '.join(f'{i} {n}' for i, n in enumerate(CLASS_NAMES))}); got "
+                     f"{list(classes)}")
+  return classes
 
 
 def _check_num_classes(num_classes: int) -> None:
@@ -654,8 +668,10 @@ def _add_actions(pose: _Pose, labels: np.ndarray, persons: dict[str, np.ndarray]
   return keep
 
 
-def _animate(labels: np.ndarray, persons: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
-  """Body-frame joint positions `[25, n, T, 3]`, feet on the floor at y = 0, facing -z."""
+def _animate(actions: np.ndarray, persons: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
+  """Body-frame joint positions `[25, n, T, 3]` of action ids `[n]`, feet on the floor at
+  y = 0, facing -z."""
+  labels = actions
   n = len(labels)
   u = np.linspace(0.0, 1.0, num_frames)[None, :]  # [1, T] normalised time
   pose = _Pose(n, num_frames)
@@ -741,6 +757,7 @@ def make_synthetic(
     max_yaw_deg: float = 45.0,
     nuisance: float = 1.0,
     name_prefix: str = "synthetic",
+    classes: Sequence[int] | None = None,
 ) -> ArrayDataset:
   """Generates a balanced synthetic action dataset (see the module docstring).
 
@@ -759,6 +776,8 @@ def make_synthetic(
       perturb (resting posture, idle sway, distractor gestures); 1 is the documented ranges,
       0 removes them (upright, arms hanging, no distractors). Nothing else changes with it.
     name_prefix: sample names are f'{name_prefix}_{index:06d}'.
+    classes: optional action ids (indices into `CLASS_NAMES`) of labels 0, 1, ...; they replace
+      the first `num_classes` actions (e.g. a set without mirrored left / right pairs).
 
   Returns:
     An ArrayDataset with x float32 `[N, 2, T, V, 3]` in camera coordinates (metres), y int32,
@@ -768,7 +787,8 @@ def make_synthetic(
     ValueError: for num_classes outside 1..MAX_CLASSES, a negative count, fewer than one
       frame, a probability outside [0, 1], negative noise, or a layout with unknown joints.
   """
-  _check_num_classes(num_classes)
+  actions = np.asarray(_resolve_classes(num_classes, classes))
+  num_classes = len(actions)
   if num_clips < 0 or num_frames < 1:
     raise ValueError(f"need num_clips >= 0 and num_frames >= 1, got {num_clips}, {num_frames}")
   if not 0.0 <= two_person_prob <= 1.0:
@@ -803,7 +823,7 @@ def make_synthetic(
     # Animate first persons and present second persons together.
     who = np.concatenate([rows, pair])
     persons = {k: np.concatenate([first[k][rows], second[k][pair]]) for k in first}
-    body = _animate(labels[who], persons, t)[joints]  # [V, n_p, T, 3]
+    body = _animate(actions[labels[who]], persons, t)[joints]  # [V, n_p, T, 3]
     # Face the yaw direction, step to the place on the floor, then tilt the camera.
     turn = _camera_rotations(np.concatenate([yaw[rows], yaw2[pair]]), pitch[who], roll[who])
     tilt = _camera_rotations(np.zeros(len(who)), pitch[who], roll[who])
@@ -853,7 +873,8 @@ def make_synthetic_splits(
     num_train: clips in the training set.
     num_test: clips in the test set.
     num_frames: frames per clip.
-    num_classes: number of classes (both sets cover the same classes).
+    num_classes: number of classes (both sets cover the same classes); with `classes` in
+      kwargs, the length of that list.
     seed: the train set uses `seed`; the test set a seed derived from it.
     **kwargs: further keywords of `make_synthetic` (two_person_prob, layout, noise_std, ...).
 

@@ -35,10 +35,15 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
   d = config.data
   if d.dataset == "demo":
     from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+    classes = tuple(d.get("demo_classes", ())) or None
+    if classes is not None and len(classes) != d.num_classes:
+      raise ValueError(f"data.demo_classes lists {len(classes)} actions but data.num_classes is "
+                       f"{d.num_classes}")
     splits = synthetic.make_synthetic_splits(d.num_train, d.num_test, num_frames=d.num_frames,
                                              num_classes=d.num_classes, seed=config.seed,
                                              nuisance=d.get("demo_nuisance", 1.0),
-                                             two_person_prob=d.get("demo_two_person_prob", 0.3))
+                                             two_person_prob=d.get("demo_two_person_prob", 0.3),
+                                             classes=classes)
     # The generator writes raw camera-space clips, as a Kinect would: prepare them like the
     # NTU release (spec 1.1 step B: centre, per-frame view normalisation).
     splits = [_preprocess(ds, d.num_frames) for ds in splits]
