@@ -6,8 +6,9 @@
 # Every method runs its `demo`-size model (h = 8, D = 64, T = 32, batch 64, small-preset MoCo
 # settings) on NW-UCLA for EPOCHS pretraining epochs (default 30, lr x0.1 5 epochs before
 # the end), then linear, KNN, 10% semi-supervised (30 epochs) and fine-tuning (10 epochs);
-# then the random-init encoder as a baseline and the three-stream fusion of SkeletonCLR and
-# SkeleMixCLR+.
+# fine-tuning and semi-supervised again with train-mode BN; then the random-init encoder as a
+# baseline and the three-stream fusion of the methods in $THREE_STREAM_METHODS (default
+# SkeletonCLR and SkeleMixCLR+).
 # NW-UCLA is read from $SKEL_JAX_NWUCLA_DIR or ../shared/data. Wall times go to summary.txt.
 set -u
 OUT=${1:-workdirs/nwucla_comparison}
@@ -35,6 +36,12 @@ for method in skeletonclr aimclr skelemixclr skeattnclr; do
       --workdir="$OUT/$method" --mode=pretrain "${COMMON[@]}"
   timed "$method" $PY -m skel_jax.main --config="configs/$method.py:demo" \
       --workdir="$OUT/$method" --mode=eval_all "${COMMON[@]}"
+  # The same fine-tuning and semi-supervised runs with normal train-mode BN (results named
+  # finetune_bntrain / semi_10pct_bntrain, beside the reference's eval-mode BN ones).
+  for mode in finetune semi; do
+    timed "${method}_${mode}_bntrain" $PY -m skel_jax.main --config="configs/$method.py:demo" \
+        --workdir="$OUT/$method" --mode=$mode --config.eval.finetune.bn_mode=train "${COMMON[@]}"
+  done
 done
 timed random_init $PY -m skel_jax.main --config=configs/skeletonclr.py:demo \
     --workdir="$OUT/random_init" --mode=eval --config.eval.random_init=True "${COMMON[@]}"

@@ -395,7 +395,8 @@ def run_three_stream(config: ml_collections.ConfigDict, workdir: str, *,
                  eval_splits=eval_splits)
     if jax.process_index() == 0:  # only process 0 evaluates and writes the logits
       for p in fused:
-        logits[p][stream] = np.load(os.path.join(sdir, f"{p}{suffix}_test_logits.npy"))
+        name = protocols_lib.result_name(sc, p) + suffix
+        logits[p][stream] = np.load(os.path.join(sdir, f"{name}_test_logits.npy"))
 
   if jax.process_index() != 0:
     return {}
@@ -403,7 +404,7 @@ def run_three_stream(config: ml_collections.ConfigDict, workdir: str, *,
   out = {}
   for p in fused:
     metrics = fusion_lib.fusion_metrics(logits[p], labels, weights)
-    name = f"fusion_{p}{suffix}"
+    name = f"fusion_{protocols_lib.result_name(config, p)}{suffix}"
     np.save(os.path.join(workdir, f"{name}_test_logits.npy"),
             fusion_lib.fuse_logits(logits[p], weights).astype(np.float32))
     results_lib.write_results(workdir, name, metrics, {

@@ -72,6 +72,20 @@ def test_finetune_and_semi_modes(pretrained):
   assert res["semi_10pct"]["subset"]["sha1"] == record["sha1"]
 
 
+def test_train_mode_bn_results_sit_beside_the_reference_ones(pretrained):
+  config, workdir, splits, _ = pretrained
+  run.run(config, workdir, "finetune", splits=splits)
+  c = config.copy_and_resolve_references()
+  c.eval.finetune.bn_mode = "train"
+  out = run.run(c, workdir, "finetune", splits=splits)
+  res = results.read_results(workdir)
+  assert res["finetune"]["settings"]["bn_mode"] == "eval"  # not replaced
+  assert res["finetune_bntrain"]["settings"]["bn_mode"] == "train"
+  assert res["finetune_bntrain"]["finetune_top1_final"] == out["finetune_top1_final"]
+  assert os.path.isfile(os.path.join(workdir, "finetune_bntrain_test_logits.npy"))
+  assert run.stream_is_done(c, workdir, ("finetune",), len(splits[0]))
+
+
 def test_best_knn_weights_and_transfer(pretrained):
   config, workdir, splits, _ = pretrained
   c = config.copy_and_resolve_references()

@@ -85,12 +85,26 @@ def protocol_settings(config: ml_collections.ConfigDict, protocol: str) -> dict:
                    "finetune (see expected_settings for semi)")
 
 
+def result_name(config: ml_collections.ConfigDict, base: str) -> str:
+  """The results.json entry (and logits file) name of a protocol run, without the weights tag.
+
+  Fine-tuning and semi-supervised runs with normal train-mode BN (`eval.finetune.bn_mode=
+  'train'`) get the suffix `_bntrain`, so that they sit beside the reference's eval-mode BN
+  runs of the same checkpoint instead of replacing them.
+  """
+  trainable = base == "finetune" or base.startswith("semi_")
+  if trainable and config.eval.finetune.bn_mode == "train":
+    return f"{base}_bntrain"
+  return base
+
+
 def expected_settings(config: ml_collections.ConfigDict, protocol: str) -> dict[str, dict]:
   """Result name (without tag) -> the settings stored with it, for every entry a protocol
   writes: one for linear / knn / finetune, one per fraction for semi ('semi_1pct', ...)."""
   if protocol == "semi":
-    return {semi_lib.protocol_name(f): _plain(s.to_dict()) for f, s in semi_runs(config)}
-  return {protocol: protocol_settings(config, protocol)}
+    return {result_name(config, semi_lib.protocol_name(f)): _plain(s.to_dict())
+            for f, s in semi_runs(config)}
+  return {result_name(config, protocol): protocol_settings(config, protocol)}
 
 
 def finetune_settings(config: ml_collections.ConfigDict) -> finetune_lib.FinetuneSettings:
@@ -226,7 +240,7 @@ def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variable
                    max_points=int(config.eval.tsne.max_points), seed=config.seed)
     results["tsne_png"] = path
   if "finetune" in protocols:
-    name = f"finetune{suffix}"
+    name = result_name(config, "finetune") + suffix
     ft = run_finetune(config, variables, train, test, num_classes)
     _save_logits(workdir, name, ft["_test_logits"])
     results.update(_write(workdir, name, ft, {
@@ -246,7 +260,7 @@ def run_semi_protocols(config: ml_collections.ConfigDict, workdir: str, variable
   seed = int(config.eval.semi.seed)
   for fraction, settings in semi_runs(config):
     base = semi_lib.protocol_name(fraction)
-    name = f"{base}{suffix}"
+    name = result_name(config, base) + suffix
     idx = semi_lib.class_balanced_subset(train.y, fraction, seed)
     record = semi_lib.describe_subset(idx, train.y, train.names, fraction, seed)
     subset_path = semi_lib.save_subset(workdir, name, record)
