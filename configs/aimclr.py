@@ -39,9 +39,10 @@ def method_defaults(c):
 
 
 def preset_overrides(c, preset):
-  # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs).
+  # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs),
+  # also when the epochs are overridden (-1: resolved by methods/aimclr.resolve_mining_epoch).
   if preset in ("demo", "smoke", "nwucla"):
-    c.aimclr.mining_epoch = max(1, c.optim.epochs // 2)
+    c.aimclr.mining_epoch = -1
 
 
 def get_config(arg=None):

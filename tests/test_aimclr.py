@@ -112,6 +112,16 @@ def test_extreme_spec_switches():
   assert "rotate|temporal_flip|gaussian_noise" in aimclr.extreme_spec(config)
 
 
+def test_mining_starts_half_way_through_the_actual_schedule():
+  assert load_config("configs/aimclr.py", "ntu60_xsub").aimclr.mining_epoch == 150
+  assert aimclr.resolve_mining_epoch(150, 300) == 150  # explicit values are kept
+  config = load_config("configs/aimclr.py", "demo,epochs=30")
+  assert aimclr.resolve_mining_epoch(config.aimclr.mining_epoch, config.optim.epochs) == 15
+  config.optim.epochs = 7  # a command-line override after the preset
+  assert aimclr.resolve_mining_epoch(config.aimclr.mining_epoch, config.optim.epochs) == 3
+  assert aimclr.resolve_mining_epoch(-1, 1) == 1
+
+
 def test_train_steps_switch_to_mining():
   config = load_config("configs/aimclr.py", "smoke")
   config.aimclr.mining_epoch = 1

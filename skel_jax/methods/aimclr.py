@@ -101,6 +101,17 @@ def extreme_spec(config) -> str:
   return spec
 
 
+def resolve_mining_epoch(mining_epoch: int, epochs: int) -> int:
+  """The last epoch before nearest-neighbour mining starts (spec 3.3).
+
+  A negative `mining_epoch` means half of the pretraining epochs, the reference's proportion
+  (150 of 300); the small presets use it, so that `--config.optim.epochs=N` or `epochs=N`
+  moves the start of mining with the schedule.
+  """
+  mining_epoch = int(mining_epoch)
+  return max(1, int(epochs) // 2) if mining_epoch < 0 else mining_epoch
+
+
 class AimCLR(SkeletonCLR):
   """AimCLR on one stream (spec 3)."""
 
@@ -110,7 +121,7 @@ class AimCLR(SkeletonCLR):
     super().__init__(config, layout)
     a = config.aimclr
     self.extreme_aug = aug_registry.build(extreme_spec(config), self.layout)
-    self.mining_epoch = int(a.mining_epoch)
+    self.mining_epoch = resolve_mining_epoch(a.mining_epoch, config.optim.epochs)
     self.topk = int(a.topk)
     self.eadm_mode = a.eadm_mode
     self.keep_prob = float(a.eadm_keep_prob)
