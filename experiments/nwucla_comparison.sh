@@ -8,9 +8,9 @@
 # 5 epochs before the end; at the reference's lr 0.1 this small model's runs are unstable and
 # the results swing by 20 points from seed to seed, docs/benchmarks.md), then linear, KNN,
 # 10% semi-supervised (30 epochs) and fine-tuning (10 epochs), both with the reference's
-# eval-mode BN; fine-tuning and semi-supervised again with train-mode BN; then the random-init encoder as a
-# baseline and the three-stream fusion of the methods in $THREE_STREAM_METHODS (default
-# SkeletonCLR and SkeleMixCLR+).
+# eval-mode BN; fine-tuning and semi-supervised again with train-mode BN; then the random-init
+# encoder as a baseline and the three-stream fusion of the methods in $THREE_STREAM_METHODS
+# (default SkeletonCLR and SkeleMixCLR+).
 # NW-UCLA is read from $SKEL_JAX_NWUCLA_DIR or ../shared/data. Wall times go to summary.txt.
 set -u
 OUT=${1:-workdirs/nwucla_comparison}
@@ -47,9 +47,8 @@ for method in skeletonclr aimclr skelemixclr skeattnclr; do
 done
 timed random_init $PY -m skel_jax.main --config=configs/skeletonclr.py:demo \
     --workdir="$OUT/random_init" --mode=eval --config.eval.random_init=True "${COMMON[@]}"
-# Three streams for SkeletonCLR and the best method by linear top-1 (SkeleMixCLR+); the
-# joint run above is copied in and reused (three_stream skips streams whose results are
-# complete and up to date).
+# Three streams for each method in $THREE_STREAM_METHODS; the joint run above is copied in
+# and reused (three_stream skips streams whose results are complete and up to date).
 for method in ${THREE_STREAM_METHODS:-skeletonclr skelemixclr}; do
   mkdir -p "$OUT/${method}_3s"
   [ -d "$OUT/${method}_3s/joint" ] || cp -r "$OUT/$method" "$OUT/${method}_3s/joint"

@@ -384,6 +384,8 @@ def run_three_stream(config: ml_collections.ConfigDict, workdir: str, *,
                        config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
   logits: dict[str, dict[str, np.ndarray]] = {p: {} for p in fused}
+  # Entry names of the fused protocols (the same in every stream: only the stream differs).
+  names = {p: protocols_lib.result_name(config, p) + suffix for p in fused}
   for stream in weights:
     sc = stream_config(config, stream)
     sdir = os.path.join(workdir, stream)
@@ -395,8 +397,7 @@ def run_three_stream(config: ml_collections.ConfigDict, workdir: str, *,
                  eval_splits=eval_splits)
     if jax.process_index() == 0:  # only process 0 evaluates and writes the logits
       for p in fused:
-        name = protocols_lib.result_name(sc, p) + suffix
-        logits[p][stream] = np.load(os.path.join(sdir, f"{name}_test_logits.npy"))
+        logits[p][stream] = np.load(os.path.join(sdir, f"{names[p]}_test_logits.npy"))
 
   if jax.process_index() != 0:
     return {}
@@ -404,7 +405,7 @@ def run_three_stream(config: ml_collections.ConfigDict, workdir: str, *,
   out = {}
   for p in fused:
     metrics = fusion_lib.fusion_metrics(logits[p], labels, weights)
-    name = f"fusion_{protocols_lib.result_name(config, p)}{suffix}"
+    name = f"fusion_{names[p]}"
     np.save(os.path.join(workdir, f"{name}_test_logits.npy"),
             fusion_lib.fuse_logits(logits[p], weights).astype(np.float32))
     results_lib.write_results(workdir, name, metrics, {
