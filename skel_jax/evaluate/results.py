@@ -91,6 +91,62 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
   return "\n".join(lines) + "\n"
 
 
+# Baseline tags (evaluate/protocols.py BASELINES) and the headline metric of each feature
+# protocol that the gain table compares.
+BASELINE_TAGS = ("random_init", "raw_input")
+_GAIN_PROTOCOLS = ("linear_std", "knn", "linear")
+
+
+def _gain_metrics(entry: Mapping[str, Any], protocol: str) -> list[str]:
+  if protocol == "knn":
+    return sorted((m for m in entry if m.startswith("knn_top1@")),
+                  key=lambda m: int(m.split("@")[1]))
+  return [f"{protocol}_top1_final"]
+
+
+def gain_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+  """Markdown table of the pretrained encoder against each baseline, or '' without baselines.
+
+  One row per headline metric (scale-invariant linear probe, k-NN per k, reference linear
+  probe; top-1 %, final epoch): the pretrained value, each baseline's value (`<protocol>_
+  random_init`, `<protocol>_raw_input`) and the gain in points over each.
+  """
+  tags = [t for t in BASELINE_TAGS if any(f"{p}_{t}" in results for p in _GAIN_PROTOCOLS)]
+  if not tags:
+    return ""
+  names = {"random_init": "random-init encoder", "raw_input": "raw input"}
+  lines = ["| metric (top-1 %) | pretrained | " + " | ".join(names[t] for t in tags) + " | "
+           + " | ".join(f"gain over {names[t]}" for t in tags) + " |",
+           "|---|---:|" + "---:|" * (2 * len(tags))]
+  for protocol in _GAIN_PROTOCOLS:
+    entry = results.get(protocol)
+    if not isinstance(entry, Mapping):
+      continue
+    for metric in _gain_metrics(entry, protocol):
+      ours = entry.get(metric)
+      if not isinstance(ours, (int, float)):
+        continue
+      base = [results.get(f"{protocol}_{t}", {}).get(metric) for t in tags]
+      cells = [format_value(b) if isinstance(b, (int, float)) else "–" for b in base]
+      gains = [f"{ours - b:+.2f}" if isinstance(b, (int, float)) else "–" for b in base]
+      label = describe(metric).replace(": final (last epoch)", "")
+      lines.append(f"| {label} | {format_value(ours)} | " + " | ".join(cells) + " | "
+                   + " | ".join(gains) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def format_markdown(workdir: str, results: Mapping[str, Mapping[str, Any]]) -> str:
+  """The whole `results.md`: the gain over the baselines (when evaluated), then every metric."""
+  header = f"# Results: {os.path.basename(os.path.abspath(workdir))}\n\n"
+  gains = gain_table(results)
+  if gains:
+    header += ("## Pretrained encoder against the baselines\n\n" + gains
+               + "\nlinear_std: scale-invariant probe (standardised features); linear: the "
+               "reference's probe; knn: weighted k-NN on L2-normalised features.\n\n"
+               "## All metrics\n\n")
+  return header + format_table(results)
+
+
 def write_results(workdir: str, protocol: str, metrics: Mapping[str, Any],
                   extra: Mapping[str, Any] | None = None) -> dict:
   """Stores one protocol's results: its entry is replaced, the other protocols are kept.
@@ -123,6 +179,5 @@ def write_results(workdir: str, protocol: str, metrics: Mapping[str, Any],
   results[protocol] = entry
   files.atomic_write(os.path.join(workdir, RESULTS_JSON), json.dumps(results, indent=2,
                                                                 sort_keys=True) + "\n")
-  header = f"# Results: {os.path.basename(os.path.abspath(workdir))}\n\n"
-  files.atomic_write(os.path.join(workdir, RESULTS_MD), header + format_table(results))
+  files.atomic_write(os.path.join(workdir, RESULTS_MD), format_markdown(workdir, results))
   return results
