@@ -167,22 +167,26 @@ def run_single(config: ml_collections.ConfigDict, workdir: str, *, pretrain: boo
 def run_baselines(config: ml_collections.ConfigDict, eval_config: ml_collections.ConfigDict,
                   workdir: str, train: ArrayDataset, test: ArrayDataset,
                   protocols: tuple[str, ...]) -> dict:
-  """The baselines of `config.eval.baselines` under the feature protocols of `protocols`.
+  """The baselines of `config.eval.baselines` under the protocols of `protocols`.
 
   Run beside a pretrained encoder's evaluation (not when the random-init or best-KNN weights
-  are what is evaluated): `random_init` is the same encoder at its seed's initialisation,
-  `raw_input` the flattened preprocessed clips. Results are tagged `_random_init` /
+  are what is evaluated): `random_init` is the same encoder at its seed's initialisation
+  (under fine-tuning and semi-supervised protocols: the encoder trained from scratch),
+  `raw_input` the flattened preprocessed clips (feature protocols only). Results are tagged `_random_init` /
   `_raw_input`, and results.md shows the pretrained encoder's gain over each.
 
   Raises:
     ValueError: an unknown baseline name.
   """
   feature_protocols = tuple(p for p in protocols if p in ("linear", "linear_std", "knn"))
+  # Fine-tuning / semi-supervised from the random init = the same encoder trained from scratch.
+  trained_protocols = tuple(p for p in protocols if p in ("finetune", "semi"))
   baselines = tuple(config.eval.get("baselines", ()))
   unknown = [b for b in baselines if b not in protocols_lib.BASELINES]
   if unknown:
     raise ValueError(f"unknown eval.baselines {unknown}; known: {protocols_lib.BASELINES}")
-  if not feature_protocols or config.eval.random_init or config.eval.get("use_best_knn", False):
+  if (not feature_protocols and not trained_protocols) or config.eval.random_init or \
+      config.eval.get("use_best_knn", False):
     return {}
   tag = eval_tag(config)
   results = {}
@@ -193,9 +197,9 @@ def run_baselines(config: ml_collections.ConfigDict, eval_config: ml_collections
       random_config.eval.random_init = True
       variables, info = eval_variables(random_config, workdir)
       out = protocols_lib.evaluate_variables(
-          eval_config, workdir, variables, train, test, protocols=feature_protocols,
-          tag=full_tag, extra=info)
-    else:
+          eval_config, workdir, variables, train, test,
+          protocols=feature_protocols + trained_protocols, tag=full_tag, extra=info)
+    elif feature_protocols:
       train_f, test_f = protocols_lib.raw_input_features(eval_config, train, test)
       out = protocols_lib.evaluate_features(
           eval_config, workdir, train_f, test_f, train, test, protocols=feature_protocols,
