@@ -72,7 +72,7 @@ def preset_overrides(c: ml_collections.ConfigDict, preset: str) -> None:
     # and short runs never leave (the batch's mean cosine of q_z went 0.34 -> 0.94 in five
     # steps). A lr warm-up does not avoid it; clipping does (see docs/benchmarks.md).
     c.optim.clip_grad_norm = 1.0
-  if preset == "demo":
+  if preset in ("demo", "nwucla"):  # both: the demo-size encoder, 32 frames
     c.model.predictor_hidden = 64
     c.skeattn.mix_segments = (2, 4)
   elif preset == "smoke":

@@ -13,6 +13,10 @@ scale-invariant linear probe (standardised features, evaluate/linear.py) for thr
   and they transfer badly to the unseen view 3. Both are trained on episodes 1-2 of every
   (action, subject, view) and tested on the remaining episodes.
 
+A fourth column measures view invariance directly: NW-UCLA films each performance with all
+three cameras, so the share of view-3 test clips whose nearest training clip is the same
+performance seen from view 1 or 2 (`same_performance_retrieval`).
+
 It prints one table (top-1 %) and writes `{out}/curves.png`: the training loss, positive-pair
 accuracy, alignment, uniformity, embedding standard deviation, effective rank and gradient norm
 of every run against the step (from its metrics.jsonl).
@@ -57,6 +61,23 @@ def nuisance_table(features: np.ndarray, names: list[str], actions: np.ndarray) 
   return {"action (held-out subjects)": probe(features, actions, by_subject),
           "view (held-out episodes)": probe(features, view, by_episode),
           "subject (held-out episodes)": probe(features, subject, by_episode)}
+
+
+def same_performance_retrieval(train_f: np.ndarray, train_names: list[str], test_f: np.ndarray,
+                               test_names: list[str]) -> float:
+  """Cross-view retrieval top-1 %: NW-UCLA films every performance (action, subject, episode)
+  with three cameras at once, so a view-3 test clip has its twin(s) among the view-1/2
+  training clips. The share of test clips whose nearest training clip (cosine) is one of its
+  own twins measures view invariance directly (chance is about 0.1-0.2 %)."""
+  key = lambda n: nw_ucla.parse_name(n)[:3]  # noqa: E731  (action, subject, episode)
+  train_keys = [key(n) for n in train_names]
+  index = {k: set() for k in train_keys}
+  for i, k in enumerate(train_keys):
+    index[k].add(i)
+  unit = lambda a: a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)  # noqa: E731
+  nearest = np.argmax(unit(test_f) @ unit(train_f).T, axis=1)
+  hits = [nearest[j] in index[key(n)] for j, n in enumerate(test_names) if key(n) in index]
+  return 100.0 * float(np.mean(hits))
 
 
 def _config_of(workdir: str):
@@ -105,20 +126,24 @@ def main():
   runs = dict(r.split("=", 1) if "=" in r else (os.path.basename(r.rstrip("/")), r)
               for r in args.runs)
   rows = {}
-  train = None
+  train = test = None
   for label, workdir in runs.items():
     config = _config_of(workdir)
     if train is None:
-      train, _ = pretrain_lib.load_splits(config)
+      train, test = pretrain_lib.load_splits(config)
     variables, _ = run_lib.eval_variables(config, workdir)
     random_config = config.copy_and_resolve_references()
     random_config.eval.random_init = True
     random_variables, _ = run_lib.eval_variables(random_config, workdir)
     for name, v in ((label, variables), (f"{label} at random init", random_variables)):
-      features, _ = protocols_lib.compute_features(config, v, train, train)
+      features, test_f = protocols_lib.compute_features(config, v, train, test)
       rows[name] = nuisance_table(features, train.names, train.y)
-  raw = train.x.reshape(len(train), -1)
+      rows[name]["same performance from view 3 (retrieval)"] = same_performance_retrieval(
+          features, train.names, test_f, test.names)
+  raw, raw_test = train.x.reshape(len(train), -1), test.x.reshape(len(test), -1)
   rows["raw input"] = nuisance_table(raw, train.names, train.y)
+  rows["raw input"]["same performance from view 3 (retrieval)"] = same_performance_retrieval(
+      raw, train.names, raw_test, test.names)
   keys = list(next(iter(rows.values())))
   print("| features | " + " | ".join(keys) + " |")
   print("|---|" + "---:|" * len(keys))

@@ -1,0 +1,57 @@
+"""The small-data recipe (config_lib.small_data_settings / apply_small_data_recipe) and the
+presets built on it."""
+
+import pytest
+
+from skel_jax import config_lib
+from skel_jax.config_lib import load_config
+
+
+@pytest.mark.parametrize("num_train, expected", [
+    # (batch, queue, lr, epochs, lr step): NW-UCLA cross-view, a 560-clip dataset, 100 clips.
+    (1020, (64, 256, 0.02, 30, 25)),
+    (560, (32, 128, 0.01, 30, 25)),
+    (100, (8, 32, 0.0025, 38, 32)),  # 12 steps an epoch: ceil(450 / 12) = 38 epochs
+    (40000, (64, 8192, 0.02, 30, 25)),
+    (200000, (64, 16384, 0.02, 30, 25)),
+])
+def test_small_data_settings(num_train, expected):
+  s = config_lib.small_data_settings(num_train)
+  assert (s["batch_size"], s["queue_size"], s["lr"], s["epochs"], s["lr_step"]) == \
+      pytest.approx(expected)
+  # The queue holds whole batches (the enqueue writes one batch at a time).
+  assert s["queue_size"] % s["batch_size"] == 0
+
+
+def test_tiny_datasets_are_refused():
+  with pytest.raises(ValueError, match="too small"):
+    config_lib.small_data_settings(15)
+
+
+@pytest.mark.parametrize("method", ["skeletonclr", "aimclr", "skelemixclr", "skeattnclr"])
+def test_nwucla_preset_is_the_small_data_recipe(method):
+  c = load_config(f"configs/{method}.py", "nwucla")
+  assert (c.optim.batch_size, c.moco.queue_size, c.optim.lr, c.optim.epochs) == \
+      (64, 256, 0.02, 30)
+  assert tuple(c.optim.lr_steps) == (25,)
+  assert c.model.hidden == 8 and c.model.out_dim == 64 and c.data.num_frames == 32
+  assert c.aug.normal == config_lib.SMALL_DATA_NORMAL
+  assert c.aug.extreme.startswith(config_lib.SMALL_DATA_NORMAL)
+  assert c.moco.key_init == "copy" and c.model.head_init == "lecun"
+
+
+def test_full_size_presets_keep_the_reference():
+  c = load_config("configs/skeletonclr.py", "ntu60_xsub")
+  assert c.aug.normal == "temporal_shift(6)|shear(0.5)"
+  assert (c.optim.lr, c.moco.queue_size, c.model.hidden, c.moco.key_init) == \
+      (0.1, 32768, 16, "independent")
+
+
+def test_aug_key_selects_the_chains():
+  c = load_config("configs/aimclr.py", "nwucla,aug=reference")
+  assert c.aug.normal == "temporal_shift(6)|shear(0.5)"
+  assert not c.aug.extreme.startswith(config_lib.SMALL_DATA_NORMAL)
+  c = load_config("configs/skeletonclr.py", "ntu60_xsub,aug=small")
+  assert c.aug.normal == config_lib.SMALL_DATA_NORMAL
+  with pytest.raises(ValueError, match="unknown aug"):
+    load_config("configs/skeletonclr.py", "nwucla,aug=strong")
