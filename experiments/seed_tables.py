@@ -100,8 +100,16 @@ def table(root: str, runs: list[tuple[str, str]]) -> str:
   return note + " (worst seed in brackets), final epoch of every probe.\n\n" + "\n".join(lines) + "\n"
 
 
-def write_tables(root: str, runs: list[tuple[str, str]], command: str) -> str:
-  text = table(root, runs)
+def git_commit() -> str:
+  try:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True,
+                          capture_output=True, text=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+
+
+def write_tables(root: str, runs: list[tuple[str, str]], command: str, commit: str) -> str:
+  text = table(root, runs) + f"\nRuns made with the code at commit {commit}.\n"
   doc = os.path.join(REPO, "docs", "small_data_results.md")
   with open(doc, "w") as f:
     f.write("# Small-data results (generated)\n\n"
@@ -132,15 +140,17 @@ def main():
                  "aimclr:nwucla", help="method:preset[;key=value...], comma-separated")
   p.add_argument("--seeds", default="0,1,2")
   p.add_argument("--table-only", action="store_true")
+  p.add_argument("--code-commit", default="",
+                 help="with --table-only: the commit the runs were made with (default: HEAD)")
   args = p.parse_args()
   # ';' inside a run stands for the ',' of the config argument (preset,key=value).
   runs = [tuple(r.replace(";", ",").split(":", 1)) for r in args.runs.split(",")]
   if not args.table_only:
     for method, preset in runs:
       run_one(args.root, method, preset, args.seeds)
-  command = (f"python experiments/seed_tables.py --root={args.root} --runs={args.runs} "
+  command = (f"python experiments/seed_tables.py --root={args.root} --runs='{args.runs}' "
              f"--seeds={args.seeds}")
-  print(write_tables(args.root, runs, command))
+  print(write_tables(args.root, runs, command, args.code_commit or git_commit()))
 
 
 if __name__ == "__main__":
