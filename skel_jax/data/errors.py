@@ -11,31 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-import zipfile
-import zlib
 
 
 class DataError(ValueError):
   """Bad input data: a malformed file, a wrong shape, NaN values or an empty clip."""
 
 
-# What numpy, zipfile, pickle and the json/yaml parsers raise for malformed input. yaml's
-# YAMLError derives from Exception only, so it is matched by name in `reading`.
-_PARSER_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError,
-                  OverflowError, RecursionError, MemoryError, UnicodeError, zipfile.BadZipFile,
-                  zlib.error, pickle.UnpicklingError)
-
-
-def _is_yaml_error(e: BaseException) -> bool:
-  return any(cls.__name__ == "YAMLError" for cls in type(e).__mro__)
-
-
 @contextlib.contextmanager
 def reading(path: str | os.PathLike, what: str):
-  """Re-raises a parser's error inside the block as a DataError naming `path`.
+  """Re-raises any error of the parsing inside the block as a DataError naming `path`.
 
-  DataErrors pass unchanged (they already name the file).
+  Keep the block to the parsing of one file: numpy's header parser alone raises ValueError,
+  SyntaxError, tokenize.TokenError and MemoryError for corrupt headers, zipfile BadZipFile,
+  json RecursionError, yaml its own YAMLError, so no list of types is complete. DataErrors
+  pass unchanged (they already name the file); KeyboardInterrupt and SystemExit are not
+  caught.
 
   Args:
     path: the file being read.
@@ -45,11 +35,7 @@ def reading(path: str | os.PathLike, what: str):
     yield
   except DataError:
     raise
-  except _PARSER_ERRORS as e:
-    raise DataError(f"{os.fspath(path)}: cannot read {what}: {_describe(e)}") from e
   except Exception as e:  # pylint: disable=broad-except
-    if not _is_yaml_error(e):
-      raise
     raise DataError(f"{os.fspath(path)}: cannot read {what}: {_describe(e)}") from e
 
 

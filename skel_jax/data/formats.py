@@ -92,10 +92,11 @@ def check_labels(labels: np.ndarray, source: str) -> np.ndarray:
   if labels.dtype.kind == "f":
     bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
     if bad.size:
-      raise DataError(f"{source}: label {labels[bad[0]]!r} of sample {bad[0]} is not an integer")
+      raise DataError(f"{source}: label {labels[bad[0]].item()!r} of sample {bad[0]} is not an "
+                      "integer")
   bad = np.flatnonzero((labels < 0) | (labels > _MAX_LABEL))
   if bad.size:
-    raise DataError(f"{source}: label {labels[bad[0]]!r} of sample {bad[0]} is outside "
+    raise DataError(f"{source}: label {labels[bad[0]].item()!r} of sample {bad[0]} is outside "
                     f"0..{_MAX_LABEL}")
   return labels.astype(np.int32)
 

@@ -128,7 +128,7 @@ def read_clip(path: str | os.PathLike) -> tuple[np.ndarray, int]:
   if np.any(bad):
     t, v, c = np.argwhere(bad)[0]
     raise DataError(f"{path}: non-finite coordinate at frame {t} joint {v} axis {c} "
-                    f"({skeleton[t, v, c]!r}; values must be finite and fit float32)")
+                    f"({skeleton[t, v, c].item()!r}; values must be finite and fit float32)")
   label = record["label"]
   if isinstance(label, bool) or not isinstance(label, int) or not 1 <= label <= NUM_CLASSES:
     raise DataError(f"{path}: label {label!r} is not an integer in 1..{NUM_CLASSES}")
