@@ -66,6 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
   # num_classes actions (skel_jax/data/synthetic.py lists them).
   c.data.demo_classes = ()
   c.data.demo_shear = 0.0  # demo data only: per-clip shear of the augmentation's form
+  c.data.demo_seed = 0  # demo data only: the generator's seed (independent of the run's seed)
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
 
   c.model = ml_collections.ConfigDict()
@@ -134,8 +135,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.linear.batch_size = 128
   c.eval.linear.weight_decay = 0.0
   c.eval.linear.eval_every = 5
+  # The scale-invariant probe (evaluate/protocols.py linear_std): standardised features, SGD
+  # 0.9 with a cosine schedule; its final epoch is what is reported.
+  c.eval.linear_std = ml_collections.ConfigDict()
+  c.eval.linear_std.epochs = 100
+  c.eval.linear_std.lr = 0.1
+  c.eval.linear_std.schedule = "cosine"
+  c.eval.linear_std.batch_size = 128
+  c.eval.linear_std.weight_decay = 1e-3
+  c.eval.linear_std.eval_every = 5
+  # Baselines evaluated beside the pretrained encoder by --mode=all / eval (same probes).
+  c.eval.baselines = ("random_init", "raw_input")
   c.eval.knn = ml_collections.ConfigDict()
-  c.eval.knn.ks = (10, 20, 40)
+  c.eval.knn.ks = (1, 10, 20, 40)
   c.eval.knn.temperature = 0.1
   c.eval.tsne = ml_collections.ConfigDict()
   c.eval.tsne.max_points = 1000

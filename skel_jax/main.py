@@ -29,6 +29,7 @@ from ml_collections import config_flags
 
 from skel_jax import run as run_lib
 from skel_jax.data.errors import DataError
+from skel_jax.evaluate import seeds as seeds_lib
 from skel_jax.train import checkpoint as ckpt_lib
 from skel_jax.train import preemption, sharding
 
@@ -38,6 +39,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (checkpoints, 
                                " default: workdirs/<method>_<preset>.")
 _MODE = flags.DEFINE_enum("mode", "all", run_lib.MODES, "Which stage(s) to run.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.")
+_SEEDS = flags.DEFINE_string(
+    "seeds", "", "Run once per seed (e.g. 0,1,2 or 0-4) in WORKDIR/seed_<s> and report the "
+    "mean, standard deviation and worst seed in WORKDIR/results.md; overrides config.seed.")
 _VERBOSE = flags.DEFINE_bool("verbose", False, "Show the full traceback of an error instead "
                              "of a one-line message.")
 
@@ -58,6 +62,13 @@ def main(argv):
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join(
       "workdirs", f"{config.method}_{config.get('preset', 'run')}_{config.data.stream}")
+  if _SEEDS.value:
+    seeds = seeds_lib.parse_seeds(_SEEDS.value)
+    agg = run_lib.run_seeds(config, workdir, _MODE.value, seeds)
+    if agg:
+      print(seeds_lib.format_markdown(workdir, agg, seeds))
+      print(f"results in {os.path.join(workdir, 'results.md')}")
+    return
   results = run_lib.run(config, workdir, _MODE.value)
   if results:
     shown = {k: v for k, v in results.items() if isinstance(v, (int, float))}

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from skel_jax.data import streams as streams_lib
 from skel_jax.evaluate import files
 from skel_jax.evaluate import results as results_lib
+from skel_jax.evaluate import seeds as seeds_lib
 
 _SKIPPED_SUFFIXES = ("_seconds",)
 
@@ -113,7 +114,9 @@ def _header_rows(run: RunInfo) -> dict[str, str]:
   stream = data.get("stream", ctx.get("stream", ""))
   if fusion is not None:
     stream = "+".join(fusion.get("streams", [])) or "fusion"
+  seeds = run.results.get("_seeds")
   return {
+      "seeds": ", ".join(str(x) for x in seeds) if isinstance(seeds, list) else "–",
       "method": str(c.get("method", ctx.get("method", ""))),
       "dataset": str(data.get("dataset", ctx.get("dataset", ""))),
       "stream": str(stream),
@@ -134,11 +137,13 @@ def metric_rows(runs: Sequence[RunInfo]) -> list[tuple[str, list]]:
         if (metric.startswith("_") or not isinstance(value, (int, float))
             or isinstance(value, bool) or metric.endswith(_SKIPPED_SUFFIXES)):
           continue
+        if _is_spread(entry, metric):  # shown inside its mean's cell (multi-seed runs)
+          continue
         if (protocol, metric) not in keys:
           keys.append((protocol, metric))
   keys.sort(key=lambda key: key[0])  # grouped by protocol; metrics keep their order
   rows = [(f"{p}: {results_lib.describe(m)}",
-           [run.results.get(p, {}).get(m) for run in runs]) for p, m in keys]
+           [_value(run.results.get(p, {}), m) for run in runs]) for p, m in keys]
   knn_names = sorted({k for run in runs for row in run.metrics for k in row
                       if k.startswith("knn/top1@")})
   for name in knn_names:
@@ -152,9 +157,23 @@ def metric_rows(runs: Sequence[RunInfo]) -> list[tuple[str, list]]:
   return rows
 
 
+def _is_spread(entry: dict, metric: str) -> bool:
+  """Whether `metric` is the `_std` / `_worst` companion of an aggregated multi-seed mean."""
+  return any(metric.endswith(s) and metric[:-len(s)] in entry for s in ("_std", "_worst"))
+
+
+def _value(entry: dict, metric: str):
+  """A metric's value, or 'mean ± std (worst w)' for a multi-seed aggregate."""
+  if metric in entry and f"{metric}_std" in entry:
+    return seeds_lib.format_cell(entry, metric)
+  return entry.get(metric)
+
+
 def _cell(value) -> str:
   if value is None:
     return "–"
+  if isinstance(value, str):
+    return value
   return results_lib.format_value(value)
 
 

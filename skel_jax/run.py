@@ -38,6 +38,7 @@ from skel_jax.evaluate import fusion as fusion_lib
 from skel_jax.evaluate import monitor as monitor_lib
 from skel_jax.evaluate import protocols as protocols_lib
 from skel_jax.evaluate import results as results_lib
+from skel_jax.evaluate import seeds as seeds_lib
 from skel_jax.train import checkpoint as ckpt_lib
 from skel_jax.train import pretrain as pretrain_lib
 
@@ -46,8 +47,9 @@ log = logging.getLogger(__name__)
 MODES = ("all", "pretrain", "eval", "linear", "knn", "tsne", "finetune", "semi", "eval_all",
          "three_stream")
 _MODE_PROTOCOLS = {
-    "all": ("linear", "knn", "tsne"), "eval": ("linear", "knn", "tsne"), "pretrain": (),
-    "eval_all": ("linear", "knn", "tsne", "finetune", "semi"),
+    "all": ("linear", "linear_std", "knn", "tsne"),
+    "eval": ("linear", "linear_std", "knn", "tsne"), "pretrain": (),
+    "eval_all": ("linear", "linear_std", "knn", "tsne", "finetune", "semi"),
 }
 FUSABLE = ("linear", "finetune")
 # Datasets whose layout and class count are known before loading (transfer checks).
@@ -83,6 +85,36 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str = "all", *,
     return run_three_stream(config, workdir, splits=splits)
   return run_single(config, workdir, pretrain=mode in ("all", "pretrain"),
                     protocols=mode_protocols(mode), splits=splits)
+
+
+def run_seeds(config: ml_collections.ConfigDict, workdir: str, mode: str,
+              seeds: tuple[int, ...], *, splits: Splits | None = None) -> dict:
+  """Runs `mode` once per seed in `{workdir}/seed_<s>` (resuming finished or interrupted
+  seeds) and writes the mean, standard deviation and worst seed of every accuracy into
+  `{workdir}/results.json` / `results.md` (evaluate/seeds.py).
+
+  The seed changes the initialisation, the augmentation draws and the batch order; the data
+  stay the same (the demo data follow `data.demo_seed`). Datasets are loaded once.
+
+  Returns:
+    The aggregate (protocol -> {metric: mean, metric_std, metric_worst, per_seed}), or {} for
+    `--mode=pretrain`.
+  """
+  if mode not in MODES:
+    raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
+  if splits is None:
+    splits = pretrain_lib.load_splits(config)
+  for i, seed in enumerate(seeds):
+    log.info("seed %d (%d of %d) in %s", seed, i + 1, len(seeds), seeds_lib.seed_dir(workdir, seed))
+    c = config.copy_and_resolve_references()
+    c.seed = int(seed)
+    run(c, seeds_lib.seed_dir(workdir, seed), mode, splits=splits)
+  evaluates = mode == "three_stream" or bool(mode_protocols(mode))
+  if not evaluates or jax.process_index() != 0:
+    return {}
+  files.atomic_write(os.path.join(workdir, "config.json"),
+                     config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+  return seeds_lib.write_summary(workdir, seeds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,8 +157,57 @@ def run_single(config: ml_collections.ConfigDict, workdir: str, *, pretrain: boo
   else:
     eval_config = target
     train, test = eval_splits or load_target_splits(config, target)
-  return protocols_lib.evaluate_variables(eval_config, workdir, variables, train, test,
-                                          protocols=protocols, tag=eval_tag(config), extra=info)
+  results = protocols_lib.evaluate_variables(eval_config, workdir, variables, train, test,
+                                             protocols=protocols, tag=eval_tag(config),
+                                             extra=info)
+  results.update(run_baselines(config, eval_config, workdir, train, test, protocols))
+  return results
+
+
+def run_baselines(config: ml_collections.ConfigDict, eval_config: ml_collections.ConfigDict,
+                  workdir: str, train: ArrayDataset, test: ArrayDataset,
+                  protocols: tuple[str, ...]) -> dict:
+  """The baselines of `config.eval.baselines` under the protocols of `protocols`.
+
+  Run beside a pretrained encoder's evaluation (not when the random-init or best-KNN weights
+  are what is evaluated): `random_init` is the same encoder at its seed's initialisation
+  (under fine-tuning and semi-supervised protocols: the encoder trained from scratch),
+  `raw_input` the flattened preprocessed clips (feature protocols only). Results are tagged `_random_init` /
+  `_raw_input`, and results.md shows the pretrained encoder's gain over each.
+
+  Raises:
+    ValueError: an unknown baseline name.
+  """
+  feature_protocols = tuple(p for p in protocols if p in ("linear", "linear_std", "knn"))
+  # Fine-tuning / semi-supervised from the random init = the same encoder trained from scratch.
+  trained_protocols = tuple(p for p in protocols if p in ("finetune", "semi"))
+  baselines = tuple(config.eval.get("baselines", ()))
+  unknown = [b for b in baselines if b not in protocols_lib.BASELINES]
+  if unknown:
+    raise ValueError(f"unknown eval.baselines {unknown}; known: {protocols_lib.BASELINES}")
+  if (not feature_protocols and not trained_protocols) or config.eval.random_init or \
+      config.eval.get("use_best_knn", False):
+    return {}
+  tag = eval_tag(config)
+  results = {}
+  for name in baselines:
+    full_tag = "_".join(filter(None, (name, tag)))
+    if name == "random_init":
+      random_config = config.copy_and_resolve_references()
+      random_config.eval.random_init = True
+      variables, info = eval_variables(random_config, workdir)
+      out = protocols_lib.evaluate_variables(
+          eval_config, workdir, variables, train, test,
+          protocols=feature_protocols + trained_protocols, tag=full_tag, extra=info)
+    elif feature_protocols:
+      train_f, test_f = protocols_lib.raw_input_features(eval_config, train, test)
+      out = protocols_lib.evaluate_features(
+          eval_config, workdir, train_f, test_f, train, test, protocols=feature_protocols,
+          tag=full_tag, extra=protocols_lib.base_context(eval_config, train, test,
+                                                         {"weights": "raw_input"}))
+    # Keys of the returned dict name the baseline, so they cannot shadow the encoder's.
+    results.update({f"{full_tag}/{k}": v for k, v in out.items()})
+  return results
 
 
 def eval_tag(config: ml_collections.ConfigDict) -> str:
@@ -370,7 +451,8 @@ def run_three_stream(config: ml_collections.ConfigDict, workdir: str, *,
   bad = [p for p in fused if p not in FUSABLE]
   if bad or not fused:
     raise ValueError(f"eval.fusion.protocols {fused}: choose among {FUSABLE}")
-  protocols = ("linear", "knn", "tsne") + tuple(p for p in fused if p != "linear")
+  protocols = ("linear", "linear_std", "knn", "tsne") + tuple(p for p in fused
+                                                             if p != "linear")
   target = target_config(config)
   need_source = not config.eval.random_init or target is None
   if splits is None and need_source:

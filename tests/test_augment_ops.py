@@ -107,6 +107,9 @@ ALL_OPS = {
                                                   normalize_kernel=True),
     "axis_mask": functools.partial(ops.axis_mask, p=1.0),
     "temporal_flip": functools.partial(ops.temporal_flip, p=1.0),
+    "view_rotate": ops.view_rotate,
+    "random_scale": ops.random_scale,
+    "crop_resize": functools.partial(ops.crop_resize, min_ratio=0.5),
 }
 # Module-level jitted versions, so each op compiles once for the whole file.
 JIT_OPS = {name: jax.jit(op) for name, op in ALL_OPS.items()}
@@ -411,3 +414,66 @@ def test_temporal_flip_exact_and_twice_identity():
   once = ops.temporal_flip(k1, x, p=1.0)
   np.testing.assert_array_equal(np.asarray(once), np.asarray(x)[:, ::-1])
   np.testing.assert_array_equal(np.asarray(ops.temporal_flip(k2, once, p=1.0)), np.asarray(x))
+
+
+# --- Nuisance-randomising ops of the small presets.
+
+
+def test_view_rotate_with_angles_exact_and_orthogonal():
+  x = jnp.asarray([[[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]]])  # [1, 1, 3, 3]
+  # A quarter turn about the vertical axis: x -> -z, z -> x, y unchanged.
+  out = np.asarray(ops.view_rotate_with_angles(x, jnp.asarray([0.0, np.pi / 2, 0.0])))
+  np.testing.assert_allclose(out[0, 0], [[0, 0, -1], [0, 1, 0], [1, 0, 0]], atol=1e-7)
+  # About x by a quarter turn: y -> z.
+  out = np.asarray(ops.view_rotate_with_angles(x, jnp.asarray([np.pi / 2, 0.0, 0.0])))
+  np.testing.assert_allclose(out[0, 0, 1], [0, 0, 1], atol=1e-7)
+
+
+def test_view_rotate_keeps_bone_lengths_and_bounds_the_azimuth():
+  layout = skeletons.get_layout("ntu25")
+  x = jnp.asarray(_clip(2))
+  parents = np.asarray(layout.parents)
+  child = np.flatnonzero(parents >= 0)
+  def bones(c):
+    return np.linalg.norm(np.asarray(c)[..., child, :] - np.asarray(c)[..., parents[child], :], axis=-1)
+  for seed in range(5):
+    out = ops.view_rotate(jax.random.key(seed), x, max_deg_y=60.0, max_deg_xz=0.0)
+    np.testing.assert_allclose(bones(out), bones(x), rtol=1e-5, atol=1e-6)
+    # With no tilt the vertical coordinate is untouched and the azimuth change is <= 60 deg.
+    np.testing.assert_allclose(np.asarray(out)[..., 1], np.asarray(x)[..., 1], atol=1e-6)
+    a, b = np.asarray(x)[0, 0, 3, [0, 2]], np.asarray(out)[0, 0, 3, [0, 2]]
+    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))) <= 60.0 + 1e-3
+
+
+def test_random_scale_scales_each_axis_within_bounds():
+  x = jnp.ones((1, 4, 3, 3), jnp.float32)
+  out = np.asarray(ops.random_scale(jax.random.key(0), x, low=0.8, high=1.2))
+  factors = out[0, 0, 0]
+  np.testing.assert_allclose(out, np.broadcast_to(factors, out.shape))
+  assert np.all((factors >= 0.8) & (factors <= 1.2)) and len(set(factors.tolist())) == 3
+  with pytest.raises(ValueError, match="0 < low <= high"):
+    ops.random_scale(jax.random.key(0), x, low=0.0, high=1.0)
+
+
+def test_crop_resize_with_window_interpolates_linearly():
+  t = np.arange(5, dtype=np.float32)
+  x = jnp.asarray(np.broadcast_to(t[None, :, None, None] ** 2, (1, 5, 2, 3)))
+  # The full window is the identity.
+  np.testing.assert_allclose(np.asarray(ops.crop_resize_with_window(x, 0.0, 5.0)),
+                             np.asarray(x), atol=1e-6)
+  # Window [1, 3): output frame i reads time 1 + i * 1 / 4, interpolated between squares.
+  out = np.asarray(ops.crop_resize_with_window(x, 1.0, 2.0))[0, :, 0, 0]
+  times = 1.0 + np.arange(5) * 0.25
+  lo = np.floor(times)
+  expected = lo ** 2 * (1 - (times - lo)) + np.minimum(lo + 1, 4) ** 2 * (times - lo)
+  np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_crop_resize_stays_inside_the_clip():
+  x = jnp.asarray(np.broadcast_to(np.arange(32, dtype=np.float32)[None, :, None, None],
+                                  (1, 32, 1, 1)))
+  for seed in range(10):
+    out = np.asarray(ops.crop_resize(jax.random.key(seed), x, min_ratio=0.5))[0, :, 0, 0]
+    assert out.min() >= 0 and out.max() <= 31 and np.all(np.diff(out) >= 0)
+    assert out[-1] - out[0] >= 0.5 * 32 - 1 - 1e-4  # at least the shortest window

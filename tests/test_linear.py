@@ -123,3 +123,32 @@ def test_bad_input_raises_clear_errors():
     linear.train_linear(x, np.zeros(4, int), bad, np.zeros(4, int), num_classes=3)
   with pytest.raises(ValueError, match="must be \\[N, D\\]"):
     linear.train_linear(x[0], np.zeros(4, int), x, np.zeros(4, int), num_classes=3)
+
+
+
+def test_standardize_uses_training_statistics_in_float64():
+  rng = np.random.default_rng(0)
+  train, test = rng.normal(3.0, 2.0, (50, 4)), rng.normal(3.0, 2.0, (7, 4))
+  train[:, 3] = 5.0  # a constant dimension
+  s_train, s_test = linear.standardize(train, test)
+  mean, var = train.mean(0), train.var(0)
+  floor = 1e-5 * var.mean()
+  np.testing.assert_allclose(s_train, (train - mean) / np.sqrt(var + floor), rtol=1e-6)
+  np.testing.assert_allclose(s_test, (test - mean) / np.sqrt(var + floor), rtol=1e-6)
+  assert s_train.dtype == np.float32 and np.all(s_train[:, 3] == 0)
+  np.testing.assert_allclose(s_train[:, :3].std(0), 1.0, rtol=1e-4)
+
+
+def test_standardized_probe_is_scale_invariant():
+  rng = np.random.default_rng(1)
+  centres = rng.normal(size=(3, 8))
+  y = np.repeat(np.arange(3), 40)
+  x = centres[y] + 0.5 * rng.normal(size=(120, 8))
+  runs = []
+  for scale in (1.0, 1e-8):
+    s_train, s_test = linear.standardize(scale * x[:90], scale * x[90:])
+    runs.append(linear.train_linear(s_train, y[:90], s_test, y[90:], num_classes=3, epochs=10,
+                                    lr=0.1, lr_steps=(), schedule="cosine", batch_size=30))
+  np.testing.assert_allclose(runs[0]["test_logits"], runs[1]["test_logits"], rtol=1e-4,
+                             atol=1e-5)
+  assert runs[0]["final_top1"] == runs[1]["final_top1"] > 80

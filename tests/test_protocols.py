@@ -54,6 +54,29 @@ def test_all_mode_pretrains_monitors_and_evaluates(pretrained):
       os.path.join(workdir, "results.md")).read().replace("| linear | ", "linear: ")
 
 
+def test_all_mode_reports_the_baselines_under_the_same_probes(pretrained):
+  config, workdir, splits, out = pretrained
+  res = results.read_results(workdir)
+  for protocol in ("linear", "linear_std", "knn"):
+    for tag, weights in (("random_init", "random_init"), ("raw_input", "raw_input")):
+      assert res[f"{protocol}_{tag}"]["context"]["weights"] == weights
+  # The scale-invariant probe and 1-NN are reported for the pretrained encoder too.
+  assert 0 <= out["linear_std_top1_final"] <= 100 and "knn_top1@1" in out
+  # The raw-input baseline's 1-NN is plain nearest neighbour on the flattened clips.
+  train, test = splits
+  flat_train = train.x.reshape(len(train), -1)
+  flat_test = test.x.reshape(len(test), -1)
+  def unit(a):
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+  nearest = np.argmax(unit(flat_test) @ unit(flat_train).T, axis=1)
+  expected = 100.0 * np.mean(train.y[nearest] == test.y)
+  assert res["knn_raw_input"]["knn_top1@1"] == pytest.approx(expected)
+  md = open(os.path.join(workdir, "results.md")).read()
+  assert "## Pretrained encoder against the baselines" in md
+  gain = out["linear_std_top1_final"] - res["linear_std_random_init"]["linear_std_top1_final"]
+  assert f"{gain:+.2f}" in md
+
+
 def test_finetune_and_semi_modes(pretrained):
   config, workdir, splits, _ = pretrained
   out = run.run(config, workdir, "finetune", splits=splits)

@@ -54,3 +54,22 @@ def test_corrupt_file_and_bad_protocol_raise(tmp_path):
   with pytest.raises(ValueError, match="bad protocol name"):
     results.write_results(str(tmp_path / "other"), "a|b", {"x": 1.0})
   assert results.describe("knn_top1@10") == "knn_top1@10"
+
+
+
+def test_gain_table_compares_the_pretrained_encoder_with_each_baseline(tmp_path):
+  results.write_results(str(tmp_path), "linear_std", {"linear_std_top1_final": 70.0})
+  results.write_results(str(tmp_path), "linear_std_random_init", {"linear_std_top1_final": 40.5})
+  results.write_results(str(tmp_path), "linear_std_raw_input", {"linear_std_top1_final": 50.0})
+  results.write_results(str(tmp_path), "knn", {"knn_top1@10": 60.0, "knn_top1@1": 65.0})
+  results.write_results(str(tmp_path), "knn_raw_input", {"knn_top1@10": 55.0, "knn_top1@1": 59.0})
+  table = results.gain_table(results.read_results(str(tmp_path)))
+  lines = table.splitlines()
+  assert lines[0].startswith("| metric (top-1 %) | pretrained | random-init encoder | raw input")
+  assert "| linear_std_top1 | 70.00 | 40.50 | 50.00 | +29.50 | +20.00 |" in lines
+  # k-NN rows in increasing k; a baseline that was not evaluated shows a dash.
+  assert lines.index("| knn_top1@1 | 65.00 | – | 59.00 | – | +6.00 |") < lines.index(
+      "| knn_top1@10 | 60.00 | – | 55.00 | – | +5.00 |")
+  md = open(tmp_path / "results.md").read()
+  assert md.index("against the baselines") < md.index("## All metrics")
+  assert results.gain_table({"linear": {"linear_top1_final": 1.0}}) == ""

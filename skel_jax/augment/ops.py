@@ -394,6 +394,111 @@ def temporal_flip(rng: Array, x: Array, p: float = 0.5) -> Array:
   return _maybe(rng, p, x[:, ::-1], x)
 
 
+# ----------------------------------------------------------------------------------------------
+# Nuisance-randomising augmentations for small datasets (not in the reference chains).
+#
+# On a small dataset two views that share the clip's camera azimuth, body proportions and speed
+# can be told apart from every other clip by those alone, so instance discrimination learns the
+# nuisance instead of the motion (docs/small_data.md). These ops randomise exactly that
+# nuisance; the small presets add them to the normal chain.
+
+
+def view_rotate_with_angles(x: Array, angles: Array) -> Array:
+  """Rotates every point of `x` `[..., 3]` by ``R_y(b) R_x(a) R_z(c)`` for ``angles = (a, b, c)``
+  in radians (x, y, z axes; y is the vertical axis of Kinect camera space)."""
+  a, b, c = (angles[i] for i in range(3))
+  ca, sa, cb, sb, cc, sc = jnp.cos(a), jnp.sin(a), jnp.cos(b), jnp.sin(b), jnp.cos(c), jnp.sin(c)
+  zero, one = jnp.zeros_like(ca), jnp.ones_like(ca)
+  r_x = jnp.stack([one, zero, zero, zero, ca, -sa, zero, sa, ca]).reshape(3, 3)
+  r_y = jnp.stack([cb, zero, sb, zero, one, zero, -sb, zero, cb]).reshape(3, 3)
+  r_z = jnp.stack([cc, -sc, zero, sc, cc, zero, zero, zero, one]).reshape(3, 3)
+  matrix = jnp.matmul(r_y, jnp.matmul(r_x, r_z, precision=_PRECISION), precision=_PRECISION)
+  return apply_linear(x, matrix)
+
+
+def view_rotate(rng: Array, x: Array, max_deg_y: float = 60.0,
+                max_deg_xz: float = 10.0) -> Array:
+  """Random change of camera azimuth: a rotation about the vertical (y) axis by
+  ``U(-max_deg_y, max_deg_y)`` degrees and small tilts about x and z by ``U(-max_deg_xz,
+  max_deg_xz)``, always applied (unlike the reference's `rotate`, angles take both signs).
+
+  Args:
+    rng: PRNG key.
+    x: one clip `[M, T, V, 3]`.
+    max_deg_y: largest azimuth change in degrees.
+    max_deg_xz: largest tilt in degrees.
+
+  Returns:
+    `[M, T, V, 3]`.
+  """
+  _check_clip("view_rotate", x, channels=3)
+  limits = jnp.asarray([max_deg_xz, max_deg_y, max_deg_xz], jnp.float32)
+  angles = jnp.deg2rad(jax.random.uniform(rng, (3,), jnp.float32, -1.0, 1.0) * limits)
+  return view_rotate_with_angles(x, angles)
+
+
+def scale_with_factors(x: Array, factors: Array) -> Array:
+  """Multiplies the coordinate channels of `x` `[..., C]` by `factors` `[C]`."""
+  return x * factors
+
+
+def random_scale(rng: Array, x: Array, low: float = 0.8, high: float = 1.2) -> Array:
+  """Random body size and proportions: each coordinate axis scaled by its own ``U(low, high)``.
+
+  Args:
+    rng: PRNG key.
+    x: one clip `[M, T, V, C]`.
+    low: smallest factor (> 0).
+    high: largest factor.
+
+  Returns:
+    `[M, T, V, C]`.
+  """
+  _check_clip("random_scale", x)
+  if not 0.0 < low <= high:
+    raise ValueError(f"random_scale: need 0 < low <= high, got low={low}, high={high}")
+  factors = jax.random.uniform(rng, (x.shape[-1],), jnp.float32, low, high)
+  return scale_with_factors(x, factors)
+
+
+def crop_resize_with_window(x: Array, start, length) -> Array:
+  """Resamples the window ``[start, start + length)`` of `x` `[M, T, V, C]` to T frames by linear
+  interpolation (frame ``i`` of the output reads time ``start + i (length - 1) / (T - 1)``)."""
+  num_frames = x.shape[1]
+  denom = max(num_frames - 1, 1)
+  t = start + jnp.arange(num_frames, dtype=jnp.float32) * (length - 1.0) / denom  # [T]
+  t = jnp.clip(t, 0.0, num_frames - 1.0)
+  lo = jnp.floor(t).astype(jnp.int32)
+  hi = jnp.minimum(lo + 1, num_frames - 1)
+  w = (t - lo)[None, :, None, None]  # [1, T, 1, 1]
+  return jnp.take(x, lo, axis=1) * (1.0 - w) + jnp.take(x, hi, axis=1) * w
+
+
+def crop_resize(rng: Array, x: Array, min_ratio: float = 0.6) -> Array:
+  """Random temporal crop resized back to T frames (speed and phase change).
+
+  The window length is ``U(min_ratio, 1) * T`` frames (fractional), its start uniform over the
+  positions that keep it inside the clip.
+
+  Args:
+    rng: PRNG key.
+    x: one clip `[M, T, V, C]`.
+    min_ratio: shortest window as a fraction of T, in (0, 1].
+
+  Returns:
+    `[M, T, V, C]`.
+  """
+  _check_clip("crop_resize", x)
+  if not 0.0 < min_ratio <= 1.0:
+    raise ValueError(f"crop_resize: min_ratio must be in (0, 1], got {min_ratio}")
+  num_frames = x.shape[1]
+  k_len, k_start = jax.random.split(rng)
+  length = jax.random.uniform(k_len, (), jnp.float32, min_ratio, 1.0) * num_frames
+  length = jnp.maximum(length, 1.0)
+  start = jax.random.uniform(k_start, (), jnp.float32) * (num_frames - length)
+  return crop_resize_with_window(x, start, length)
+
+
 def identity(rng: Array, x: Array) -> Array:
   """Returns `x` unchanged (the empty pipeline)."""
   del rng

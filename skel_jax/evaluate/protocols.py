@@ -6,8 +6,13 @@ the pretraining dataset or, for transfer (spec 5.6), another one with the same s
 
 * linear (spec 1.8): the backbone in eval mode, no augmentation, so the frozen features are
   computed once and only a Linear(D -> classes) is trained on them (lr 3.0, SGD 0.9, step
-  schedule; evaluate/linear.py).
-* knn (spec 1.8): weighted k-NN on the same features (evaluate/knn.py).
+  schedule; evaluate/linear.py). Kept for comparison with the papers; its fixed learning rate
+  makes it depend on the scale of the features.
+* linear_std: the scale-invariant linear probe: the same features standardised with the
+  training split's statistics (a non-affine BatchNorm in front of the classifier, as in MAE's
+  linear probing), SGD with a cosine schedule (`config.eval.linear_std`). The fair probe for
+  comparing encoders and baselines.
+* knn (spec 1.8): weighted k-NN on the same features (evaluate/knn.py); k = 1 is plain 1-NN.
 * tsne: a t-SNE plot of the test features (`tsne.png`).
 * finetune (spec 1.8): the whole backbone + a fresh fc, the method's reference schedule from
   `config.eval.finetune` (evaluate/finetune.py: BN-mode switch, real gradient clipping).
@@ -43,8 +48,12 @@ from skel_jax.evaluate import semi as semi_lib
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("linear", "knn", "tsne", "finetune", "semi")
-FEATURE_PROTOCOLS = ("linear", "knn", "tsne")
+PROTOCOLS = ("linear", "linear_std", "knn", "tsne", "finetune", "semi")
+FEATURE_PROTOCOLS = ("linear", "linear_std", "knn", "tsne")
+# Baselines evaluated beside the pretrained encoder under the same feature protocols
+# (`config.eval.baselines`): the same encoder at its random initialisation, and the input
+# itself (the preprocessed clips of the evaluated stream, flattened).
+BASELINES = ("random_init", "raw_input")
 
 
 def backbone_variables(state) -> dict:
@@ -75,14 +84,16 @@ def protocol_settings(config: ml_collections.ConfigDict, protocol: str) -> dict:
   e = config.eval
   if protocol == "linear":
     return _plain(e.linear.to_dict())
+  if protocol == "linear_std":
+    return _plain(e.linear_std.to_dict())
   if protocol == "knn":
     return _plain(e.knn.to_dict())
   if protocol == "tsne":
     return _plain(e.tsne.to_dict())
   if protocol == "finetune":
     return _plain(finetune_settings(config).to_dict())
-  raise ValueError(f"no single settings for protocol {protocol!r}; known: linear, knn, tsne, "
-                   "finetune (see expected_settings for semi)")
+  raise ValueError(f"no single settings for protocol {protocol!r}; known: linear, linear_std, "
+                   "knn, tsne, finetune (see expected_settings for semi)")
 
 
 def result_name(config: ml_collections.ConfigDict, base: str) -> str:
@@ -125,6 +136,35 @@ def run_linear(config, train_f, train_y, test_f, test_y, num_classes, *, seed=0)
           "linear_top1_best_of_evals": out["best_top1"], "linear_best_epoch": out["best_epoch"],
           "linear_seconds": time.time() - t0,
           "_test_logits": np.asarray(out["test_logits"]), "_history": out["history"]}
+
+
+def run_linear_std(config, train_f, train_y, test_f, test_y, num_classes, *, seed=0) -> dict:
+  """The scale-invariant linear probe: standardised features (`linear.standardize`), then a
+  linear classifier with the settings of `config.eval.linear_std`."""
+  sc = config.eval.linear_std
+  t0 = time.time()
+  s_train, s_test = linear_lib.standardize(train_f, test_f)
+  out = linear_lib.train_linear(
+      s_train, train_y, s_test, test_y, num_classes=num_classes, epochs=sc.epochs, lr=sc.lr,
+      lr_steps=(), schedule=sc.schedule, batch_size=sc.batch_size,
+      weight_decay=sc.weight_decay, eval_every=sc.eval_every, seed=seed)
+  return {"linear_std_top1_final": out["final_top1"], "linear_std_top5_final": out["final_top5"],
+          "linear_std_top1_best_of_evals": out["best_top1"],
+          "linear_std_best_epoch": out["best_epoch"], "linear_std_seconds": time.time() - t0,
+          "_test_logits": np.asarray(out["test_logits"]), "_history": out["history"]}
+
+
+def raw_input_features(config: ml_collections.ConfigDict, train: ArrayDataset,
+                       test: ArrayDataset) -> tuple[np.ndarray, np.ndarray]:
+  """The raw-input baseline's features: the preprocessed clips in the evaluated stream,
+  flattened to `[N, M * T * V * C]`."""
+  from skel_jax.data import streams  # pylint: disable=g-import-not-at-top
+
+  def flat(x):
+    x = streams.to_stream(np.asarray(x, np.float32), config.data.stream, config.data.layout)
+    return np.asarray(x, np.float32).reshape(x.shape[0], -1)  # [N, M*T*V*C]
+
+  return flat(train.x), flat(test.x)
 
 
 def run_knn(config, train_f, train_y, test_f, test_y, num_classes) -> dict:
@@ -212,33 +252,14 @@ def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variable
   num_classes = int(config.data.num_classes)
   # Nested, so that results.md lists only the metrics; the report and the multi-stream reuse
   # check read it from results.json.
-  base_extra = {"context": {"method": config.method, "dataset": config.data.dataset,
-                            "stream": config.data.stream, "num_classes": num_classes,
-                            "num_train": len(train), "num_test": len(test),
-                            **dict(extra or {})}}
+  base_extra = base_context(config, train, test, extra)
   results: dict = {}
   if any(p in FEATURE_PROTOCOLS for p in protocols):
     t0 = time.time()
     train_f, test_f = compute_features(config, variables, train, test)
     results["feature_seconds"] = time.time() - t0
-  if "linear" in protocols:
-    lin = run_linear(config, train_f, train.y, test_f, test.y, num_classes, seed=config.seed)
-    name = f"linear{suffix}"
-    _save_logits(workdir, name, lin["_test_logits"])
-    results.update(_write(workdir, name, lin, {
-        **base_extra, "settings": protocol_settings(config, "linear"),
-        "history": [list(h) for h in lin["_history"]]}))
-  if "knn" in protocols:
-    knn = run_knn(config, train_f, train.y, test_f, test.y, num_classes)
-    results.update(_write(workdir, f"knn{suffix}", knn, {
-        **base_extra, "settings": protocol_settings(config, "knn")}))
-  if "tsne" in protocols and config.eval.tsne.enabled:
-    from skel_jax.evaluate import tsne  # pylint: disable=g-import-not-at-top
-    path = os.path.join(workdir, f"tsne{suffix}.png")
-    tsne.plot_tsne(test_f, test.y, path, title=f"{config.method} {config.data.dataset} "
-                   f"({config.data.stream}) test embeddings{' ' + tag if tag else ''}",
-                   max_points=int(config.eval.tsne.max_points), seed=config.seed)
-    results["tsne_png"] = path
+    results.update(evaluate_features(config, workdir, train_f, test_f, train, test,
+                                     protocols=protocols, tag=tag, extra=base_extra))
   if "finetune" in protocols:
     name = result_name(config, "finetune") + suffix
     ft = run_finetune(config, variables, train, test, num_classes)
@@ -249,6 +270,53 @@ def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variable
   if "semi" in protocols:
     results.update(run_semi_protocols(config, workdir, variables, train, test, num_classes,
                                       suffix=suffix, extra=base_extra))
+  return results
+
+
+def base_context(config: ml_collections.ConfigDict, train: ArrayDataset, test: ArrayDataset,
+                 extra: Mapping | None = None) -> dict:
+  """The 'context' stored with every result: method, dataset, stream, counts, weights."""
+  return {"context": {"method": config.method, "dataset": config.data.dataset,
+                      "stream": config.data.stream, "num_classes": int(config.data.num_classes),
+                      "num_train": len(train), "num_test": len(test), **dict(extra or {})}}
+
+
+def evaluate_features(config: ml_collections.ConfigDict, workdir: str, train_f: np.ndarray,
+                      test_f: np.ndarray, train: ArrayDataset, test: ArrayDataset, *,
+                      protocols: Sequence[str], tag: str = "", extra: Mapping | None = None,
+                      tsne: bool = True) -> dict:
+  """Runs the feature protocols (linear, linear_std, knn, tsne) of `protocols` on given
+  features `[N, D]` and writes their results (names suffixed with `_{tag}`)."""
+  suffix = f"_{tag}" if tag else ""
+  num_classes = int(config.data.num_classes)
+  base_extra = dict(extra or {})
+  results: dict = {}
+  if "linear" in protocols:
+    lin = run_linear(config, train_f, train.y, test_f, test.y, num_classes, seed=config.seed)
+    name = f"linear{suffix}"
+    _save_logits(workdir, name, lin["_test_logits"])
+    results.update(_write(workdir, name, lin, {
+        **base_extra, "settings": protocol_settings(config, "linear"),
+        "history": [list(h) for h in lin["_history"]]}))
+  if "linear_std" in protocols:
+    lin = run_linear_std(config, train_f, train.y, test_f, test.y, num_classes,
+                         seed=config.seed)
+    name = f"linear_std{suffix}"
+    _save_logits(workdir, name, lin["_test_logits"])
+    results.update(_write(workdir, name, lin, {
+        **base_extra, "settings": protocol_settings(config, "linear_std"),
+        "history": [list(h) for h in lin["_history"]]}))
+  if "knn" in protocols:
+    knn = run_knn(config, train_f, train.y, test_f, test.y, num_classes)
+    results.update(_write(workdir, f"knn{suffix}", knn, {
+        **base_extra, "settings": protocol_settings(config, "knn")}))
+  if tsne and "tsne" in protocols and config.eval.tsne.enabled:
+    from skel_jax.evaluate import tsne  # pylint: disable=g-import-not-at-top
+    path = os.path.join(workdir, f"tsne{suffix}.png")
+    tsne.plot_tsne(test_f, test.y, path, title=f"{config.method} {config.data.dataset} "
+                   f"({config.data.stream}) test embeddings{' ' + tag if tag else ''}",
+                   max_points=int(config.eval.tsne.max_points), seed=config.seed)
+    results["tsne_png"] = path
   return results
 
 

@@ -91,6 +91,68 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
   return "\n".join(lines) + "\n"
 
 
+# Baseline tags (evaluate/protocols.py BASELINES): entries `<protocol>_<tag>` hold a baseline's
+# result under the protocol of the same name.
+BASELINE_TAGS = ("random_init", "raw_input")
+# Rows of the gain table come first for these protocols, in this order.
+_GAIN_ORDER = ("linear_std", "knn", "linear")
+
+
+def _headline_metrics(entry: Mapping[str, Any]) -> list[str]:
+  """The top-1 accuracies of an entry that the gain table compares: the final epoch of a
+  classifier protocol, every k of k-NN (in increasing k)."""
+  knn = sorted((m for m in entry if m.startswith("knn_top1@")),
+               key=lambda m: int(m.split("@")[1]))
+  return knn + [m for m in entry if m.endswith("_top1_final")]
+
+
+def gain_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+  """Markdown table of the pretrained encoder against each baseline, or '' without baselines.
+
+  One row per headline metric of every protocol that has a baseline entry (`<protocol>_
+  random_init`, `<protocol>_raw_input`): the pretrained value, each baseline's value and the gain
+  in points over each. For fine-tuning and semi-supervised protocols the random-init baseline is
+  the same encoder trained from scratch.
+  """
+  tags = [t for t in BASELINE_TAGS if any(f"{p}_{t}" in results for p in results)]
+  if not tags:
+    return ""
+  protocols = [p for p in results if isinstance(results[p], Mapping)
+               and any(f"{p}_{t}" in results for t in tags)]
+  protocols.sort(key=lambda p: (_GAIN_ORDER.index(p) if p in _GAIN_ORDER else len(_GAIN_ORDER), p))
+  names = {"random_init": "random-init encoder", "raw_input": "raw input"}
+  lines = ["| metric (top-1 %) | pretrained | " + " | ".join(names[t] for t in tags) + " | "
+           + " | ".join(f"gain over {names[t]}" for t in tags) + " |",
+           "|---|---:|" + "---:|" * (2 * len(tags))]
+  for protocol in protocols:
+    entry = results[protocol]
+    for metric in _headline_metrics(entry):
+      ours = entry.get(metric)
+      if not isinstance(ours, (int, float)):
+        continue
+      base = [results.get(f"{protocol}_{t}", {}).get(metric) for t in tags]
+      cells = [format_value(b) if isinstance(b, (int, float)) else "–" for b in base]
+      gains = [f"{ours - b:+.2f}" if isinstance(b, (int, float)) else "–" for b in base]
+      label = describe(metric).replace(": final (last epoch)", "")
+      if protocol not in (metric.split("_top1")[0], "knn"):
+        label = f"{protocol}: {label}"
+      lines.append(f"| {label} | {format_value(ours)} | " + " | ".join(cells) + " | "
+                   + " | ".join(gains) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def format_markdown(workdir: str, results: Mapping[str, Mapping[str, Any]]) -> str:
+  """The whole `results.md`: the gain over the baselines (when evaluated), then every metric."""
+  header = f"# Results: {os.path.basename(os.path.abspath(workdir))}\n\n"
+  gains = gain_table(results)
+  if gains:
+    header += ("## Pretrained encoder against the baselines\n\n" + gains
+               + "\nlinear_std: scale-invariant probe (standardised features); linear: the "
+               "reference's probe; knn: weighted k-NN on L2-normalised features.\n\n"
+               "## All metrics\n\n")
+  return header + format_table(results)
+
+
 def write_results(workdir: str, protocol: str, metrics: Mapping[str, Any],
                   extra: Mapping[str, Any] | None = None) -> dict:
   """Stores one protocol's results: its entry is replaced, the other protocols are kept.
@@ -123,6 +185,5 @@ def write_results(workdir: str, protocol: str, metrics: Mapping[str, Any],
   results[protocol] = entry
   files.atomic_write(os.path.join(workdir, RESULTS_JSON), json.dumps(results, indent=2,
                                                                 sort_keys=True) + "\n")
-  header = f"# Results: {os.path.basename(os.path.abspath(workdir))}\n\n"
-  files.atomic_write(os.path.join(workdir, RESULTS_MD), header + format_table(results))
+  files.atomic_write(os.path.join(workdir, RESULTS_MD), format_markdown(workdir, results))
   return results

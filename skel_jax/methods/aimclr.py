@@ -165,7 +165,8 @@ class AimCLR(SkeletonCLR):
     loss = loss_info + (loss_d + loss_dd) / 2.0
     metrics = {"loss_info": loss_info, "loss_d": loss_d, "loss_dd": loss_dd,
                "pos_acc": moco.positive_accuracy(z), "pos_acc_extreme": moco.positive_accuracy(z_e),
-               "nnm_positives": jnp.mean(mask.sum(-1)), "mining": mining.astype(jnp.float32)}
+               "nnm_positives": jnp.mean(mask.sum(-1)), "mining": mining.astype(jnp.float32),
+               **moco.embedding_metrics(q, k)}
     aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
            "enqueue": {"z": k}, "metrics": metrics}
     return loss, aux

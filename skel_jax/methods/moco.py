@@ -71,3 +71,33 @@ def cosine_momentum(step, base: float, steps_per_epoch: int, total_epochs: int):
   t = jnp.asarray(step, jnp.float32) + steps_per_epoch
   t_max = float(steps_per_epoch * total_epochs)
   return 1.0 - (1.0 - base) * (jnp.cos(jnp.pi * t / t_max) + 1.0) / 2.0
+
+
+def embedding_metrics(q: jnp.ndarray, k: jnp.ndarray) -> dict[str, jnp.ndarray]:
+  """Diagnostics of the L2-normalised query and key embeddings `[N, D]` of one batch.
+
+  * `alignment`: mean ``||q_i - k_i||^2`` of the positive pairs (Wang & Isola, ICML 2020);
+    0 when the two views map to the same point.
+  * `uniformity`: ``log mean_{i != j} exp(-2 ||q_i - q_j||^2)``; about -4 for points spread
+    over the sphere, 0 for a collapse onto one point.
+  * `embed_std`: the per-dimension standard deviation of q over the batch times sqrt(D),
+    averaged over dimensions (SimSiam's collapse indicator): about 1 when spread, 0 when
+    collapsed.
+  * `effective_rank`: ``exp(entropy(s / sum(s)))`` of the singular values s of the centred
+    q (Roy & Vetterli, 2007): how many directions the batch actually uses, from 1 to min(N, D).
+
+  The values are computed without gradient.
+  """
+  q, k = jax.lax.stop_gradient(q), jax.lax.stop_gradient(k)
+  n, d = q.shape
+  alignment = jnp.mean(jnp.sum((q - k) ** 2, axis=-1))
+  sq = jnp.sum((q[:, None, :] - q[None, :, :]) ** 2, axis=-1)  # [N, N]
+  off = ~jnp.eye(n, dtype=bool)
+  kernel = jnp.where(off, jnp.exp(-2.0 * sq), 0.0)
+  uniformity = jnp.log(jnp.sum(kernel) / jnp.maximum(n * (n - 1), 1))
+  embed_std = jnp.mean(jnp.std(q, axis=0)) * jnp.sqrt(d)
+  s = jnp.linalg.svd(q - q.mean(0), compute_uv=False)
+  p = s / jnp.maximum(jnp.sum(s), 1e-12)
+  entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0))
+  return {"alignment": alignment, "uniformity": uniformity, "embed_std": embed_std,
+          "effective_rank": jnp.exp(entropy)}

@@ -179,7 +179,7 @@ class SkeAttnCLR(Method):
                "pos_acc": moco.positive_accuracy(parts["logits_z"]),
                "pos_acc_salient": moco.positive_accuracy(parts["logits_s"]),
                "pos_acc_nonsalient": moco.positive_accuracy(parts["logits_ns"]),
-               "mask_mean": jnp.mean(mask)}
+               "mask_mean": jnp.mean(mask), **moco.embedding_metrics(q_z, k_z)}
     aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
            "enqueue": {"z": k_z, "s": k_s, "ns": k_ns}, "metrics": metrics}
     return loss, aux

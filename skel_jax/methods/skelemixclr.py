@@ -171,6 +171,7 @@ class SkeleMixCLR(SkeletonCLR):
     loss, metrics = skelemix_loss(q, k, queues["z"], p, c, views["partner"], self.temperature,
                                   instance_weight=self.instance_weight,
                                   mix_weight=self.mix_weight)
+    metrics = {**metrics, **moco.embedding_metrics(q, k)}
     aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
            "enqueue": {"z": k}, "metrics": metrics}
     return loss, aux

@@ -25,7 +25,8 @@ class SkeletonCLR(Method):
     k, key_batch_stats = self.encode_keys(key_params, key_batch_stats, views["key"], r_k)
     logits = moco.contrastive_logits(q, k, queues["z"], self.temperature)
     loss = moco.infonce(logits)
-    metrics = {"loss": loss, "loss_info": loss, "pos_acc": moco.positive_accuracy(logits)}
+    metrics = {"loss": loss, "loss_info": loss, "pos_acc": moco.positive_accuracy(logits),
+               **moco.embedding_metrics(q, k)}
     aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
            "enqueue": {"z": k}, "metrics": metrics}
     return loss, aux

@@ -38,11 +38,13 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
   if d.dataset == "demo":
     from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
     classes = tuple(d.get("demo_classes", ())) or None
+    # The data's own seed, not the run's: the seeds of a multi-seed run train on the same data.
+    data_seed = int(d.get("demo_seed", 0))
     if classes is not None and len(classes) != d.num_classes:
       raise ValueError(f"data.demo_classes lists {len(classes)} actions but data.num_classes is "
                        f"{d.num_classes}")
     splits = synthetic.make_synthetic_splits(d.num_train, d.num_test, num_frames=d.num_frames,
-                                             num_classes=d.num_classes, seed=config.seed,
+                                             num_classes=d.num_classes, seed=data_seed,
                                              nuisance=d.get("demo_nuisance", 1.0),
                                              two_person_prob=d.get("demo_two_person_prob", 0.3),
                                              classes=classes)
@@ -51,7 +53,7 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
     splits = [_preprocess(ds, d.num_frames) for ds in splits]
     shear = float(d.get("demo_shear", 0.0))
     if shear > 0:  # per-clip distortion of the augmentation's form (synthetic.shear_clips)
-      splits = [ArrayDataset(synthetic.shear_clips(ds.x, shear, config.seed + 17 * i), ds.y,
+      splits = [ArrayDataset(synthetic.shear_clips(ds.x, shear, data_seed + 17 * i), ds.y,
                              ds.names, ds.layout, ds.num_classes)
                 for i, ds in enumerate(splits)]
     return tuple(splits)
