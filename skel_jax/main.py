@@ -3,6 +3,17 @@
     python -m skel_jax.main --config=configs/aimclr.py --workdir=/tmp/aimclr
     python -m skel_jax.main --config=configs/skeletonclr.py:nwucla,stream=bone \\
         --workdir=/tmp/sclr_bone --mode=pretrain --config.optim.epochs=10
+
+Methods (configs/<method>.py): skeletonclr, aimclr, skelemixclr, skeattnclr.
+Presets (after the colon): demo (default), smoke, nwucla, ntu60_xsub, ntu60_xview,
+ntu120_xsub, ntu120_xset, pku1_xsub, pku1_xview, pku2_xsub, pku2_xview; then key=value pairs
+(stream=joint|motion|bone, frames, epochs, batch, hidden, seed). Any config field can be set
+with --config.<field>=<value>.
+
+SIGTERM or Ctrl-C stops pretraining after the current step with a checkpoint and exit status
+0; the same command resumes. An error the user can fix (a missing dataset, a bad file, a
+config typo) prints one short message and exits with status 1 (2 for a bad flag);
+--verbose shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -10,14 +21,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from skel_jax import run as run_lib
+from skel_jax.data.errors import DataError
 from skel_jax.evaluate import seeds as seeds_lib
-from skel_jax.train import sharding
+from skel_jax.train import checkpoint as ckpt_lib
+from skel_jax.train import preemption, sharding
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/<method>.py"
                                           "[:preset,key=value]).", lock_config=True)
@@ -28,6 +42,8 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 _SEEDS = flags.DEFINE_string(
     "seeds", "", "Run once per seed (e.g. 0,1,2 or 0-4) in WORKDIR/seed_<s> and report the "
     "mean, standard deviation and worst seed in WORKDIR/results.md; overrides config.seed.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show the full traceback of an error instead "
+                             "of a one-line message.")
 
 
 def main(argv):
@@ -60,6 +76,77 @@ def main(argv):
     print(f"results in {os.path.join(workdir, 'results.md')}")
 
 
+# Errors with a message that tells the user what to fix: bad or missing data, an unreadable
+# checkpoint, a file system problem, a config value out of range.
+_USER_ERRORS = (DataError, ckpt_lib.UnreadableCheckpointError, OSError, ValueError)
+
+
+def main_with_errors(argv):
+  """`main`, with preemption as a clean exit and user errors as one short message."""
+  try:
+    main(argv)
+  except preemption.Preempted:
+    return  # already logged where it stopped; exit status 0 so schedulers do not retry
+  except _USER_ERRORS as e:
+    if _VERBOSE.value:
+      raise
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with a bad flag or config override as a short message (exit 2)."""
+  try:
+    _check_config_file(argv)
+    return flags.FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    if "--verbose" in argv:
+      raise
+    print(f"error: {flag_error_message(e, argv)}\nsee: python -m skel_jax.main --help",
+          file=sys.stderr)
+    sys.exit(2)
+
+
+def _check_config_file(argv: list[str]) -> None:
+  """A missing --config or config file, found before ml_collections defers the error."""
+  if any(a in ("-h", "--help", "--helpshort", "--helpfull", "-?") for a in argv):
+    return
+  given = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+  if not given or not given[-1]:
+    raise app.UsageError("--config is required, e.g. --config=configs/skeletonclr.py:demo")
+  path = given[-1].split(":", 1)[0]
+  if not os.path.isfile(path):
+    raise app.UsageError(f"--config={given[-1]}: config file {path} not found; use "
+                         "configs/<method>.py with a method of skeletonclr, aimclr, "
+                         "skelemixclr, skeattnclr")
+
+
+def flag_error_message(e: BaseException, argv: list[str]) -> str:
+  """A readable message for a flag parsing error.
+
+  ml_collections reports a misspelt `--config.a.b` override as an AttributeError wrapping a
+  KeyError whose text is the repr of another message; unwrap it and name the flag.
+  """
+  while e.args and isinstance(e.args[0], BaseException):
+    e = e.args[0]
+  text = str(e.args[0]) if e.args else str(e)
+  if "Traceback (most recent call last)" in text:
+    # ml_collections puts the config file's traceback in the message: keep its last line,
+    # the exception the config raised, after the flag it came from.
+    configs = [a for a in argv if a.startswith("--config=")]
+    flag = configs[-1] if configs else "--config"
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return f"{flag}: {last.split(': ', 1)[-1]}"
+  if isinstance(e, (KeyError, AttributeError)):
+    key, _, hint = text.partition("\n")
+    key = key.strip("'\"")
+    overrides = [a.split("=", 1)[0] for a in argv if a.startswith("--config.")]
+    named = [a for a in overrides if a.split(".")[-1] == key or f".{key}." in a]
+    where = named[0] if named else "--config"
+    return f"{where}: the config has no field {key!r}." + (f" {hint}" if hint else "")
+  return text
+
+
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  app.run(main_with_errors, flags_parser=parse_flags)

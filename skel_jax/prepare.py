@@ -43,6 +43,7 @@ __all__ = ["DATASETS", "Plan", "load_prepared", "main", "plan_dataset", "prepare
 NWUCLA = "nwucla"
 DATASETS = tuple(ntu.DATASETS) + tuple(pku_mmd.DATASETS) + (NWUCLA,)
 _FORMAT_VERSION = 1
+_REJECTED_SUFFIX = ".rejected.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,19 +162,108 @@ def run_item(kind: str, args: tuple, num_frames: int,
   raise ValueError(f"unknown work item kind {kind!r}")
 
 
+def _run_items(items: list, num_frames: int, view_normalize: bool,
+               skip_bad: bool) -> tuple[list, list[dict]]:
+  """Runs work items; with `skip_bad` a DataError rejects its file instead of stopping.
+
+  Returns:
+    (samples, rejected) with rejected = [{"file": raw file, "reason": the DataError}].
+  """
+  samples, rejected = [], []
+  for kind, args in items:
+    try:
+      samples += run_item(kind, args, num_frames, view_normalize)
+    except DataError as e:
+      if not skip_bad:
+        raise
+      rejected.append({"file": args[0], "reason": str(e)})
+  return samples, rejected
+
+
 def _write_shard(path: str, items: list, num_frames: int, view_normalize: bool,
-                 layout: str, num_classes: int, shape: tuple[int, int]) -> int:
-  """Processes a shard of work items and writes it atomically; returns the item count."""
-  samples = [s for kind, args in items for s in run_item(kind, args, num_frames, view_normalize)]
+                 layout: str, num_classes: int, shape: tuple[int, int],
+                 skip_bad: bool = False) -> int:
+  """Processes a shard of work items and writes it atomically; returns the item count.
+
+  The files rejected under `skip_bad` go to `{path}.rejected.json`, written before the shard
+  itself, whose presence marks the shard as done.
+  """
+  samples, rejected = _run_items(items, num_frames, view_normalize, skip_bad)
   x = np.zeros((len(samples), shape[0], num_frames, shape[1], 3), np.float32)
   for i, (_, clip, _) in enumerate(samples):
     x[i] = clip
   ds = ArrayDataset(x, np.array([s[2] for s in samples], np.int32), [s[0] for s in samples],
                     layout, num_classes)
+  if rejected:
+    _write_json(path + _REJECTED_SUFFIX, rejected)
+  elif os.path.exists(path + _REJECTED_SUFFIX):  # left by a killed try; the files are fixed
+    os.remove(path + _REJECTED_SUFFIX)
   tmp = path + ".tmp"
   save_split(tmp, ds)
   os.replace(tmp, path)
   return len(items)
+
+
+def _write_json(path: str, value) -> None:
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def _rejected(partial: str, shards: list) -> list[dict]:
+  """The files rejected by all shards, in shard order."""
+  out = []
+  for _, fname, _ in shards:
+    path = os.path.join(partial, fname + _REJECTED_SUFFIX)
+    if os.path.isfile(path):
+      with open(path) as f:
+        out += json.load(f)
+  return out
+
+
+def _pid_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's process
+    return True
+  return True
+
+
+def clean_leftovers(out_dir: str, dataset: str, stream=None) -> list[str]:
+  """Removes the temporary folders of killed runs of `dataset` in `out_dir`.
+
+  A run assembles the dataset in `.{dataset}.tmp-{pid}` and renames it into place; killed
+  before the rename, it leaves that folder (tens of MB to GB) behind. Folders of a process
+  that still runs are kept. A `.{dataset}.old-{pid}` (the previous dataset, set aside for
+  the rename) is deleted when the dataset exists, and renamed back when the kill came
+  between the two renames.
+
+  Returns:
+    The paths removed or restored.
+  """
+  stream = stream or sys.stderr
+  done = []
+  if not os.path.isdir(out_dir):
+    return done
+  final = os.path.join(out_dir, dataset)
+  for name in sorted(os.listdir(out_dir)):
+    for kind in ("tmp", "old"):
+      prefix = f".{dataset}.{kind}-"
+      if not name.startswith(prefix) or not name[len(prefix):].isdigit():
+        continue
+      if _pid_alive(int(name[len(prefix):])) and int(name[len(prefix):]) != os.getpid():
+        continue
+      path = os.path.join(out_dir, name)
+      if kind == "old" and not os.path.exists(final):
+        os.rename(path, final)
+        print(f"{path}: restored as {final} (left by a killed run)", file=stream)
+      else:
+        shutil.rmtree(path, ignore_errors=True)
+        print(f"{path}: removed (left by a killed run)", file=stream)
+      done.append(path)
+  return done
 
 
 class Progress:
@@ -221,14 +311,14 @@ class Progress:
     self.stream.flush()
 
 
-def _fingerprint(plan: Plan, raw_dir: str, num_frames: int) -> dict:
+def _fingerprint(plan: Plan, raw_dir: str, num_frames: int, skip_bad: bool = False) -> dict:
   digest = hashlib.sha1()
   for split in SPLITS:
     for kind, args in plan.items[split]:
       digest.update(repr((split, kind, args)).encode())
   return {"format": _FORMAT_VERSION, "dataset": plan.dataset, "raw": os.path.abspath(raw_dir),
           "num_frames": num_frames, "view_normalize": plan.view_normalize,
-          "items": digest.hexdigest()}
+          "skip_bad": skip_bad, "items": digest.hexdigest()}
 
 
 def _shards(plan: Plan, shard_size: int) -> list[tuple[str, str, list]]:
@@ -280,6 +370,7 @@ def prepare(
     overwrite: bool = False,
     shard_size: int = 64,
     progress: bool = True,
+    skip_bad: bool = False,
 ) -> str:
   """Builds `{out_dir}/{dataset}/{train,test}.npz` from the raw release (see the module doc).
 
@@ -295,6 +386,9 @@ def prepare(
     overwrite: replace an existing dataset folder (only once the new one is complete).
     shard_size: raw files per resumable shard.
     progress: show the progress bar on stderr.
+    skip_bad: leave out a raw file that a reader rejects (DataError) instead of stopping;
+      every rejected file and its reason is listed under "rejected" in `info.json` and a
+      summary is printed on stderr.
 
   Returns:
     The dataset folder.
@@ -305,11 +399,12 @@ def prepare(
   """
   raw_dir, out_dir = os.fspath(raw_dir), os.fspath(out_dir)
   final = os.path.join(out_dir, dataset)
+  clean_leftovers(out_dir, dataset)
   if os.path.exists(final) and not overwrite:
     raise FileExistsError(f"{final} already exists; pass --overwrite to rebuild it")
   plan = plan_dataset(dataset, raw_dir, skip_list=skip_list, view_normalize=view_normalize)
   partial = os.path.join(out_dir, f".{dataset}.partial")
-  fingerprint = _fingerprint(plan, raw_dir, num_frames)
+  fingerprint = _fingerprint(plan, raw_dir, num_frames, skip_bad)
   plan_file = os.path.join(partial, "plan.json")
   if os.path.isdir(partial):
     try:
@@ -331,7 +426,7 @@ def prepare(
   done_before = total - sum(len(items) for _, _, items in todo)
   bar = Progress(total, dataset, stream=sys.stderr, initial=done_before) if progress else None
   args = (num_frames, plan.view_normalize, plan.layout, plan.num_classes,
-          (plan.num_persons, plan.num_joints))
+          (plan.num_persons, plan.num_joints), skip_bad)
   workers = workers or os.cpu_count() or 1
   try:
     if workers == 1 or len(todo) <= 1:
@@ -354,8 +449,8 @@ def prepare(
           pool.shutdown(wait=True, cancel_futures=True)
           raise
   except DataError as e:
-    raise DataError(f"{e}\n(finished shards are kept in {partial}; fix or skip the file and "
-                    "rerun the same command to resume)") from e
+    raise DataError(f"{e}\n(finished shards are kept in {partial}; fix or remove the file, or "
+                    "add --skip-bad, and rerun the same command to resume)") from e
   if bar:
     bar.close()
 
@@ -363,7 +458,9 @@ def prepare(
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
   counts = _assemble(partial, shards, plan, num_frames, tmp)
-  info = dict(fingerprint, layout=plan.layout, num_classes=plan.num_classes, counts=counts)
+  rejected = _rejected(partial, shards)
+  info = dict(fingerprint, layout=plan.layout, num_classes=plan.num_classes, counts=counts,
+              rejected=rejected)
   with open(os.path.join(tmp, "info.json"), "w") as f:
     json.dump(info, f, indent=1)
   old = None
@@ -374,7 +471,18 @@ def prepare(
   if old:
     shutil.rmtree(old)
   shutil.rmtree(partial)
+  if rejected:
+    print(_rejected_summary(rejected, final), file=sys.stderr)
   return final
+
+
+def _rejected_summary(rejected: list[dict], final: str, shown: int = 5) -> str:
+  lines = [f"skipped {len(rejected)} bad file(s) (--skip-bad); all are listed with their "
+           f"reason under 'rejected' in {os.path.join(final, 'info.json')}:"]
+  lines += [f"  {r['reason']}" for r in rejected[:shown]]
+  if len(rejected) > shown:
+    lines.append(f"  ... and {len(rejected) - shown} more")
+  return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -392,6 +500,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="per-frame y-rotation (default: on for NTU/PKU, off for NW-UCLA)")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
   parser.add_argument("--shard-size", type=int, default=64, help="raw files per shard")
+  parser.add_argument("--skip-bad", action="store_true",
+                      help="leave out raw files that cannot be read (listed with the reason "
+                      "in info.json) instead of stopping at the first")
   return parser
 
 
@@ -402,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     final = prepare(args.dataset, args.raw, args.out, num_frames=args.frames,
                     workers=args.workers, skip_list=args.skip_list,
                     view_normalize=args.view_normalize, overwrite=args.overwrite,
-                    shard_size=args.shard_size)
+                    shard_size=args.shard_size, skip_bad=args.skip_bad)
   except (DataError, FileExistsError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

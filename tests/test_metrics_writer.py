@@ -326,3 +326,20 @@ def test_check_finite():
                           "vec": np.array([1.0, np.nan])})
   assert str(info.value) == ("non-finite metrics at step 120: train/loss=nan, grad_norm=inf, "
                              "vec=<non-finite entries>")
+
+
+def test_drop_rows_after_keeps_one_row_per_step(tmp_path):
+  with mw.MetricWriter(tmp_path) as writer:
+    for step in (10, 20, 30):
+      writer.write_scalars(step, {"loss": step / 10})
+  with open(tmp_path / mw.METRICS_FILENAME, "a") as f:
+    f.write('not json\n{"step": 40, "lo')  # a foreign line and a row cut by a kill
+  assert mw.drop_rows_after(tmp_path, 20) == 2  # row 30 and the partial row 40
+  assert (tmp_path / mw.METRICS_FILENAME).read_text().endswith("not json\n")
+  with mw.MetricWriter(tmp_path) as writer:
+    writer.write_scalars(30, {"loss": 3.5})
+  rows = [json.loads(line) for line in (tmp_path / mw.METRICS_FILENAME).read_text().splitlines()
+          if line != "not json"]
+  assert [(r["step"], r["loss"]) for r in rows] == [(10, 1.0), (20, 2.0), (30, 3.5)]
+  assert mw.drop_rows_after(tmp_path, 30) == 0
+  assert mw.drop_rows_after(tmp_path / "absent", 0) == 0

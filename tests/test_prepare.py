@@ -206,3 +206,43 @@ def test_progress_bar_lines():
   assert lines[0].startswith("ntu60_xsub [" + "#" * 30 + "] 10/10 files ")
   assert "files/s ETA 00:00:00" in lines[0] and len(lines) == 2
   assert lines[1].startswith("ntu60_xsub: 6 files in ") and lines[1].endswith("(4 done before)")
+
+
+def test_skip_bad_lists_every_rejected_file(ntu_raw, tmp_path, capsys):
+  good = (ntu_raw / "S001C001P001R001A001.skeleton").read_bytes()
+  (ntu_raw / "S001C002P004R001A005.skeleton").write_bytes(good[:2000])  # truncated
+  (ntu_raw / "S002C002P003R001A009.skeleton").write_bytes(b"1\r\n1\r\nnot a body line\r\n")
+  out = tmp_path / "out"
+  final = prepare.prepare("ntu60_xsub", ntu_raw, out, workers=1, shard_size=2, progress=False,
+                          skip_bad=True)
+  train, test = (load_prepared(out, "ntu60_xsub", s) for s in ("train", "test"))
+  assert "S001C002P004R001A005" not in train.names and len(train) == 4 and len(test) == 2
+  with open(os.path.join(final, "info.json")) as f:
+    info = json.load(f)
+  assert [os.path.basename(r["file"]) for r in info["rejected"]] == [
+      "S001C002P004R001A005.skeleton", "S002C002P003R001A009.skeleton"]
+  assert "file ends early (truncated?)" in info["rejected"][0]["reason"]
+  assert info["rejected"][1]["reason"].endswith(
+      "S002C002P003R001A009.skeleton, line 3: expected a body info line of 10 values in frame 0, "
+      "got 4 values 'not a body line' (body count wrong?)")
+  err = capsys.readouterr().err
+  assert err.startswith("skipped 2 bad file(s) (--skip-bad); all are listed with their reason "
+                        f"under 'rejected' in {final}/info.json:\n")
+
+
+def test_leftovers_of_a_killed_run_are_cleaned(ntu_raw, tmp_path, capsys):
+  out = tmp_path / "out"
+  dead = out / ".ntu60_xsub.tmp-999999999"  # no such process
+  dead.mkdir(parents=True)
+  (dead / "train.npz").write_bytes(b"x" * 1000)
+  alive = out / f".ntu60_xsub.tmp-{os.getppid()}"  # a running process: maybe still writing
+  alive.mkdir()
+  prepare.prepare("ntu60_xsub", ntu_raw, out, workers=1, progress=False)
+  assert sorted(os.listdir(out)) == [alive.name, "ntu60_xsub"]
+  assert f"{dead}: removed (left by a killed run)" in capsys.readouterr().err
+  # Killed between setting the old dataset aside and renaming the new one in: restored.
+  os.rename(out / "ntu60_xsub", out / ".ntu60_xsub.old-999999999")
+  assert prepare.clean_leftovers(str(out), "ntu60_xsub") == [
+      str(out / ".ntu60_xsub.old-999999999")]
+  assert load_prepared(out, "ntu60_xsub", "test").names == [
+      "S002C001P003R001A003", "S004C002P003R001A017"]

@@ -100,3 +100,12 @@ def test_unknown_names_and_splits():
     registry.load_dataset("kinetics", "train")
   with pytest.raises(ValueError, match="unknown split"):
     registry.load_dataset("nwucla", "dev")
+
+
+def test_nwucla_env_pointing_nowhere_does_not_fall_back(tmp_path, monkeypatch):
+  monkeypatch.setenv("SKEL_JAX_NWUCLA_DIR", str(tmp_path / "missing"))
+  with pytest.raises(DatasetNotFoundError) as info:
+    registry.load_dataset("nwucla", "train", num_frames=50)
+  assert str(info.value) == (
+      f"{tmp_path / 'missing'}: $SKEL_JAX_NWUCLA_DIR points to a folder that does not exist. "
+      "Point it at the NW-UCLA folder (with all_sqe/) or unset it.")

@@ -21,10 +21,19 @@ import pickle
 import numpy as np
 
 from skel_jax.data.dataset import ArrayDataset
+from skel_jax.data.errors import reading
 from skel_jax.data.preprocess import DataError, preprocess_clip, resize_time, valid_length
+from skel_jax.data.skeletons import get_layout
 
 # Joint count -> built-in layout, for files that do not say which skeleton they hold.
 _LAYOUT_BY_JOINTS = {25: "ntu25", 20: "kinect_v1_20"}
+# Both formats hold xyz coordinates of at most two persons (reference-spec 1.1, step A).
+_COORDS = 3
+_MAX_PERSONS = 2
+# Labels are stored as int32; a larger value would wrap (2**32 -> 0).
+_MAX_LABEL = np.iinfo(np.int32).max - 1
+# Samples checked for non-finite values at a time, so a memory-mapped file is not read whole.
+_FINITE_CHUNK = 256
 # Globals a label pickle may refer to (numpy arrays and scalars across numpy 1.x and 2.x).
 _SAFE_GLOBALS = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
@@ -53,24 +62,95 @@ def read_label_pickle(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
       non-negative integer labels.
   """
   path = os.fspath(path)
-  try:
+  with reading(path, "label pickle"):
     with open(path, "rb") as f:
       record = _SafeUnpickler(f).load()
-  except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
-    raise DataError(f"{path}: cannot read label pickle: {e}") from e
-  if not isinstance(record, (tuple, list)) or len(record) != 2:
-    raise DataError(f"{path}: expected a pickled (names, labels) pair")
-  names = [str(n) for n in record[0]]
-  labels = np.asarray(record[1]).reshape(-1)
+    if not isinstance(record, (tuple, list)) or len(record) != 2:
+      raise DataError(f"{path}: expected a pickled (names, labels) pair")
+    if not isinstance(record[0], (tuple, list, np.ndarray)):
+      raise DataError(f"{path}: the sample names are a {type(record[0]).__name__}, expected a "
+                      "list of strings")
+    names = [str(n) for n in np.asarray(record[0], dtype=object).reshape(-1)]
+    labels = np.asarray(record[1])
+  if labels.ndim > 1 and labels.size != len(labels):
+    raise DataError(f"{path}: labels of shape {labels.shape}; expected one integer per sample")
+  labels = labels.reshape(-1)
   if len(names) != len(labels):
     raise DataError(f"{path}: {len(names)} names but {len(labels)} labels")
-  if labels.dtype.kind not in "iuf" or (
-      labels.dtype.kind == "f" and not np.all(labels == np.round(labels))):
-    raise DataError(f"{path}: labels are not integers")
-  labels = labels.astype(np.int32)
-  if labels.size and labels.min() < 0:
-    raise DataError(f"{path}: negative label {labels.min()}")
-  return names, labels
+  return names, check_labels(labels, path)
+
+
+def check_labels(labels: np.ndarray, source: str) -> np.ndarray:
+  """Integer class labels `[N]` as int32, or a DataError naming `source` and the first bad one.
+
+  Accepts integer dtypes and floats that hold whole numbers (a label pickle may store 3.0);
+  rejects NaN, fractions, negative values and values that do not fit int32.
+  """
+  labels = np.asarray(labels)
+  if labels.dtype.kind not in "iuf":
+    raise DataError(f"{source}: labels must be integers, got dtype {labels.dtype}")
+  if labels.dtype.kind == "f":
+    bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+    if bad.size:
+      raise DataError(f"{source}: label {labels[bad[0]].item()!r} of sample {bad[0]} is not an "
+                      "integer")
+  bad = np.flatnonzero((labels < 0) | (labels > _MAX_LABEL))
+  if bad.size:
+    raise DataError(f"{source}: label {labels[bad[0]].item()!r} of sample {bad[0]} is outside "
+                    f"0..{_MAX_LABEL}")
+  return labels.astype(np.int32)
+
+
+def one_hot_labels(y: np.ndarray, source: str) -> np.ndarray:
+  """The class of each row of a one-hot `[N, K]` label matrix; soft or empty rows are errors."""
+  if y.dtype.kind not in "iubf":
+    raise DataError(f"{source}: one-hot labels must be numbers, got dtype {y.dtype}")
+  if y.shape[1] < 1:
+    raise DataError(f"{source}: one-hot labels with zero columns")
+  with np.errstate(invalid="ignore"):
+    binary = (y == 0) | (y == 1)
+    ones = np.sum(y == 1, axis=1)
+  bad = np.flatnonzero(~np.all(binary, axis=1) | (ones != 1))
+  if bad.size:
+    row = y[bad[0]]
+    shown = np.array2string(row[:10], precision=3) + (" ..." if len(row) > 10 else "")
+    raise DataError(f"{source}: label row {bad[0]} is not one-hot (exactly one 1, the rest 0): "
+                    f"{shown}")
+  return np.argmax(y, axis=1).astype(np.int32)
+
+
+def check_clips(x: np.ndarray, source: str, layout: str | None) -> str:
+  """Checks clips `[N, M, T, V, C]` read from a file; returns the layout to use.
+
+  Raises:
+    DataError: naming `source` for a non-numeric dtype, no sample, no frame, more than two
+      persons, other than 3 coordinates, a joint count the layout does not have, or a
+      non-finite value (also one that only overflows float32, such as 1e300).
+  """
+  if x.dtype.kind not in "iuf":
+    raise DataError(f"{source}: coordinates must be numbers, got dtype {x.dtype}")
+  n, m, t, v, c = x.shape
+  if n < 1:
+    raise DataError(f"{source}: holds no sample")
+  if not 1 <= m <= _MAX_PERSONS:
+    raise DataError(f"{source}: {m} persons per clip; this format holds 1 or {_MAX_PERSONS}")
+  if t < 1:
+    raise DataError(f"{source}: clips of 0 frames")
+  if c != _COORDS:
+    raise DataError(f"{source}: {c} coordinates per joint; expected {_COORDS} (x, y, z)")
+  layout = _layout_for(v, layout, source)
+  expected = get_layout(layout).num_joints
+  if v != expected:
+    raise DataError(f"{source}: {v} joints, but layout {layout!r} has {expected}")
+  for start in range(0, n, _FINITE_CHUNK):
+    with np.errstate(over="ignore", invalid="ignore"):
+      part = np.asarray(x[start:start + _FINITE_CHUNK], np.float32)
+    finite = np.isfinite(part).reshape(len(part), -1).all(axis=1)
+    if not finite.all():
+      i = start + int(np.argmin(finite))
+      raise DataError(f"{source}: sample {i} has a non-finite coordinate (or one too large "
+                      "for float32)")
+  return layout
 
 
 def _layout_for(num_joints: int, layout: str | None, source: str) -> str:
@@ -84,7 +164,11 @@ def _layout_for(num_joints: int, layout: str | None, source: str) -> str:
 def _num_classes(labels: np.ndarray, num_classes: int | None, source: str) -> int:
   found = int(labels.max()) + 1 if labels.size else 0
   if num_classes is None:
+    if found < 1:
+      raise DataError(f"{source}: no label to count the classes from; pass num_classes=")
     return found
+  if num_classes < 1:
+    raise DataError(f"{source}: num_classes={num_classes}; a dataset needs at least one class")
   if found > num_classes:
     raise DataError(f"{source}: label {found - 1} does not fit num_classes={num_classes}")
   return num_classes
@@ -139,7 +223,8 @@ def load_reference_npy(
     ArrayDataset `[N, M, T, V, C]`.
 
   Raises:
-    DataError: for missing files, a wrong array rank, or names/labels that do not match.
+    DataError: naming the file for missing or unreadable files, a wrong shape, non-finite
+      coordinates, labels that are not integers in range, or names/labels that do not match.
   """
   folder = os.fspath(folder)
   position = _split_file(folder, split, "position.npy")
@@ -150,12 +235,14 @@ def load_reference_npy(
     raise DataError(f"{folder}: expected {split}_position.npy (or {split}_data.npy) and "
                     f"{split}_label.pkl ('val' and 'test' are interchangeable)")
   names, labels = read_label_pickle(label_path)
-  data = np.load(data_path, mmap_mode="r")
+  with reading(data_path, "npy file"):
+    data = np.load(data_path, mmap_mode="r")
   if data.ndim != 5:
     raise DataError(f"{data_path}: expected (N, C, T, V, M), got shape {data.shape}")
   if len(data) != len(labels):
     raise DataError(f"{data_path}: {len(data)} samples but {len(labels)} labels in {label_path}")
-  layout = _layout_for(data.shape[3], layout, data_path)
+  with reading(data_path, "npy file"):
+    layout = check_clips(data.transpose(0, 4, 2, 3, 1), data_path, layout)
   x = data.transpose(0, 4, 2, 3, 1)  # (N, C, T, V, M) -> [N, M, T, V, C]
   if position is None:
     t_out = num_frames or 50
@@ -167,7 +254,8 @@ def load_reference_npy(
   elif num_frames is not None and num_frames != x.shape[2]:
     x = np.stack([resize_time(clip, clip.shape[1], num_frames) for clip in x])
   elif not mmap:
-    x = np.ascontiguousarray(x, np.float32)
+    with reading(data_path, "npy file"):
+      x = np.ascontiguousarray(x, np.float32)
   return ArrayDataset(x, labels, names, layout, _num_classes(labels, num_classes, label_path))
 
 
@@ -175,8 +263,9 @@ def _npz_x(x: np.ndarray, source: str) -> np.ndarray:
   """CTR-GCN clips as `[N, M, T, V, C]`."""
   if x.ndim == 3:
     n, t, f = x.shape
-    if f % 75:
-      raise DataError(f"{source}: last axis {f} is not persons x 25 joints x 3")
+    if f not in (75, 150):
+      raise DataError(f"{source}: last axis {f} is not persons x 25 joints x 3 (75 for one "
+                      "person or 150 for two)")
     return x.reshape(n, t, f // 75, 25, 3).transpose(0, 2, 1, 3, 4)  # [N, M, T, V, C]
   if x.ndim == 5:
     return x.transpose(0, 4, 2, 3, 1)  # (N, C, T, V, M) -> [N, M, T, V, C]
@@ -210,29 +299,33 @@ def load_ctrgcn_npz(
     ArrayDataset `[N, M, T, V, C]` with names `{split}_{index:06d}`.
 
   Raises:
-    DataError: for missing keys or unexpected shapes.
+    DataError: naming the file for an unreadable archive, missing keys, unexpected shapes,
+      non-finite coordinates, or labels that are not integers in range or one-hot rows.
   """
   path = os.fspath(path)
   key = {"train": "train", "test": "test", "val": "test"}.get(split)
   if key is None:
     raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
-  try:
+  with reading(path, "npz file"):
     archive = np.load(path)
-  except (OSError, ValueError) as e:
-    raise DataError(f"{path}: cannot read npz: {e}") from e
-  with archive:
-    missing = [k for k in (f"x_{key}", f"y_{key}") if k not in archive.files]
-    if missing:
-      raise DataError(f"{path}: missing array(s) {missing}; found {archive.files}")
-    x = _npz_x(archive[f"x_{key}"], path)
-    y = archive[f"y_{key}"]
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+      raise DataError(f"{path}: not an npz archive (a single .npy array?)")
+    with archive:
+      missing = [k for k in (f"x_{key}", f"y_{key}") if k not in archive.files]
+      if missing:
+        raise DataError(f"{path}: missing array(s) {missing}; found {archive.files}")
+      x = _npz_x(archive[f"x_{key}"], f"{path} x_{key}")
+      y = archive[f"y_{key}"]
   if y.ndim == 2:  # one-hot
     num_classes = num_classes or y.shape[1]
-    y = np.argmax(y, axis=1)
-  y = np.asarray(y).reshape(-1).astype(np.int32)
+    y = one_hot_labels(y, f"{path} y_{key}")
+  elif y.ndim == 1:
+    y = check_labels(y, f"{path} y_{key}")
+  else:
+    raise DataError(f"{path} y_{key}: labels of shape {y.shape}; expected [N] or one-hot [N, K]")
   if len(y) != len(x):
     raise DataError(f"{path}: {len(x)} clips but {len(y)} labels in split {key!r}")
-  layout = _layout_for(x.shape[3], layout, path)
+  layout = check_clips(x, f"{path} x_{key}", layout)
   if preprocess:
     t_out = num_frames or 50
     out = np.zeros(x.shape[:2] + (t_out,) + x.shape[3:], np.float32)

@@ -29,6 +29,7 @@ import re
 
 import numpy as np
 
+from skel_jax.data.errors import reading
 from skel_jax.data.preprocess import DataError, preprocess_clip
 
 LAYOUT = "ntu25"
@@ -37,6 +38,7 @@ MAX_BODIES = 2
 MAX_FRAMES = 300
 _BODY_VALUES = 10
 _JOINT_VALUES = 12
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 NTU60_XSUB_TRAIN_PERFORMERS = frozenset(
     (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38))
@@ -110,8 +112,9 @@ def dataset_info(dataset: str) -> tuple[int, int, str]:
 
 def read_skip_list(path: str | os.PathLike) -> frozenset[str]:
   """Sample names (one per line, blank lines ignored) of a missing-skeletons list."""
-  with open(path) as f:
-    return frozenset(line.strip() for line in f if line.strip())
+  with reading(path, "skip list"):
+    with open(path, encoding="utf-8") as f:
+      return frozenset(line.strip() for line in f if line.strip())
 
 
 def list_samples(
@@ -273,11 +276,13 @@ def read_skeleton(
       non-finite values).
   """
   path = os.fspath(path)
-  try:
-    with open(path, "rb") as f:
-      data = f.read()
-  except OSError as e:
-    raise DataError(f"{path}: cannot read: {e}") from e
+  with reading(path, "NTU .skeleton file"):
+    return _read_skeleton(path, max_bodies, num_joints)
+
+
+def _read_skeleton(path: str, max_bodies: int, num_joints: int) -> np.ndarray:
+  with open(path, "rb") as f:
+    data = f.read()
   # Split on \n only: the \r of CRLF is whitespace to int() and the float parser.
   lines = data.split(b"\n")
   if lines and not lines[-1].strip():
@@ -303,9 +308,11 @@ def read_skeleton(
                          f"{_show(lines[i])} (a frame or body count too small?)", i)
   values = _parse_joint_lines(cursor, starts, num_joints)  # [B, V, 12]
   xyz = values[:, :, :3]
-  if not np.all(np.isfinite(xyz)):
-    body, joint = np.argwhere(~np.all(np.isfinite(xyz), axis=-1))[0]
-    raise cursor.error("non-finite coordinate", starts[body] + joint)
+  # The output is float32: a value beyond its range would become inf, as bad as a NaN.
+  bad = ~np.isfinite(xyz) | (np.abs(xyz) > _FLOAT32_MAX)
+  if np.any(bad):
+    body, joint = np.argwhere(np.any(bad, axis=-1))[0]
+    raise cursor.error("non-finite coordinate (or one beyond the float32 range)", starts[body] + joint)
   out = np.zeros((max_bodies, num_frames, num_joints, 3), np.float32)
   keep = [i for i, (b, _) in enumerate(slots) if b < max_bodies]
   if keep:

@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from skel_jax.data.dataset import ArrayDataset
+from skel_jax.data.errors import reading
 from skel_jax.data.preprocess import DataError, preprocess_clip
 from skel_jax.data.skeletons import get_layout
 
@@ -31,6 +32,7 @@ NUM_JOINTS = 20
 # Protocol name -> (train views, test views).
 PROTOCOLS = {"cross_view": ((1, 2), (3,))}
 _NAME_RE = re.compile(r"^a(\d+)_s(\d+)_e(\d+)_v(\d+)$")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,11 +104,9 @@ def read_clip(path: str | os.PathLike) -> tuple[np.ndarray, int]:
       a frame without 20 joints of 3 values, non-finite values, a label outside 1..10).
   """
   path = os.fspath(path)
-  try:
+  with reading(path, "json clip"):
     with open(path, "rb") as f:
       record = json.load(f)
-  except (OSError, ValueError) as e:
-    raise DataError(f"{path}: cannot read json: {e}") from e
   if not isinstance(record, dict) or "skeletons" not in record:
     raise DataError(f"{path}: no 'skeletons' field")
   if "label" not in record:
@@ -116,15 +116,19 @@ def read_clip(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     raise DataError(f"{path}: zero frames in 'skeletons'")
   try:
     skeleton = np.asarray(frames)  # [T, V, 3]
-  except ValueError:
-    skeleton = None  # ragged: find the culprit below
+  except (ValueError, TypeError, OverflowError, RecursionError):
+    skeleton = None  # ragged or too deep: find the culprit below
   if (skeleton is None or skeleton.dtype.kind not in "iuf"
       or skeleton.shape[1:] != (NUM_JOINTS, 3)):
     _raise_bad_frames(path, frames)
   skeleton = skeleton.astype(np.float64)
-  if not np.all(np.isfinite(skeleton)):
-    t, v, c = np.argwhere(~np.isfinite(skeleton))[0]
-    raise DataError(f"{path}: non-finite coordinate at frame {t} joint {v} axis {c}")
+  # Preprocessing and the prepared files are float32: a value beyond its range would become
+  # inf there, so it is as bad as a NaN here.
+  bad = ~np.isfinite(skeleton) | (np.abs(skeleton) > _FLOAT32_MAX)
+  if np.any(bad):
+    t, v, c = np.argwhere(bad)[0]
+    raise DataError(f"{path}: non-finite coordinate at frame {t} joint {v} axis {c} "
+                    f"({skeleton[t, v, c].item()!r}; values must be finite and fit float32)")
   label = record["label"]
   if isinstance(label, bool) or not isinstance(label, int) or not 1 <= label <= NUM_CLASSES:
     raise DataError(f"{path}: label {label!r} is not an integer in 1..{NUM_CLASSES}")

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from skel_jax.data.dataset import ArrayDataset
+from skel_jax.data.errors import reading
 from skel_jax.data.preprocess import DataError, preprocess_clip
 
 LAYOUT = "ntu25"
@@ -37,6 +38,7 @@ NUM_CLASSES = 51
 NUM_JOINTS = 25
 FRAME_VALUES = 150  # 2 bodies x 25 joints x 3
 MAX_FRAMES = 300
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _VIEWS = {"L": 1, "M": 2, "R": 3}
 _PART1_RE = re.compile(r"^0*(\d+)-([LMR])$")
 _PART2_RE = re.compile(r"^A(\d+)N(\d+)-([LMR])$")
@@ -87,8 +89,9 @@ def read_split_file(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     DataError: when the file has fewer than 4 lines or a video is in both lists.
   """
   path = os.fspath(path)
-  with open(path) as f:
-    lines = f.read().splitlines()
+  with reading(path, "split file"):
+    with open(path, encoding="utf-8") as f:
+      lines = f.read().splitlines()
   if len(lines) < 4:
     raise DataError(f"{path}: a split file needs 4 lines (title, training ids, title, test ids),"
                     f" found {len(lines)}")
@@ -110,26 +113,31 @@ def read_label_file(path: str | os.PathLike, video: str | None = None) -> list[P
   """
   path = os.fspath(path)
   video = video or os.path.splitext(os.path.basename(path))[0]
+  with reading(path, "label file"):
+    with open(path, encoding="utf-8") as f:
+      lines = f.read().splitlines()
   clips = []
-  with open(path) as f:
-    for line_no, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      fields = [v.strip() for v in line.split(",")]
-      try:
-        if len(fields) < 3:
-          raise ValueError
-        cls, start, end = (int(float(v)) for v in fields[:3])
-      except ValueError:
-        raise DataError(f"{path}, line {line_no}: expected 'class,start,end,confidence', got "
-                        f"{line.strip()!r}") from None
-      if not 1 <= cls <= NUM_CLASSES:
-        raise DataError(f"{path}, line {line_no}: class {cls} outside 1..{NUM_CLASSES}")
-      if not 1 <= start <= end:
-        raise DataError(f"{path}, line {line_no}: bad frame range start={start} end={end}")
-      index = len(clips) + 1
-      clips.append(PkuClip(clip_name(video, cls - 1, index), video, cls - 1, start, end,
-                           line_no))
+  for line_no, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    fields = [v.strip() for v in line.split(",")]
+    try:
+      if len(fields) < 3:
+        raise ValueError
+      numbers = [float(v) for v in fields[:3]]
+      if not all(np.isfinite(numbers)) or any(v != int(v) for v in numbers):
+        raise ValueError
+      cls, start, end = (int(v) for v in numbers)
+    except ValueError:
+      raise DataError(f"{path}, line {line_no}: expected 'class,start,end,confidence' with "
+                      f"whole numbers, got {line.strip()[:80]!r}") from None
+    if not 1 <= cls <= NUM_CLASSES:
+      raise DataError(f"{path}, line {line_no}: class {cls} outside 1..{NUM_CLASSES}")
+    if not 1 <= start <= end:
+      raise DataError(f"{path}, line {line_no}: bad frame range start={start} end={end}")
+    index = len(clips) + 1
+    clips.append(PkuClip(clip_name(video, cls - 1, index), video, cls - 1, start, end,
+                         line_no))
   return clips
 
 
@@ -142,8 +150,9 @@ def read_skeleton_file(path: str | os.PathLike) -> np.ndarray:
       empty file.
   """
   path = os.fspath(path)
-  with open(path, "rb") as f:
-    lines = [line for line in f.read().split(b"\n") if line.strip()]
+  with reading(path, "PKU-MMD skeleton file"):
+    with open(path, "rb") as f:
+      lines = [line for line in f.read().split(b"\n") if line.strip()]
   if not lines:
     raise DataError(f"{path}: no frame in the skeleton file")
   try:
@@ -153,9 +162,11 @@ def read_skeleton_file(path: str | os.PathLike) -> np.ndarray:
   if values is None or values.shape[0] != len(lines) or values.shape[1] < FRAME_VALUES:
     _raise_bad_line(path, lines)
   values = values[:, :FRAME_VALUES]
-  if not np.all(np.isfinite(values)):
-    row = int(np.argwhere(~np.isfinite(values))[0][0])
-    raise DataError(f"{path}, frame {row + 1}: non-finite coordinate")
+  # Clips are float32: a value beyond its range would become inf, as bad as a NaN.
+  bad = ~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX)
+  if np.any(bad):
+    row = int(np.argwhere(bad)[0][0])
+    raise DataError(f"{path}, frame {row + 1}: non-finite coordinate (or one beyond the float32 range)")
   return values
 
 
@@ -171,7 +182,8 @@ def _raise_bad_line(path: str, lines: list[bytes]) -> None:
       try:
         float(token)
       except ValueError:
-        raise DataError(f"{path}, frame {i + 1}: non-numeric value {token.decode()!r}") from None
+        shown = token.decode("utf-8", "replace")
+        raise DataError(f"{path}, frame {i + 1}: non-numeric value {shown!r}") from None
   raise DataError(f"{path}: malformed skeleton file")
 
 
@@ -340,8 +352,9 @@ def read_skip_file(path: str | os.PathLike | None) -> frozenset[str]:
   """Clip names of a missing-skeletons list (None -> empty)."""
   if path is None:
     return frozenset()
-  with open(path) as f:
-    return frozenset(line.strip().removesuffix(".skeleton") for line in f if line.strip())
+  with reading(path, "skip list"):
+    with open(path, encoding="utf-8") as f:
+      return frozenset(line.strip().removesuffix(".skeleton") for line in f if line.strip())
 
 
 def load_pku_mmd(

@@ -19,7 +19,9 @@ import os
 import numpy as np
 
 from skel_jax.data.dataset import ArrayDataset
-from skel_jax.data.preprocess import DataError
+from skel_jax.data.errors import DataError, reading
+from skel_jax.data.formats import check_labels
+from skel_jax.data.skeletons import get_layout
 
 SPLITS = ("train", "test")
 
@@ -41,19 +43,59 @@ def read_split(path: str | os.PathLike) -> ArrayDataset:
   """Reads a split file written by `save_split`.
 
   Raises:
-    DataError: when a field is missing or the file is not an npz.
+    DataError: naming the file when it is not an npz, a field is missing or malformed, a
+      coordinate is not finite, or a label is outside 0..num_classes-1.
   """
   path = os.fspath(path)
-  try:
+  with reading(path, "prepared split"):
     archive = np.load(path, allow_pickle=False)
-  except (OSError, ValueError) as e:
-    raise DataError(f"{path}: cannot read prepared split: {e}") from e
-  with archive:
-    missing = [k for k in ("x", "y", "names", "layout", "num_classes") if k not in archive.files]
-    if missing:
-      raise DataError(f"{path}: not a prepared split, missing {missing}")
-    return ArrayDataset(archive["x"], archive["y"], [str(n) for n in archive["names"]],
-                        str(archive["layout"]), int(archive["num_classes"]))
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+      raise DataError(f"{path}: not a prepared split (a single .npy array, not an npz)")
+    with archive:
+      missing = [k for k in ("x", "y", "names", "layout", "num_classes")
+                 if k not in archive.files]
+      if missing:
+        raise DataError(f"{path}: not a prepared split, missing {missing}")
+      x, y, names = archive["x"], archive["y"], archive["names"]
+      layout, num_classes = archive["layout"], archive["num_classes"]
+  return _checked_split(path, x, y, names, layout, num_classes)
+
+
+def _checked_split(path, x, y, names, layout, num_classes) -> ArrayDataset:
+  """The fields of a split file as an ArrayDataset, each checked (errors name `path`)."""
+  if x.ndim != 5 or x.dtype.kind != "f":
+    raise DataError(f"{path}: x must be float [N, M, T, V, C], got {x.dtype} {x.shape}")
+  _, m, t, v, c = x.shape
+  # 2 coordinates for 2-D keypoint layouts, 3 for xyz.
+  if m < 1 or t < 1 or c not in (2, 3):
+    raise DataError(f"{path}: x of shape {x.shape}: needs a person, a frame and 2 or 3 "
+                    "coordinates")
+  if layout.ndim != 0 or layout.dtype.kind != "U":
+    raise DataError(f"{path}: layout must be a string")
+  layout = str(layout)
+  try:
+    joints = get_layout(layout).num_joints
+  except DataError as e:
+    raise DataError(f"{path}: {e}") from e
+  if v != joints:
+    raise DataError(f"{path}: {v} joints, but layout {layout!r} has {joints}")
+  if num_classes.ndim != 0 or num_classes.dtype.kind not in "iu" or num_classes < 1:
+    raise DataError(f"{path}: num_classes must be a positive integer, got {num_classes!r}")
+  if y.ndim != 1 or names.ndim != 1 or names.dtype.kind != "U":
+    raise DataError(f"{path}: y and names must be 1-D (int, str), got {y.dtype} {y.shape} "
+                    f"and {names.dtype} {names.shape}")
+  if not len(x) == len(y) == len(names):
+    raise DataError(f"{path}: {len(x)} clips, {len(y)} labels and {len(names)} names")
+  y = check_labels(y, path)
+  if y.size and y.max() >= num_classes:
+    i = int(np.argmax(y))
+    raise DataError(f"{path}: label {y[i]} of sample {i} ({names[i]}) is not below "
+                    f"num_classes={int(num_classes)}")
+  finite = np.isfinite(x).reshape(len(x), -1).all(axis=1)
+  if not finite.all():
+    i = int(np.argmin(finite))
+    raise DataError(f"{path}: sample {i} ({names[i]}) has a non-finite coordinate")
+  return ArrayDataset(x, y, [str(n) for n in names], layout, int(num_classes))
 
 
 def load_prepared(root: str | os.PathLike, dataset: str, split: str) -> ArrayDataset:

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from skel_jax.data.errors import DataError
 from skel_jax.data.skeletons import SkeletonLayout, get_layout
+
+__all__ = ["DataError", "center_clip", "preprocess_clip", "resize_source_positions",
+           "resize_time", "rotate_view", "valid_length", "view_angles"]
 
 # Added to the norm of the shoulder vector before the arccos (spec 1.1 B.4).
 _ROTATION_EPS = 1e-4
-
-
-class DataError(ValueError):
-  """Bad input data: a malformed file, a wrong shape, NaN values or an empty clip."""
 
 
 def _where(name: str) -> str:
@@ -213,6 +213,8 @@ def preprocess_clip(
         f"{_where(name)}{v} joints, but layout {layout.name!r} has {layout.num_joints}")
   if c != 3:
     raise DataError(f"{_where(name)}expected 3 coordinates per joint, got {c}")
+  if clip.dtype.kind not in "iuf":
+    raise DataError(f"{_where(name)}coordinates must be numbers, got dtype {clip.dtype}")
   if not np.all(np.isfinite(clip)):
     bad = np.argwhere(~np.isfinite(clip))[0]
     raise DataError(f"{_where(name)}non-finite coordinate at (person, frame, joint, axis) "
@@ -221,9 +223,16 @@ def preprocess_clip(
   if length == 0:
     raise DataError(f"{_where(name)}no valid frame: person 0's first joint is zero in all "
                     f"{t} frames")
-  # Only frames [0, L) enter the resize, so the rest need not be centred.
-  x = _center(clip[:, :length].astype(np.float64), layout.center)
-  x = _resize(x, length, int(t_out))
-  if view_normalize and layout.shoulders is not None:
-    x = _rotate(x, layout.shoulders)
-  return x.astype(np.float32)
+  # Only frames [0, L) enter the resize, so the rest need not be centred. A coordinate that is
+  # finite in float64 can still overflow here or in the float32 cast (1e300 -> inf); such
+  # clips are rejected below rather than warned about.
+  with np.errstate(over="ignore", invalid="ignore"):
+    x = _center(clip[:, :length].astype(np.float64), layout.center)
+    x = _resize(x, length, int(t_out))
+    if view_normalize and layout.shoulders is not None:
+      x = _rotate(x, layout.shoulders)
+    out = x.astype(np.float32)
+  if not np.all(np.isfinite(out)):
+    raise DataError(f"{_where(name)}coordinates too large: the preprocessed clip does not fit "
+                    f"float32 (largest input magnitude {float(np.max(np.abs(clip))):.3g})")
+  return out

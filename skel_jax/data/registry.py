@@ -63,12 +63,18 @@ def _load_nwucla(split: str, data_dir: str | None, num_frames: int, kw: dict) ->
     return _check_frames(prepared.load_prepared(data_dir, "nwucla", split), num_frames,
                          "nwucla", data_dir)
   places = _nwucla_candidates(data_dir)
+  env = os.environ.get(NWUCLA_DIR_ENV)
   for root in places:
     folder = nw_ucla.clip_folder(root)
     if os.path.isdir(folder) and any(f.endswith(".json") for f in os.listdir(folder)):
       return nw_ucla.load_nw_ucla(root, split, num_frames=num_frames, **kw)
     if root == data_dir:
       break  # an explicit folder that is wrong must not silently fall back
+    if root == env:  # nor one named by the environment
+      state = "holds no .json clip" if os.path.isdir(root) else "does not exist"
+      raise DatasetNotFoundError(
+          f"{root}: ${NWUCLA_DIR_ENV} points to a folder that {state}. Point it at the NW-UCLA "
+          "folder (with all_sqe/) or unset it.")
   raise DatasetNotFoundError(
       f"NW-UCLA json clips not found (looked in {places[:1] if data_dir else places}). Pass "
       f"data_dir=<folder with all_sqe/> (--config.data.data_dir) or set {NWUCLA_DIR_ENV}; "

@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from skel_jax.data.errors import DataError, reading
+
 
 @dataclasses.dataclass(frozen=True)
 class SkeletonLayout:
@@ -92,38 +94,98 @@ class SkeletonLayout:
     }
 
 
-class LayoutError(ValueError):
+class LayoutError(DataError):
   """A skeleton layout is malformed or unknown."""
+
+
+def _cycle_joint(parents: Sequence[int]) -> int | None:
+  """A joint on a parent cycle (one that never reaches a self-parented root), else None.
+
+  Linear in the joint count: each joint is walked once, and a walk stops at a joint already
+  known to reach a root.
+  """
+  state = [0] * len(parents)  # 0 unvisited, 1 on the current walk, 2 reaches a root
+  for start in range(len(parents)):
+    path, j = [], start
+    while state[j] == 0:
+      state[j] = 1
+      path.append(j)
+      if parents[j] == j:
+        break
+      j = parents[j]
+    else:
+      if state[j] == 1:  # walked back into this walk: a cycle
+        return j
+    for k in path:
+      state[k] = 2
+  return None
 
 
 def validate_layout(layout: SkeletonLayout, source: str = "") -> None:
   """Checks the invariants of a layout; raises LayoutError naming the problem."""
   where = f" ({source})" if source else ""
+
+  def fail(problem: str):
+    raise LayoutError(f"layout {layout.name!r}{where}: {problem}")
+
   v = len(layout.joint_names)
   if v < 2:
-    raise LayoutError(f"layout {layout.name!r}{where}: needs at least 2 joints, got {v}")
+    fail(f"needs at least 2 joints, got {v}")
+  seen: dict[str, int] = {}
+  for j, joint in enumerate(layout.joint_names):
+    if joint in seen:
+      fail(f"joint name {joint!r} is used twice (joints {seen[joint]} and {j})")
+    seen[joint] = j
   if len(layout.parents) != v:
-    raise LayoutError(f"layout {layout.name!r}{where}: {len(layout.parents)} parents for {v} joints")
-  if any(not 0 <= p < v for p in layout.parents):
-    raise LayoutError(f"layout {layout.name!r}{where}: parent index out of range 0..{v - 1}")
+    fail(f"{len(layout.parents)} parents for {v} joints")
+  bad = [j for j, p in enumerate(layout.parents) if not 0 <= p < v]
+  if bad:
+    fail(f"parent index out of range 0..{v - 1}: joint {bad[0]} has parent "
+         f"{layout.parents[bad[0]]}")
   if not 0 <= layout.center < v:
-    raise LayoutError(f"layout {layout.name!r}{where}: centre {layout.center} out of range 0..{v - 1}")
+    fail(f"centre {layout.center} out of range 0..{v - 1}")
   if sorted(layout.flip) != list(range(v)):
-    raise LayoutError(f"layout {layout.name!r}{where}: flip must be a permutation of 0..{v - 1}")
-  if layout.shoulders is not None and (
-      len(layout.shoulders) != 2 or any(not 0 <= j < v for j in layout.shoulders)):
-    raise LayoutError(f"layout {layout.name!r}{where}: shoulders must be two joints in 0..{v - 1}")
+    fail(f"flip must be a permutation of 0..{v - 1}")
+  # A left/right flip applied twice must give the skeleton back.
+  unpaired = [i for i, j in enumerate(layout.flip) if layout.flip[j] != i]
+  if unpaired:
+    i = unpaired[0]
+    fail(f"flip is not its own inverse: joint {i} goes to {layout.flip[i]}, which goes to "
+         f"{layout.flip[layout.flip[i]]}")
+  if layout.shoulders is not None:
+    if len(layout.shoulders) != 2 or any(not 0 <= j < v for j in layout.shoulders):
+      fail(f"shoulders must be two joints in 0..{v - 1}")
+    if layout.shoulders[0] == layout.shoulders[1]:
+      fail(f"shoulders must be two different joints, got {list(layout.shoulders)}")
+  if not layout.parts:
+    fail("needs at least one body part")
   for part, joints in layout.parts:
-    if not joints or any(not 0 <= j < v for j in joints):
-      raise LayoutError(f"layout {layout.name!r}{where}: part {part!r} has joints outside 0..{v - 1}")
+    if not joints:
+      fail(f"part {part!r} has no joints")
+    if any(not 0 <= j < v for j in joints):
+      fail(f"part {part!r} has joints outside 0..{v - 1}")
   # Every joint must reach a root by following parents (no cycles besides self-roots).
-  for j in range(v):
-    seen = set()
-    while layout.parents[j] != j:
-      if j in seen:
-        raise LayoutError(f"layout {layout.name!r}{where}: parent cycle through joint {j}")
-      seen.add(j)
-      j = layout.parents[j]
+  cycle = _cycle_joint(layout.parents)
+  if cycle is not None:
+    fail(f"parent cycle through joint {cycle}")
+
+
+def _index(value, field: str) -> int:
+  """`value` as a joint index: an integer, not a bool, a float like 1.5 or a string "1"."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise LayoutError(f"{field} must be an integer joint index, got {value!r}")
+  return int(value)
+
+
+def _indices(values, field: str) -> tuple[int, ...]:
+  if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (Sequence, np.ndarray)):
+    raise LayoutError(f"{field} must be a list of joint indices, got {_short(values)}")
+  return tuple(_index(x, f"{field}[{i}]") for i, x in enumerate(values))
+
+
+def _short(value) -> str:
+  text = repr(value)
+  return text if len(text) <= 60 else text[:57] + "..."
 
 
 def make_layout(
@@ -135,16 +197,34 @@ def make_layout(
     flip: Sequence[int] | None = None,
     shoulders: Sequence[int] | None = None,
 ) -> SkeletonLayout:
-  """Builds a validated layout from plain Python values."""
-  items = parts.items() if isinstance(parts, Mapping) else parts
+  """Builds a validated layout from plain Python values.
+
+  Raises:
+    LayoutError: for a value of the wrong type (a joint index that is not an integer, joint
+      names that are not strings) or a layout that breaks an invariant (`validate_layout`).
+  """
+  if not isinstance(name, str):
+    raise LayoutError(f"name must be a string, got {_short(name)}")
+  if isinstance(joint_names, (str, bytes)) or not isinstance(joint_names, Sequence) or any(
+      not isinstance(n, str) for n in joint_names):
+    raise LayoutError(f"joint_names must be a list of strings, got {_short(joint_names)}")
+  if isinstance(parts, Mapping):
+    items = list(parts.items())
+  elif isinstance(parts, Sequence) and not isinstance(parts, (str, bytes)) and all(
+      isinstance(p, (tuple, list)) and len(p) == 2 for p in parts):
+    items = list(parts)
+  else:
+    raise LayoutError(f"parts must map part names to joint lists, got {_short(parts)}")
+  if any(not isinstance(k, str) for k, _ in items):
+    raise LayoutError(f"part names must be strings, got {[k for k, _ in items]!r}")
   return SkeletonLayout(
-      name=str(name),
-      joint_names=tuple(str(n) for n in joint_names),
-      parents=tuple(int(p) for p in parents),
-      center=int(center),
-      parts=tuple((str(k), tuple(int(j) for j in v)) for k, v in items),
-      flip=tuple(int(i) for i in (flip if flip is not None else range(len(joint_names)))),
-      shoulders=tuple(int(j) for j in shoulders) if shoulders is not None else None,
+      name=name,
+      joint_names=tuple(joint_names),
+      parents=_indices(parents, "parents"),
+      center=_index(center, "center"),
+      parts=tuple((k, _indices(v, f"part {k!r}")) for k, v in items),
+      flip=_indices(flip, "flip") if flip is not None else tuple(range(len(joint_names))),
+      shoulders=_indices(shoulders, "shoulders") if shoulders is not None else None,
   )
 
 
@@ -207,41 +287,43 @@ BUILTIN_LAYOUTS = {layout.name: layout for layout in (NTU25, KINECT_V1_20)}
 
 
 def load_layout(path: str | os.PathLike) -> SkeletonLayout:
-  """Reads a user layout from a JSON (or YAML) file; errors name the file."""
+  """Reads a user layout from a JSON (or YAML) file.
+
+  Raises:
+    LayoutError: naming the file and the problem (unreadable or malformed file, a missing
+      field, a value of the wrong type, a broken invariant).
+  """
   path = os.fspath(path)
+  if path.endswith((".yaml", ".yml")):
+    try:
+      import yaml  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise LayoutError(f"{path}: reading YAML layouts needs PyYAML (pip install pyyaml)") from e
   try:
-    with open(path) as f:
-      if path.endswith((".yaml", ".yml")):
-        try:
-          import yaml  # pylint: disable=g-import-not-at-top
-        except ImportError as e:
-          raise LayoutError(f"{path}: reading YAML layouts needs PyYAML (pip install pyyaml)") from e
-        spec = yaml.safe_load(f)
-      else:
-        spec = json.load(f)
-  except OSError as e:
-    raise LayoutError(f"{path}: cannot read layout file: {e}") from e
-  except ValueError as e:
-    raise LayoutError(f"{path}: not a valid layout file: {e}") from e
+    with reading(path, "layout file"):
+      with open(path, "rb") as f:
+        spec = yaml.safe_load(f) if path.endswith((".yaml", ".yml")) else json.load(f)
+  except DataError as e:
+    raise LayoutError(str(e)) from e.__cause__
   if not isinstance(spec, dict):
-    raise LayoutError(f"{path}: a layout file must hold a mapping")
+    raise LayoutError(f"{path}: a layout file must hold a mapping, got {type(spec).__name__}")
   missing = [k for k in ("joint_names", "parents", "center") if k not in spec]
   if missing:
     raise LayoutError(f"{path}: layout misses the field(s) {missing}")
+  names = spec["joint_names"]
+  default_parts = {"all": list(range(len(names)))} if isinstance(names, list) else None
   try:
     layout = make_layout(
         name=spec.get("name", os.path.splitext(os.path.basename(path))[0]),
-        joint_names=spec["joint_names"],
+        joint_names=names,
         parents=spec["parents"],
         center=spec["center"],
-        parts=spec.get("parts", {"all": list(range(len(spec["joint_names"])))}),
+        parts=spec.get("parts", default_parts),
         flip=spec.get("flip"),
         shoulders=spec.get("shoulders"),
     )
   except LayoutError as e:
     raise LayoutError(f"{path}: {e}") from e
-  except (TypeError, ValueError) as e:
-    raise LayoutError(f"{path}: malformed layout field: {e}") from e
   return layout
 
 
@@ -253,6 +335,9 @@ def get_layout(name_or_path: str | SkeletonLayout) -> SkeletonLayout:
   """
   if isinstance(name_or_path, SkeletonLayout):
     return name_or_path
+  if not isinstance(name_or_path, (str, os.PathLike)):
+    raise LayoutError(f"a layout is a name or a file path, got {_short(name_or_path)}")
+  name_or_path = os.fspath(name_or_path)
   if name_or_path in BUILTIN_LAYOUTS:
     return BUILTIN_LAYOUTS[name_or_path]
   if name_or_path.endswith((".json", ".yaml", ".yml")) or os.path.sep in name_or_path:

@@ -327,6 +327,43 @@ def read_metrics_jsonl(workdir: str | os.PathLike) -> list[dict[str, Any]]:
   return rows
 
 
+def drop_rows_after(workdir: str | os.PathLike, step: int) -> int:
+  """Removes the rows of `metrics.jsonl` logged after `step`, before a run resumes there.
+
+  A run stopped after its last checkpoint has logged steps that the resumed run replays and
+  logs again; dropping them keeps one row per step. An incomplete last line (a run killed
+  mid-write) is dropped too, so that the next row starts on a line of its own. Lines that are
+  not JSON are kept. The file is replaced atomically.
+
+  Args:
+    workdir: the run directory (nothing happens without a `metrics.jsonl`).
+    step: the step the run resumes from (0 for a fresh start).
+
+  Returns:
+    The number of lines removed.
+  """
+  path = pathlib.Path(workdir) / METRICS_FILENAME
+  if not path.is_file():
+    return 0
+  lines = path.read_text().split("\n")
+  complete, tail = lines[:-1], lines[-1]  # tail: "" after the final newline, else partial
+  kept = [line for line in complete if line.strip() and not _logged_after(line, step)]
+  removed = len([line for line in complete if line.strip()]) - len(kept) + bool(tail)
+  if removed:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+  return removed
+
+
+def _logged_after(line: str, step: int) -> bool:
+  try:
+    row = json.loads(line)
+  except json.JSONDecodeError:
+    return False
+  return isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > step
+
+
 # ----------------------------------------------------------------------------------------------
 # Writers.
 

@@ -5,6 +5,8 @@ The optimiser is the reference's (spec 1.7): SGD with momentum 0.9, coupled L2 w
 on every parameter, an epoch-based step (or cosine) schedule. The workdir receives
 `config.json`, `metrics.jsonl` + TensorBoard event files, and orbax checkpoints; a run killed
 at any point resumes from the latest checkpoint and continues exactly as an uninterrupted run.
+SIGTERM or SIGINT stops it cleanly: the current step ends, a checkpoint is written and
+`preemption.Preempted` is raised (skel_jax/train/preemption.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from skel_jax.data import pipeline
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.methods import moco
 from skel_jax.train import checkpoint as ckpt_lib
-from skel_jax.train import metrics_writer, schedules, sharding
+from skel_jax.train import metrics_writer, preemption, schedules, sharding
 from skel_jax.train import step as step_lib
 
 log = logging.getLogger(__name__)
@@ -155,15 +157,28 @@ class Pretrainer:
     return sharding.put_global_batch(batch, self.batch_sharding)
 
   def run(self) -> step_lib.TrainState:
-    """Pretrains from scratch or from the latest checkpoint; returns the final state."""
+    """Pretrains from scratch or from the latest checkpoint; returns the final state.
+
+    Raises:
+      preemption.Preempted: after SIGTERM or SIGINT, once the current step is done and a
+        checkpoint is written (rerun to continue).
+    """
+    with preemption.StopSignals() as stop:
+      return self._run(stop)
+
+  def _run(self, stop: preemption.StopSignals) -> step_lib.TrainState:
     c = self.config
     os.makedirs(self.workdir, exist_ok=True)
     is_main = jax.process_index() == 0
-    writer = metrics_writer.MetricWriter(self.workdir, enabled=is_main)
-    writer.write_config(c)
     checkpointer = ckpt_lib.Checkpointer(self.workdir, max_to_keep=c.train.keep_checkpoints)
     state, position = self.restore_or_init(checkpointer)
     start = int(jax.device_get(state.step))
+    if is_main:
+      # Rows of steps after the checkpoint were logged by the run that was stopped; this run
+      # logs them again, so each step keeps one row.
+      metrics_writer.drop_rows_after(self.workdir, start)
+    writer = metrics_writer.MetricWriter(self.workdir, enabled=is_main)
+    writer.write_config(c)
     end = self.total_steps if c.train.max_steps < 0 else min(self.total_steps, c.train.max_steps)
     if position is not None:
       log.info("resuming from step %d (%s)", start, position)
@@ -185,6 +200,7 @@ class Pretrainer:
     batches = pipeline.prefetch_batches(self.train.x, self.batcher, start, end, self.put,
                                         depth=c.train.prefetch)
     t0 = time.time()
+    stopped_at = None
     with jax.set_mesh(self.mesh):
       for step, batch in batches:
         state, metrics = step_fn(state, batch)
@@ -199,10 +215,20 @@ class Pretrainer:
           progress.update(done, {"loss": scalars["loss"]})
         if knn_every and done % knn_every == 0 and self.knn_monitor is not None:
           writer.write_scalars(done, self.knn_monitor(state))
-        if done % ckpt_every == 0 or done == end:
+        if done % ckpt_every == 0 or done == end or stop.requested:
           checkpointer.save(done, state, self.batcher.position(done))
+        if stop.requested and done < end:
+          # The metrics of this unfinished logging interval are not written: the resumed run
+          # writes the interval's row, averaged over the steps it runs itself.
+          stopped_at = done
+          break
+      batches.close()
     checkpointer.close()
     writer.close()
+    if stopped_at is not None:
+      stopped = preemption.Preempted(stop.requested, stopped_at, end, checkpointer.directory)
+      log.warning("%s", stopped)
+      raise stopped
     return state
 
   knn_monitor = None  # set by the evaluation code: fn(state) -> {'knn/...': value}
