@@ -102,6 +102,10 @@ def validate_layout(layout: SkeletonLayout, source: str = "") -> None:
   v = len(layout.joint_names)
   if v < 2:
     raise LayoutError(f"layout {layout.name!r}{where}: needs at least 2 joints, got {v}")
+  if len(set(layout.joint_names)) != v:
+    dup = sorted({n for n in layout.joint_names if layout.joint_names.count(n) > 1})
+    # Names identify joints (the encoder's data BN is initialised per joint name).
+    raise LayoutError(f"layout {layout.name!r}{where}: repeated joint name(s) {dup}")
   if len(layout.parents) != v:
     raise LayoutError(f"layout {layout.name!r}{where}: {len(layout.parents)} parents for {v} joints")
   if any(not 0 <= p < v for p in layout.parents):
