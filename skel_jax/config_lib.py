@@ -67,6 +67,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.demo_classes = ()
   c.data.demo_shear = 0.0  # demo data only: per-clip shear of the augmentation's form
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
+  # npz: data only: centre, resample and view-normalise with data.layout on reading (off: the
+  # clips are only resampled, as CTR-GCN's npz files are centred already).
+  c.data.preprocess = False
 
   c.model = ml_collections.ConfigDict()
   c.model.graph = "stgcn"

@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from skel_jax import config_lib
-from skel_jax.data import skeletons
+from skel_jax.data import custom, skeletons
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import files, reference_settings
 from skel_jax.evaluate import fusion as fusion_lib
@@ -79,6 +79,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str = "all", *,
   """
   if mode not in MODES:
     raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
+  custom.apply_dataset_info(config)  # a prepared custom dataset sets its layout and classes
   if mode == "three_stream":
     return run_three_stream(config, workdir, splits=splits)
   return run_single(config, workdir, pretrain=mode in ("all", "pretrain"),

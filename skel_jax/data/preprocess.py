@@ -227,3 +227,90 @@ def preprocess_clip(
   if view_normalize and layout.shoulders is not None:
     x = _rotate(x, layout.shoulders)
   return x.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Any skeleton: the preprocessing of `python -m skel_jax.prepare custom` (skel_jax/data/custom.py).
+
+
+def valid_span(clip: np.ndarray) -> tuple[int, int]:
+  """`(first, end)`: the frames from the first to the last one where any value is non-zero.
+
+  Unlike `valid_length` (the reference's rule: a count of the frames where person 0's first
+  joint is non-zero) this does not depend on the joint order, keeps all-zero frames inside the
+  clip (a dropped detection) in place, and accepts clips already centred on a joint.
+
+  Args:
+    clip: `[M, T, V, C]` array.
+
+  Returns:
+    `(first, end)` with `end` exclusive; `(0, 0)` for an all-zero clip.
+  """
+  clip = _check_clip(clip)
+  frames = np.flatnonzero(np.any(clip != 0, axis=(0, 2, 3)))
+  if not frames.size:
+    return 0, 0
+  return int(frames[0]), int(frames[-1]) + 1
+
+
+def prepare_clip(
+    clip: np.ndarray,
+    layout: SkeletonLayout | str,
+    t_out: int,
+    *,
+    center: bool = True,
+    view_normalize: bool = False,
+    name: str = "",
+) -> np.ndarray:
+  """Preprocesses one clip of any layout: valid span, centre, resize to `t_out`, view rotation.
+
+  Every step reads the layout: the channels it names (only the leading x, y[, z] are moved;
+  a score or visibility channel is carried), its centre joint, its shoulder pair. Nothing
+  depends on the joint order, so permuting the joints of a clip and of its layout permutes
+  the output.
+
+  Args:
+    clip: `[M, T, V, C]` coordinates with C = the layout's channels; absent persons and
+      frames are all zero.
+    layout: skeleton layout (or its name / file).
+    t_out: frames of the output.
+    center: subtract the centre joint's coordinates per frame and person.
+    view_normalize: the per-frame rotation about y that turns the shoulder line to +x (3D
+      layouts with shoulders only; an error otherwise).
+    name: clip name for error messages.
+
+  Returns:
+    float32 `[M, t_out, V, C]`.
+
+  Raises:
+    DataError: wrong shape, joint or channel count, non-finite values, an all-zero clip, or a
+      view rotation the layout cannot do.
+  """
+  layout = get_layout(layout)
+  clip = _check_clip(clip, name)
+  _, _, v, c = clip.shape
+  if v != layout.num_joints:
+    raise DataError(
+        f"{_where(name)}{v} joints, but layout {layout.name!r} has {layout.num_joints}")
+  if c != len(layout.channels):
+    raise DataError(f"{_where(name)}{c} channels, but layout {layout.name!r} names "
+                    f"{len(layout.channels)}: {list(layout.channels)}")
+  if not np.all(np.isfinite(clip)):
+    bad = np.argwhere(~np.isfinite(clip))[0]
+    raise DataError(f"{_where(name)}non-finite value at (person, frame, joint, channel) "
+                    f"{tuple(int(i) for i in bad)}")
+  first, end = valid_span(clip)
+  if end == 0:
+    raise DataError(f"{_where(name)}all values are zero: no valid frame")
+  d = layout.num_coords
+  x = clip[:, first:end].astype(np.float64)
+  if center:
+    x[..., :d] = _center(x[..., :d], layout.center)
+  x = _resize(x, end - first, int(t_out))
+  if view_normalize:
+    if d != 3 or layout.shoulders is None:
+      raise DataError(f"{_where(name)}view normalisation needs 3D coordinates and a shoulder "
+                      f"pair; layout {layout.name!r} has channels {list(layout.channels)} "
+                      f"and shoulders {layout.shoulders}")
+    x[..., :3] = _rotate(x[..., :3], layout.shoulders)
+  return x.astype(np.float32)
