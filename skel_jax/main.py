@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from skel_jax import config_lib
 from skel_jax import run as run_lib
 from skel_jax.train import sharding
 
@@ -51,4 +53,5 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  # configs/<method>.py resolves from any directory and from an installed package.
+  app.run(main, argv=config_lib.resolve_config_argv(sys.argv))

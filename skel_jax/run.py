@@ -260,9 +260,9 @@ def load_target_splits(config: ml_collections.ConfigDict,
 
 def _config_module(method: str):
   """configs/<method>.py as a module (None when it cannot be found)."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  path = os.path.join(root, "configs", f"{method}.py")
-  if not os.path.isfile(path):
+  try:
+    path = config_lib.resolve_config_path(os.path.join("configs", f"{method}.py"))
+  except FileNotFoundError:
     return None
   spec = importlib.util.spec_from_file_location(f"skel_jax_configs_{method}", path)
   module = importlib.util.module_from_spec(spec)
