@@ -8,7 +8,10 @@ setup(
     description="Self-supervised skeleton-based action recognition (SkeletonCLR, AimCLR, "
                 "SkeleMixCLR, SkeAttnCLR) in JAX/Flax",
     python_requires=">=3.10",
-    packages=find_packages(include=["skel_jax", "skel_jax.*"]),
+    # The top-level configs/ folder ships as skel_jax.configs: every preset runs from an
+    # installed package (skel_jax.config_lib.resolve_config_path finds it).
+    packages=find_packages(include=["skel_jax", "skel_jax.*"]) + ["skel_jax.configs"],
+    package_dir={"skel_jax.configs": "configs"},
     package_data={"skel_jax": ["data/layouts/*.json"]},
     install_requires=[
         "jax==0.10.2",

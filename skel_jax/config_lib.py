@@ -17,6 +17,9 @@ Keys: `stream` (joint|motion|bone), `frames`, `epochs`, `batch`, `hidden`, `seed
 
 from __future__ import annotations
 
+import importlib.resources
+import os
+
 import ml_collections
 import numpy as np
 
@@ -71,6 +74,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.demo_shear = 0.0  # demo data only: per-clip shear of the augmentation's form
   c.data.demo_seed = 0  # demo data only: the generator's seed (independent of the run's seed)
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
+  # npz: data only: centre, resample and view-normalise with data.layout on reading (off: the
+  # clips are only resampled, as CTR-GCN's npz files are centred already).
+  c.data.preprocess = False
 
   c.model = ml_collections.ConfigDict()
   c.model.graph = "stgcn"
@@ -404,18 +410,70 @@ def pretrain_config(method: str, arg: str | None, method_defaults=None,
   return c
 
 
+def resolve_config_path(path: str) -> str:
+  """The config file a `--config` path names, from any working directory.
+
+  An existing path is returned as it is. Otherwise `configs/<file>.py` (or `<file>.py`, or a
+  method name) is looked up among the configs shipped with the package (`skel_jax.configs`,
+  installed from the repository's top-level configs/ folder), then in the checkout holding
+  this module.
+
+  Raises:
+    FileNotFoundError: naming the places tried and the shipped configs.
+  """
+  if os.path.exists(path):
+    return path
+  base = os.path.basename(path)
+  base = base if base.endswith(".py") else base + ".py"
+  candidates = []
+  try:
+    shipped = importlib.resources.files("skel_jax.configs")
+    candidates.append(str(shipped / base))
+  except ModuleNotFoundError:  # a checkout without the package mapping
+    shipped = None
+  candidates.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "configs", base))
+  for candidate in candidates:
+    if os.path.isfile(candidate):
+      return candidate
+  folders = [os.path.dirname(c) for c in candidates if os.path.isdir(os.path.dirname(c))]
+  known = sorted(f for f in os.listdir(folders[0])
+                 if f.endswith(".py") and not f.startswith("_")) if folders else []
+  raise FileNotFoundError(f"config file {path!r} not found (tried it from {os.getcwd()} and "
+                          f"{candidates}); shipped configs: {known}")
+
+
+def resolve_config_argv(argv: list[str]) -> list[str]:
+  """`argv` with the path of `--config=PATH[:ARG]` (or `--config PATH[:ARG]`) resolved by
+  `resolve_config_path`, so that `--config=configs/aimclr.py:nwucla` works from any directory
+  and from an installed package. Unresolvable paths are left for the flag parser to report."""
+  out = list(argv)
+  for i, item in enumerate(out):
+    if item.startswith("--config="):
+      prefix, value = "--config=", item[len("--config="):]
+    elif item == "--config" and i + 1 < len(out):
+      prefix, value, i = "", out[i + 1], i + 1
+    else:
+      continue
+    path, sep, arg = value.partition(".py:") if ".py:" in value else (value, "", "")
+    path = path + ".py" if sep else path
+    try:
+      resolved = resolve_config_path(path)
+    except FileNotFoundError:
+      continue
+    out[i] = prefix + resolved + (":" + arg if sep else "")
+  return out
+
+
 def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
   """Loads `get_config(arg)` from a config file (e.g. 'configs/aimclr.py'), as the CLI does.
 
-  Relative paths are tried from the working directory, then from the repository root.
+  The path is resolved by `resolve_config_path` (the working directory, then the configs
+  shipped with the package).
   """
   import importlib.util  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
-  candidates = [path, os.path.join(os.path.dirname(os.path.dirname(__file__)), path)]
-  for candidate in candidates:
-    if os.path.exists(candidate):
-      spec = importlib.util.spec_from_file_location("skel_jax_config", candidate)
-      module = importlib.util.module_from_spec(spec)
-      spec.loader.exec_module(module)
-      return module.get_config(arg)
-  raise FileNotFoundError(f"config file {path!r} not found (tried {candidates})")
+  path = resolve_config_path(path)
+  spec = importlib.util.spec_from_file_location("skel_jax_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)

@@ -27,6 +27,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from skel_jax import config_lib
 from skel_jax import run as run_lib
 from skel_jax.data.errors import DataError
 from skel_jax.evaluate import seeds as seeds_lib
@@ -149,4 +150,6 @@ def flag_error_message(e: BaseException, argv: list[str]) -> str:
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main_with_errors, flags_parser=parse_flags)
+  # configs/<method>.py resolves from any directory and from an installed package.
+  app.run(main_with_errors, argv=config_lib.resolve_config_argv(sys.argv),
+          flags_parser=parse_flags)

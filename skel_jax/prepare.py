@@ -13,6 +13,11 @@ Long runs show a progress bar (files/s, ETA) on stderr. A run is resumable: fini
 are kept in `{out}/.{dataset}.partial/` and reused by the next run with the same arguments,
 and the dataset folder appears only at the end, by a rename (never half written).
 
+Your own skeletons (skel_jax/data/custom.py; docs/datasets.md, "Your own skeleton"):
+
+    python -m skel_jax.prepare custom --raw=CLIPS_DIR --layout=my_layout.json --name=mydata \
+        --out=/data/skel_jax [--labels=CLIPS_DIR/labels.csv] [--frames=64] [--no-center]
+
 NTU needs the missing-skeletons list (`ntu60_samples_with_missing_skeletons.txt` or the
 `ntu120_` one): give it with --skip-list, or put it in the raw folder (or its `meta/`).
 """
@@ -33,10 +38,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skel_jax.data import ntu, nw_ucla, pku_mmd
+from skel_jax.data import custom, ntu, nw_ucla, pku_mmd
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, load_prepared, read_split, save_split
 from skel_jax.data.preprocess import DataError, preprocess_clip
+from skel_jax.data.skeletons import LayoutError
 
 __all__ = ["DATASETS", "Plan", "load_prepared", "main", "plan_dataset", "prepare"]
 
@@ -489,10 +495,12 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="python -m skel_jax.prepare",
       description="Prepare a skeleton action dataset from its raw release.")
-  parser.add_argument("dataset", choices=DATASETS)
+  parser.add_argument("dataset", choices=DATASETS + (custom.KIND,),
+                      help="a built-in dataset, or 'custom' for your own clips")
   parser.add_argument("--raw", required=True, help="folder of the raw release")
   parser.add_argument("--out", required=True, help="output folder ({out}/{dataset}/...)")
-  parser.add_argument("--frames", type=int, default=50, help="frames per clip (default 50)")
+  parser.add_argument("--frames", type=int, default=None,
+                      help="frames per clip (default 50; custom: 64)")
   parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
   parser.add_argument("--skip-list", default=None,
                       help="NTU missing-skeletons list, or 'none' (default: search beside --raw)")
@@ -503,14 +511,46 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--skip-bad", action="store_true",
                       help="leave out raw files that cannot be read (listed with the reason "
                       "in info.json) instead of stopping at the first")
+  group = parser.add_argument_group("custom", "options of `custom` (one file per clip in --raw)")
+  group.add_argument("--layout", help="the clips' skeleton layout: a built-in name or a .json "
+                     "file (docs/datasets.md)")
+  group.add_argument("--name", help="dataset name: the folder under --out and "
+                     "--config.data.dataset")
+  group.add_argument("--labels", help="CSV with the columns clip, label, split "
+                     "(default RAW/labels.csv)")
+  group.add_argument("--center", default=True, action=argparse.BooleanOptionalAction,
+                     help="centre every frame on the layout's centre joint (default on)")
   return parser
+
+
+def _main_custom(args) -> int:
+  if not args.layout or not args.name:
+    print("error: custom needs --layout=NAME_OR_FILE and --name=DATASET_NAME", file=sys.stderr)
+    return 2
+  try:
+    final = custom.prepare_folder(
+        args.raw, args.out, args.name, args.layout, labels=args.labels,
+        num_frames=args.frames or 64, center=args.center,
+        view_normalize=bool(args.view_normalize), overwrite=args.overwrite)
+  except (DataError, LayoutError, FileExistsError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  with open(os.path.join(final, custom.INFO)) as f:
+    info = json.load(f)
+  print(f"wrote {final}: " + ", ".join(f"{k} {v} clips" for k, v in info["counts"].items())
+        + f", {info['num_classes']} classes, layout {info['layout']} "
+        f"({info['num_joints']} joints, channels {','.join(info['channels'])})\n"
+        f"train with: --config.data.dataset={args.name} --config.data.data_dir={args.out}")
+  return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   """Command-line entry point; returns the exit status."""
   args = _parser().parse_args(argv)
+  if args.dataset == custom.KIND:
+    return _main_custom(args)
   try:
-    final = prepare(args.dataset, args.raw, args.out, num_frames=args.frames,
+    final = prepare(args.dataset, args.raw, args.out, num_frames=args.frames or 50,
                     workers=args.workers, skip_list=args.skip_list,
                     view_normalize=args.view_normalize, overwrite=args.overwrite,
                     shard_size=args.shard_size, skip_bad=args.skip_bad)

@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from skel_jax import config_lib
-from skel_jax.data import skeletons
+from skel_jax.data import custom, skeletons
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import files, reference_settings
 from skel_jax.evaluate import fusion as fusion_lib
@@ -81,6 +81,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str = "all", *,
   """
   if mode not in MODES:
     raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
+  custom.apply_dataset_info(config)  # a prepared custom dataset sets its layout and classes
   if mode == "three_stream":
     return run_three_stream(config, workdir, splits=splits)
   return run_single(config, workdir, pretrain=mode in ("all", "pretrain"),
@@ -340,9 +341,9 @@ def load_target_splits(config: ml_collections.ConfigDict,
 
 def _config_module(method: str):
   """configs/<method>.py as a module (None when it cannot be found)."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  path = os.path.join(root, "configs", f"{method}.py")
-  if not os.path.isfile(path):
+  try:
+    path = config_lib.resolve_config_path(os.path.join("configs", f"{method}.py"))
+  except FileNotFoundError:
     return None
   spec = importlib.util.spec_from_file_location(f"skel_jax_configs_{method}", path)
   module = importlib.util.module_from_spec(spec)

@@ -58,7 +58,7 @@ def test_user_layout_file_round_trip(tmp_path):
   path.write_text(json.dumps(spec))
   layout = skeletons.get_layout(str(path))
   assert layout.num_joints == 5 and layout.edges == ((1, 0), (2, 1), (3, 1), (4, 1))
-  assert layout.to_dict() == spec
+  assert layout.to_dict() == dict(spec, channels=["x", "y", "z"])  # the default channels
 
 
 @pytest.mark.parametrize("bad, message", [

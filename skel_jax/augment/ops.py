@@ -44,6 +44,27 @@ def _check_clip(name: str, x: Array, channels: int | None = None) -> None:
                      f"{tuple(x.shape)}")
 
 
+def _check_coords(name: str, x: Array, coords: int) -> None:
+  """Raises a ValueError naming the op when the clip has fewer than `coords` channels."""
+  _check_clip(name, x)
+  if coords not in (2, 3) or x.shape[-1] < coords:
+    raise ValueError(f"{name}: needs 2 or 3 leading coordinate channels (the layout's "
+                     f"x, y[, z]), got coords={coords} for shape {tuple(x.shape)}")
+
+
+def apply_to_coords(x: Array, matrix: Array, coords: int) -> Array:
+  """Maps the first `coords` channels by the top-left `[coords, coords]` block of `matrix`.
+
+  Channels after the coordinates (a detector's confidence, a visibility) pass unchanged. For
+  2D skeletons the block is the image-plane part of the 3D map: what an orthographic camera
+  sees of a skeleton in the z = 0 plane after the 3D shear or rotation.
+  """
+  out = apply_linear(x[..., :coords], matrix[:coords, :coords])
+  if x.shape[-1] == coords:
+    return out
+  return jnp.concatenate([out, x[..., coords:]], axis=-1)
+
+
 def _check_prob(name: str, p) -> None:
   """Validates a static probability (traced values are left to the caller)."""
   if isinstance(p, (int, float)) and not 0.0 <= p <= 1.0:
@@ -143,7 +164,7 @@ def shear_with_values(x: Array, values: Array) -> Array:
   return apply_linear(x, shear_matrix(values))
 
 
-def shear(rng: Array, x: Array, amplitude: float = 0.5) -> Array:
+def shear(rng: Array, x: Array, amplitude: float = 0.5, coords: int = 3) -> Array:
   """Random shear of the xyz coordinates (spec 1.3.2).
 
   The six off-diagonal entries of ``S = [[1, a, b], [c, 1, d], [e, f, 1]]`` are independent
@@ -153,15 +174,17 @@ def shear(rng: Array, x: Array, amplitude: float = 0.5) -> Array:
     rng: PRNG key.
     x: one clip `[M, T, V, 3]`.
     amplitude: r; ``amplitude <= 0`` disables the op (the reference's ``-1`` switch).
+    coords: leading coordinate channels (the layout's, 3 for xyz, 2 for image x, y); only
+      they are sheared (`apply_to_coords`).
 
   Returns:
-    `[M, T, V, 3]`.
+    `[M, T, V, C]`.
   """
-  _check_clip("shear", x, channels=3)
+  _check_coords("shear", x, coords)
   if amplitude <= 0:
     return x
   values = jax.random.uniform(rng, (6,), jnp.float32, -amplitude, amplitude)
-  return shear_with_values(x, values)
+  return apply_to_coords(x, shear_matrix(values), coords)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,7 +247,8 @@ def rotate_with_angles(x: Array, angles: Array) -> Array:
   return apply_linear(x, rotation_matrix(angles))
 
 
-def rotate(rng: Array, x: Array, main_max_deg: float = 30.0, other_max_deg: float = 1.0) -> Array:
+def rotate(rng: Array, x: Array, main_max_deg: float = 30.0, other_max_deg: float = 1.0,
+           coords: int = 3) -> Array:
   """Random rotation, always applied (spec 1.4, op 2).
 
   The main axis is uniform over {x, y, z}; its angle is ``U(0, main_max_deg)`` degrees and the
@@ -235,16 +259,17 @@ def rotate(rng: Array, x: Array, main_max_deg: float = 30.0, other_max_deg: floa
     x: one clip `[M, T, V, 3]`.
     main_max_deg: upper bound of the main-axis angle, in degrees.
     other_max_deg: upper bound of the two other angles, in degrees.
+    coords: leading coordinate channels (3 or 2); only they are rotated (`apply_to_coords`).
 
   Returns:
-    `[M, T, V, 3]`.
+    `[M, T, V, C]`.
   """
-  _check_clip("rotate", x, channels=3)
+  _check_coords("rotate", x, coords)
   key_axis, key_angle = jax.random.split(rng)
   main = jax.random.randint(key_axis, (), 0, 3)
   max_deg = jnp.where(jnp.arange(3) == main, main_max_deg, other_max_deg)  # [3]
   angles = jnp.deg2rad(jax.random.uniform(key_angle, (3,), jnp.float32) * max_deg)
-  return rotate_with_angles(x, angles)
+  return apply_to_coords(x, rotation_matrix(angles), coords)
 
 
 def gaussian_noise(rng: Array, x: Array, std: float = 0.01, p: float = 0.5) -> Array:
@@ -359,13 +384,15 @@ def gaussian_blur(rng: Array, x: Array, sigma_min: float = 0.1, sigma_max: float
   return _maybe(key_coin, p, blurred, x)
 
 
-def axis_mask(rng: Array, x: Array, p: float = 0.5) -> Array:
+def axis_mask(rng: Array, x: Array, p: float = 0.5, coords: int | None = None) -> Array:
   """Zeroes one coordinate axis (uniform over the C axes) with probability p (spec 1.4, op 5).
 
   Args:
     rng: PRNG key.
     x: one clip `[M, T, V, C]`.
     p: probability of masking.
+    coords: draw the axis among the first `coords` channels only (the layout's coordinates,
+      so a confidence channel is never the one masked); None: all C channels.
 
   Returns:
     `[M, T, V, C]`, the chosen coordinate set to 0 for all frames, joints and persons.
@@ -373,7 +400,7 @@ def axis_mask(rng: Array, x: Array, p: float = 0.5) -> Array:
   _check_clip("axis_mask", x)
   _check_prob("axis_mask", p)
   key_coin, key_axis = jax.random.split(rng)
-  axis = jax.random.randint(key_axis, (), 0, x.shape[-1])
+  axis = jax.random.randint(key_axis, (), 0, x.shape[-1] if coords is None else coords)
   masked = jnp.where(jnp.arange(x.shape[-1]) == axis, jnp.zeros((), x.dtype), x)
   return _maybe(key_coin, p, masked, x)
 

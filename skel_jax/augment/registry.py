@@ -257,12 +257,14 @@ def build(spec: str, layout: skeletons.SkeletonLayout | str | None = None,
 # The built-in ops (ops.py stays free of registry imports).
 register("identity")(ops.identity)
 register("temporal_shift")(ops.temporal_shift)
-register("shear")(ops.shear)
+# The spatial ops act on the layout's coordinate channels (2D or 3D, confidence untouched).
+_COORDS = {"coords": lambda layout: layout.num_coords}
+register("shear", layout_args=_COORDS)(ops.shear)
 register("spatial_flip", layout_args={"perm": lambda layout: layout.flip})(ops.spatial_flip)
-register("rotate")(ops.rotate)
+register("rotate", layout_args=_COORDS)(ops.rotate)
 register("gaussian_noise")(ops.gaussian_noise)
 register("gaussian_blur")(ops.gaussian_blur)
-register("axis_mask")(ops.axis_mask)
+register("axis_mask", layout_args=_COORDS)(ops.axis_mask)
 register("temporal_flip")(ops.temporal_flip)
 register("view_rotate")(ops.view_rotate)
 register("random_scale")(ops.random_scale)

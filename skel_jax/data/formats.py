@@ -22,8 +22,8 @@ import numpy as np
 
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.errors import reading
-from skel_jax.data.preprocess import DataError, preprocess_clip, resize_time, valid_length
-from skel_jax.data.skeletons import get_layout
+from skel_jax.data.preprocess import DataError, preprocess_clip, resize_time, valid_span
+from skel_jax.data.skeletons import LayoutError, get_layout
 
 # Joint count -> built-in layout, for files that do not say which skeleton they hold.
 _LAYOUT_BY_JOINTS = {25: "ntu25", 20: "kinect_v1_20"}
@@ -154,7 +154,15 @@ def check_clips(x: np.ndarray, source: str, layout: str | None) -> str:
 
 
 def _layout_for(num_joints: int, layout: str | None, source: str) -> str:
+  """The given layout (checked against the data's joint count), else one chosen by the count."""
   if layout is not None:
+    try:
+      expected = get_layout(layout).num_joints
+    except LayoutError as e:
+      raise DataError(f"{source}: {e}") from e
+    if expected != num_joints:
+      raise DataError(f"{source}: the clips have {num_joints} joints but layout {layout!r} has "
+                      f"{expected}; name the data's layout (--config.data.layout=NAME_OR_FILE)")
     return layout
   if num_joints not in _LAYOUT_BY_JOINTS:
     raise DataError(f"{source}: {num_joints} joints matches no built-in layout; pass layout=")
@@ -175,13 +183,14 @@ def _num_classes(labels: np.ndarray, num_classes: int | None, source: str) -> in
 
 
 def _resize_all(x: np.ndarray, num_frames: int, source: str) -> np.ndarray:
-  """Resizes every clip's valid frames (person 0's first joint non-zero) to `num_frames`."""
+  """Resizes every clip's valid span (`valid_span`: first to last non-zero frame, whichever
+  joint is non-zero) to `num_frames`."""
   out = np.zeros(x.shape[:2] + (num_frames,) + x.shape[3:], np.float32)
   for i, clip in enumerate(x):
-    length = valid_length(clip)
-    if not length:
-      raise DataError(f"{source}: clip {i} has no valid frame")
-    out[i] = resize_time(clip, length, num_frames)
+    first, end = valid_span(clip)
+    if not end:
+      raise DataError(f"{source}: clip {i} is all zero (no valid frame)")
+    out[i] = resize_time(clip[:, first:end], end - first, num_frames)
   return out
 
 
@@ -287,8 +296,8 @@ def load_ctrgcn_npz(
   Args:
     path: the `.npz` file.
     split: 'train' or 'test' ('val' is accepted for 'test').
-    num_frames: when given, resize each clip's valid frames (person 0's first joint
-      non-zero) to this many frames; None keeps the stored (padded) frames.
+    num_frames: when given, resize each clip's valid frames (first to last non-zero frame)
+      to this many frames; None keeps the stored (padded) frames.
     preprocess: run the whole step B of spec 1.1 instead (per-frame centring, resize to
       `num_frames` or 50, y-rotation when `view_normalize`).
     num_classes: class count; default the one-hot width, or largest label + 1.

@@ -39,14 +39,18 @@ def save_split(path: str | os.PathLike, ds: ArrayDataset) -> None:
              num_classes=np.asarray(ds.num_classes, np.int64))
 
 
-def read_split(path: str | os.PathLike) -> ArrayDataset:
+def read_split(path: str | os.PathLike, layout: str | None = None) -> ArrayDataset:
   """Reads a split file written by `save_split`.
+
+  `layout` (a name or layout file) replaces the layout name stored in the file, e.g. the
+  layout.json of a prepared custom dataset, whose stored name is not a built-in one.
 
   Raises:
     DataError: naming the file when it is not an npz, a field is missing or malformed, a
       coordinate is not finite, or a label is outside 0..num_classes-1.
   """
   path = os.fspath(path)
+  layout_override = layout
   with reading(path, "prepared split"):
     archive = np.load(path, allow_pickle=False)
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -58,27 +62,29 @@ def read_split(path: str | os.PathLike) -> ArrayDataset:
         raise DataError(f"{path}: not a prepared split, missing {missing}")
       x, y, names = archive["x"], archive["y"], archive["names"]
       layout, num_classes = archive["layout"], archive["num_classes"]
-  return _checked_split(path, x, y, names, layout, num_classes)
+  return _checked_split(path, x, y, names, layout, num_classes, override=layout_override)
 
 
-def _checked_split(path, x, y, names, layout, num_classes) -> ArrayDataset:
+def _checked_split(path, x, y, names, layout, num_classes, override=None) -> ArrayDataset:
   """The fields of a split file as an ArrayDataset, each checked (errors name `path`)."""
   if x.ndim != 5 or x.dtype.kind != "f":
     raise DataError(f"{path}: x must be float [N, M, T, V, C], got {x.dtype} {x.shape}")
   _, m, t, v, c = x.shape
-  # 2 coordinates for 2-D keypoint layouts, 3 for xyz.
-  if m < 1 or t < 1 or c not in (2, 3):
-    raise DataError(f"{path}: x of shape {x.shape}: needs a person, a frame and 2 or 3 "
-                    "coordinates")
+  if m < 1 or t < 1:
+    raise DataError(f"{path}: x of shape {x.shape}: needs a person and a frame")
   if layout.ndim != 0 or layout.dtype.kind != "U":
     raise DataError(f"{path}: layout must be a string")
-  layout = str(layout)
+  layout = str(layout) if override is None else str(override)
   try:
-    joints = get_layout(layout).num_joints
+    spec = get_layout(layout)
   except DataError as e:
     raise DataError(f"{path}: {e}") from e
-  if v != joints:
-    raise DataError(f"{path}: {v} joints, but layout {layout!r} has {joints}")
+  if v != spec.num_joints:
+    raise DataError(f"{path}: {v} joints, but layout {layout!r} has {spec.num_joints}")
+  # The channels the layout names: x, y[, z] and e.g. a confidence score.
+  if c != len(spec.channels):
+    raise DataError(f"{path}: {c} channels, but layout {layout!r} names "
+                    f"{len(spec.channels)}: {list(spec.channels)}")
   if num_classes.ndim != 0 or num_classes.dtype.kind not in "iu" or num_classes < 1:
     raise DataError(f"{path}: num_classes must be a positive integer, got {num_classes!r}")
   if y.ndim != 1 or names.ndim != 1 or names.dtype.kind != "U":

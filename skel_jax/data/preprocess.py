@@ -8,7 +8,9 @@ Step B of spec 1.1, in order:
 
 1. `valid_length`: L = number of frames where person 0's first joint is non-zero (a count,
    not the index of the last valid frame; a zero frame in the middle therefore shortens the
-   clip from the end, as in the reference).
+   clip from the end, as in the reference). `preprocess_clip` counts the frames where any
+   joint of person 0 is non-zero, which does not depend on the joint order and equals the
+   reference's count on sensor data (a body's joints are all present or all absent).
 2. `center_clip`: subtract the centre joint per frame and person.
 3. `resize_time`: bilinear resize of frames `[0, L)` to `t_out` frames (OpenCV INTER_LINEAR
    half-pixel rule, no anti-aliasing).
@@ -40,7 +42,7 @@ def _check_clip(clip: np.ndarray, name: str = "") -> np.ndarray:
   return clip
 
 
-def valid_length(clip: np.ndarray) -> int:
+def valid_length(clip: np.ndarray, joint: int | None = 0) -> int:
   """Number of frames where person 0's first joint is non-zero (spec 1.1 B.1).
 
   A joint counts as non-zero when any of its coordinates is non-zero. This is a count of
@@ -48,12 +50,15 @@ def valid_length(clip: np.ndarray) -> int:
 
   Args:
     clip: `[M, T, V, C]` array.
+    joint: the joint checked (the reference: 0); None counts the frames where any joint of
+      person 0 is non-zero (independent of the joint order).
 
   Returns:
-    The count L (0 when person 0's first joint is zero in every frame).
+    The count L (0 when the checked joint(s) of person 0 are zero in every frame).
   """
   clip = _check_clip(clip)
-  return int(np.count_nonzero(np.any(clip[0, :, 0, :] != 0, axis=-1)))
+  person = clip[0] if joint is None else clip[0, :, joint:joint + 1]  # [T, V or 1, C]
+  return int(np.count_nonzero(np.any(person != 0, axis=(-2, -1))))
 
 
 def _center(x: np.ndarray, center: int) -> np.ndarray:
@@ -219,9 +224,9 @@ def preprocess_clip(
     bad = np.argwhere(~np.isfinite(clip))[0]
     raise DataError(f"{_where(name)}non-finite coordinate at (person, frame, joint, axis) "
                     f"{tuple(int(i) for i in bad)}")
-  length = valid_length(clip)
+  length = valid_length(clip, joint=None)  # the layout's joint order does not matter
   if length == 0:
-    raise DataError(f"{_where(name)}no valid frame: person 0's first joint is zero in all "
+    raise DataError(f"{_where(name)}no valid frame: person 0 is all zero in all "
                     f"{t} frames")
   # Only frames [0, L) enter the resize, so the rest need not be centred. A coordinate that is
   # finite in float64 can still overflow here or in the float32 cast (1e300 -> inf); such
@@ -234,5 +239,97 @@ def preprocess_clip(
     out = x.astype(np.float32)
   if not np.all(np.isfinite(out)):
     raise DataError(f"{_where(name)}coordinates too large: the preprocessed clip does not fit "
+                    f"float32 (largest input magnitude {float(np.max(np.abs(clip))):.3g})")
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Any skeleton: the preprocessing of `python -m skel_jax.prepare custom` (skel_jax/data/custom.py).
+
+
+def valid_span(clip: np.ndarray) -> tuple[int, int]:
+  """`(first, end)`: the frames from the first to the last one where any value is non-zero.
+
+  Unlike `valid_length` (the reference's rule: a count of the frames where person 0's first
+  joint is non-zero) this does not depend on the joint order, keeps all-zero frames inside the
+  clip (a dropped detection) in place, and accepts clips already centred on a joint.
+
+  Args:
+    clip: `[M, T, V, C]` array.
+
+  Returns:
+    `(first, end)` with `end` exclusive; `(0, 0)` for an all-zero clip.
+  """
+  clip = _check_clip(clip)
+  frames = np.flatnonzero(np.any(clip != 0, axis=(0, 2, 3)))
+  if not frames.size:
+    return 0, 0
+  return int(frames[0]), int(frames[-1]) + 1
+
+
+def prepare_clip(
+    clip: np.ndarray,
+    layout: SkeletonLayout | str,
+    t_out: int,
+    *,
+    center: bool = True,
+    view_normalize: bool = False,
+    name: str = "",
+) -> np.ndarray:
+  """Preprocesses one clip of any layout: valid span, centre, resize to `t_out`, view rotation.
+
+  Every step reads the layout: the channels it names (only the leading x, y[, z] are moved;
+  a score or visibility channel is carried), its centre joint, its shoulder pair. Nothing
+  depends on the joint order, so permuting the joints of a clip and of its layout permutes
+  the output.
+
+  Args:
+    clip: `[M, T, V, C]` coordinates with C = the layout's channels; absent persons and
+      frames are all zero.
+    layout: skeleton layout (or its name / file).
+    t_out: frames of the output.
+    center: subtract the centre joint's coordinates per frame and person.
+    view_normalize: the per-frame rotation about y that turns the shoulder line to +x (3D
+      layouts with shoulders only; an error otherwise).
+    name: clip name for error messages.
+
+  Returns:
+    float32 `[M, t_out, V, C]`.
+
+  Raises:
+    DataError: wrong shape, joint or channel count, non-finite values, an all-zero clip, or a
+      view rotation the layout cannot do.
+  """
+  layout = get_layout(layout)
+  clip = _check_clip(clip, name)
+  _, _, v, c = clip.shape
+  if v != layout.num_joints:
+    raise DataError(
+        f"{_where(name)}{v} joints, but layout {layout.name!r} has {layout.num_joints}")
+  if c != len(layout.channels):
+    raise DataError(f"{_where(name)}{c} channels, but layout {layout.name!r} names "
+                    f"{len(layout.channels)}: {list(layout.channels)}")
+  if not np.all(np.isfinite(clip)):
+    bad = np.argwhere(~np.isfinite(clip))[0]
+    raise DataError(f"{_where(name)}non-finite value at (person, frame, joint, channel) "
+                    f"{tuple(int(i) for i in bad)}")
+  first, end = valid_span(clip)
+  if end == 0:
+    raise DataError(f"{_where(name)}all values are zero: no valid frame")
+  d = layout.num_coords
+  x = clip[:, first:end].astype(np.float64)
+  if center:
+    x[..., :d] = _center(x[..., :d], layout.center)
+  if view_normalize and (d != 3 or layout.shoulders is None):
+    raise DataError(f"{_where(name)}view normalisation needs 3D coordinates and a shoulder "
+                    f"pair; layout {layout.name!r} has channels {list(layout.channels)} "
+                    f"and shoulders {layout.shoulders}")
+  with np.errstate(over="ignore", invalid="ignore"):
+    x = _resize(x, end - first, int(t_out))
+    if view_normalize:
+      x[..., :3] = _rotate(x[..., :3], layout.shoulders)
+    out = x.astype(np.float32)
+  if not np.all(np.isfinite(out)):
+    raise DataError(f"{_where(name)}values too large: the preprocessed clip does not fit "
                     f"float32 (largest input magnitude {float(np.max(np.abs(clip))):.3g})")
   return out

@@ -8,6 +8,9 @@ Names:
 * `ntu60_xsub`, `ntu60_xview`, `ntu120_xsub`, `ntu120_xset`, `pku1_xsub`, `pku1_xview`,
   `pku2_xsub`, `pku2_xview`: datasets written by `python -m skel_jax.prepare`, under
   `data_dir` or `$SKEL_JAX_DATA_DIR`.
+* any other name: a dataset written by `python -m skel_jax.prepare custom --name=NAME` (your own
+  skeletons, skel_jax/data/custom.py) under `data_dir` or `$SKEL_JAX_DATA_DIR`, or the path of
+  its folder; its layout and class count come from its info.json.
 * `npy:<folder>`: the reference repos' `{split}_position.npy` + `{split}_label.pkl`.
 * `npz:<file>`: a CTR-GCN style `.npz`.
 * `tfds:<config>`: a `skeleton_actions/<config>` TFDS build under `data_dir` (read without
@@ -24,7 +27,7 @@ import os
 
 import numpy as np
 
-from skel_jax.data import formats, nw_ucla, prepared
+from skel_jax.data import custom, formats, nw_ucla, prepared
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.preprocess import DataError
 
@@ -192,5 +195,14 @@ def load_dataset(
     return formats.load_ctrgcn_npz(path, split, num_frames=num_frames, **kw)
   if name.startswith("tfds:"):
     return _load_tfds(name[5:], split, data_dir, num_frames)
+  folder = custom.dataset_folder(name, data_dir)
+  if folder is not None:
+    if kw:
+      raise TypeError(f"load_dataset({name!r}) takes no options {sorted(kw)}: a prepared "
+                      "dataset's preprocessing is fixed by `python -m skel_jax.prepare custom`")
+    return custom.load_custom(folder, split, num_frames)
+  root = data_dir or os.environ.get(DATA_DIR_ENV)
   raise ValueError(f"unknown dataset {name!r}; known: demo, nwucla, {', '.join(PREPARED)}, "
-                   "npy:<folder>, npz:<file>, tfds:<config>")
+                   "npy:<folder>, npz:<file>, tfds:<config>, or a dataset prepared with "
+                   f"`python -m skel_jax.prepare custom --name={name}` (none found under "
+                   f"data_dir={root!r})")

@@ -1,13 +1,16 @@
 """Skeleton layouts as data: joints, parents, centre, body-part groups and the flip map.
 
 A layout is everything the library needs to know about a skeleton; no code path is specific
-to NTU or Kinect v1. Two layouts are built in:
+to NTU or Kinect v1. Built in (`BUILTIN_LAYOUTS`; pictures in docs/datasets.md):
 
 * ``ntu25``: Kinect v2, 25 joints (NTU RGB+D, PKU-MMD). Parents, body parts and the flip map
   are those of reference-spec sections 1.2, 1.4 (flip) and 4.3 (body groups). Centre joint 21
   (idx 20, spine shoulder), the graph centre and the preprocessing origin of spec 1.1/1.5.1.
 * ``kinect_v1_20``: Kinect v1, 20 joints (NW-UCLA, UTKinect). Parents as in the NW-UCLA
   ``meta.json`` bones (rooted at the hip centre, idx 0).
+* ``coco17``: the 17 COCO keypoints of 2D pose estimators, channels (x, y, score).
+* ``openpose25``: OpenPose BODY_25, channels (x, y, score).
+* ``mediapipe33``: MediaPipe Pose's 33 landmarks, channels (x, y, z, visibility).
 
 A user layout is a small JSON (or YAML if PyYAML is installed) file, for example::
 
@@ -17,10 +20,14 @@ A user layout is a small JSON (or YAML if PyYAML is installed) file, for example
      "center": 0,
      "parts": {"trunk": [0, 1, 2], "left_arm": [3], "right_arm": [4]},
      "flip": [0, 1, 2, 4, 3],
-     "shoulders": [3, 4]}
+     "shoulders": [3, 4],
+     "channels": ["x", "y", "z"]}
 
 ``parents[v]`` is the 0-based parent of joint v, the root is its own parent; ``flip[i]`` is the
-old joint that becomes joint i under a left/right flip (identity when absent). ``get_layout``
+old joint that becomes joint i under a left/right flip (identity when absent). ``channels``
+names the C axis of the clips (default x, y, z): the coordinates come first (``x, y`` or
+``x, y, z``), anything after them (a detector's ``score``, a ``visibility``) is carried along
+but never centred, rotated or sheared. ``get_layout``
 accepts a built-in name or a path to such a file.
 """
 
@@ -49,6 +56,7 @@ class SkeletonLayout:
     flip: left/right permutation, ``new[i] = old[flip[i]]`` (spec 1.4, op 1).
     shoulders: (a, b) joints whose difference ``p[b] - p[a]`` defines the view direction of
       the per-frame y-rotation (spec 1.1 step B.4: NTU joints 5 and 9); None disables it.
+    channels: names of the clips' C axis; the leading x, y[, z] are the coordinates.
   """
 
   name: str
@@ -58,6 +66,7 @@ class SkeletonLayout:
   parts: tuple[tuple[str, tuple[int, ...]], ...]
   flip: tuple[int, ...]
   shoulders: tuple[int, int] | None = None
+  channels: tuple[str, ...] = ("x", "y", "z")
 
   def __post_init__(self):
     validate_layout(self)
@@ -70,6 +79,11 @@ class SkeletonLayout:
   def edges(self) -> tuple[tuple[int, int], ...]:
     """Undirected bones as (child, parent) pairs, self-loops excluded."""
     return tuple((v, p) for v, p in enumerate(self.parents) if v != p)
+
+  @property
+  def num_coords(self) -> int:
+    """How many leading channels are coordinates (2 or 3)."""
+    return sum(1 for c in self.channels if c in COORDINATES)
 
   @property
   def part_names(self) -> tuple[str, ...]:
@@ -91,7 +105,11 @@ class SkeletonLayout:
         "parts": {k: list(v) for k, v in self.parts},
         "flip": list(self.flip),
         "shoulders": list(self.shoulders) if self.shoulders else None,
+        "channels": list(self.channels),
     }
+
+
+COORDINATES = ("x", "y", "z")
 
 
 class LayoutError(DataError):
@@ -131,6 +149,7 @@ def validate_layout(layout: SkeletonLayout, source: str = "") -> None:
   v = len(layout.joint_names)
   if v < 2:
     fail(f"needs at least 2 joints, got {v}")
+  # Names identify joints (the encoder's data BN is initialised per joint name).
   seen: dict[str, int] = {}
   for j, joint in enumerate(layout.joint_names):
     if joint in seen:
@@ -159,6 +178,11 @@ def validate_layout(layout: SkeletonLayout, source: str = "") -> None:
       fail(f"shoulders must be two different joints, got {list(layout.shoulders)}")
   if not layout.parts:
     fail("needs at least one body part")
+  coords = tuple(c for c in layout.channels if c in COORDINATES)
+  if (len(set(layout.channels)) != len(layout.channels) or coords not in (("x", "y"), COORDINATES)
+      or layout.channels[:len(coords)] != coords):
+    fail(f"channels {list(layout.channels)} must start with the coordinates x, y or x, y, z, "
+         "then other names (e.g. score)")
   for part, joints in layout.parts:
     if not joints:
       fail(f"part {part!r} has no joints")
@@ -183,6 +207,13 @@ def _indices(values, field: str) -> tuple[int, ...]:
   return tuple(_index(x, f"{field}[{i}]") for i, x in enumerate(values))
 
 
+def _names(values, field: str) -> tuple[str, ...]:
+  if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or any(
+      not isinstance(n, str) for n in values):
+    raise LayoutError(f"{field} must be a list of strings, got {_short(values)}")
+  return tuple(values)
+
+
 def _short(value) -> str:
   text = repr(value)
   return text if len(text) <= 60 else text[:57] + "..."
@@ -196,6 +227,7 @@ def make_layout(
     parts: Mapping[str, Sequence[int]] | Sequence[tuple[str, Sequence[int]]],
     flip: Sequence[int] | None = None,
     shoulders: Sequence[int] | None = None,
+    channels: Sequence[str] | None = None,
 ) -> SkeletonLayout:
   """Builds a validated layout from plain Python values.
 
@@ -225,6 +257,7 @@ def make_layout(
       parts=tuple((k, _indices(v, f"part {k!r}")) for k, v in items),
       flip=_indices(flip, "flip") if flip is not None else tuple(range(len(joint_names))),
       shoulders=_indices(shoulders, "shoulders") if shoulders is not None else None,
+      channels=_names(channels, "channels") if channels is not None else COORDINATES,
   )
 
 
@@ -283,7 +316,100 @@ KINECT_V1_20 = make_layout(
     shoulders=(4, 8),
 )
 
-BUILTIN_LAYOUTS = {layout.name: layout for layout in (NTU25, KINECT_V1_20)}
+
+def _pairs_flip(v: int, pairs: Sequence[tuple[int, int]]) -> list[int]:
+  """The flip permutation that swaps each (left, right) pair and fixes the other joints."""
+  flip = list(range(v))
+  for a, b in pairs:
+    flip[a], flip[b] = b, a
+  return flip
+
+
+# COCO keypoints (17; the order of the COCO person-keypoint annotations and of most 2D pose
+# estimators). COCO has no neck or pelvis joint: the tree hangs from the nose, the graph centre
+# and the centring origin; the hips hang from the shoulders of their side.
+COCO17 = make_layout(
+    name="coco17",
+    joint_names=[
+        "nose", "eye_left", "eye_right", "ear_left", "ear_right",
+        "shoulder_left", "shoulder_right", "elbow_left", "elbow_right",
+        "wrist_left", "wrist_right", "hip_left", "hip_right",
+        "knee_left", "knee_right", "ankle_left", "ankle_right",
+    ],
+    parents=[0, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14],
+    center=0,
+    parts=[
+        ("head", [0, 1, 2, 3, 4]),
+        ("arm_right", [6, 8, 10]),
+        ("arm_left", [5, 7, 9]),
+        ("leg_right", [12, 14, 16]),
+        ("leg_left", [11, 13, 15]),
+    ],
+    flip=_pairs_flip(17, [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14),
+                          (15, 16)]),
+    shoulders=(5, 6),
+    channels=("x", "y", "score"),
+)
+
+# OpenPose BODY_25 (the order of OpenPose's body_25 model output), rooted at the neck like
+# OpenPose's own limb list; the small toe hangs from the big toe.
+OPENPOSE25 = make_layout(
+    name="openpose25",
+    joint_names=[
+        "nose", "neck", "shoulder_right", "elbow_right", "wrist_right",
+        "shoulder_left", "elbow_left", "wrist_left", "hip_mid",
+        "hip_right", "knee_right", "ankle_right", "hip_left", "knee_left", "ankle_left",
+        "eye_right", "eye_left", "ear_right", "ear_left",
+        "bigtoe_left", "smalltoe_left", "heel_left", "bigtoe_right", "smalltoe_right",
+        "heel_right",
+    ],
+    parents=[1, 1, 1, 2, 3, 1, 5, 6, 1, 8, 9, 10, 8, 12, 13, 0, 0, 15, 16, 14, 19, 14, 11, 22,
+             11],
+    center=1,
+    parts=[
+        ("trunk", [0, 1, 8, 15, 16, 17, 18]),
+        ("arm_right", [2, 3, 4]),
+        ("arm_left", [5, 6, 7]),
+        ("leg_right", [9, 10, 11, 22, 23, 24]),
+        ("leg_left", [12, 13, 14, 19, 20, 21]),
+    ],
+    flip=_pairs_flip(25, [(2, 5), (3, 6), (4, 7), (9, 12), (10, 13), (11, 14), (15, 16),
+                          (17, 18), (19, 22), (20, 23), (21, 24)]),
+    shoulders=(5, 2),
+    channels=("x", "y", "score"),
+)
+
+# MediaPipe Pose (BlazePose) landmarks, 33, in the order of its PoseLandmark enum; x, y, z and
+# the landmark's visibility. No mid joint either: rooted at the nose, as coco17.
+MEDIAPIPE33 = make_layout(
+    name="mediapipe33",
+    joint_names=[
+        "nose", "eye_inner_left", "eye_left", "eye_outer_left",
+        "eye_inner_right", "eye_right", "eye_outer_right", "ear_left", "ear_right",
+        "mouth_left", "mouth_right", "shoulder_left", "shoulder_right",
+        "elbow_left", "elbow_right", "wrist_left", "wrist_right",
+        "pinky_left", "pinky_right", "index_left", "index_right", "thumb_left", "thumb_right",
+        "hip_left", "hip_right", "knee_left", "knee_right", "ankle_left", "ankle_right",
+        "heel_left", "heel_right", "foot_index_left", "foot_index_right",
+    ],
+    parents=[0, 0, 1, 2, 0, 4, 5, 3, 6, 0, 0, 0, 0, 11, 12, 13, 14, 15, 16, 15, 16, 15, 16,
+             11, 12, 23, 24, 25, 26, 27, 28, 27, 28],
+    center=0,
+    parts=[
+        ("head", list(range(11))),
+        ("arm_right", [12, 14, 16, 18, 20, 22]),
+        ("arm_left", [11, 13, 15, 17, 19, 21]),
+        ("leg_right", [24, 26, 28, 30, 32]),
+        ("leg_left", [23, 25, 27, 29, 31]),
+    ],
+    flip=_pairs_flip(33, [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)]
+                     + [(a, a + 1) for a in range(11, 33, 2)]),
+    shoulders=(11, 12),
+    channels=("x", "y", "z", "visibility"),
+)
+
+BUILTIN_LAYOUTS = {layout.name: layout
+                   for layout in (NTU25, KINECT_V1_20, COCO17, OPENPOSE25, MEDIAPIPE33)}
 
 
 def load_layout(path: str | os.PathLike) -> SkeletonLayout:
@@ -321,6 +447,7 @@ def load_layout(path: str | os.PathLike) -> SkeletonLayout:
         parts=spec.get("parts", default_parts),
         flip=spec.get("flip"),
         shoulders=spec.get("shoulders"),
+        channels=spec.get("channels"),
     )
   except LayoutError as e:
     raise LayoutError(f"{path}: {e}") from e

@@ -25,6 +25,7 @@ twice the float32 rate; on TPUs bfloat16 is the native matmul type.
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from skel_jax.data.skeletons import get_layout
 from skel_jax.models.graph import build_adjacency
 
 CONV_IMPLS = ("matmul", "conv")
@@ -56,6 +58,28 @@ def weight_init(key, shape, dtype=jnp.float32):
 def bn_scale_init(key, shape, dtype=jnp.float32):
   """Spec 1.5.4: every BatchNorm weight ~ N(1, 0.02^2)."""
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def joint_keyed_bn_scale_init(joint_names: Sequence[str]):
+  """`bn_scale_init` for the data BN, drawn per joint from a key folded with the joint's name.
+
+  The data BN has one scale per (joint, channel). Drawn from one key over the flat `V*C`
+  vector, the value a joint gets depends on its index, so the same seed gives a differently
+  initialised model for the same skeleton listed in another joint order; keyed by the name
+  (a stable CRC-32, not Python's salted `hash`), a joint gets the same values wherever the
+  layout puts it. The distribution stays N(1, 0.02^2) per entry.
+  """
+  ids = [zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF for name in joint_names]
+
+  def init(key, shape, dtype=jnp.float32):
+    v = len(ids)
+    if len(shape) != 1 or shape[0] % v:
+      raise ValueError(f"data BN scale of shape {shape} does not fit {v} joints")
+    c = shape[0] // v
+    rows = [jax.random.normal(jax.random.fold_in(key, i), (c,), dtype) for i in ids]
+    return 1.0 + 0.02 * jnp.concatenate(rows)  # index v*C + c, as the data BN's channels
+
+  return init
 
 
 # PyTorch BatchNorm defaults (spec 1.5.4): eps 1e-5, running-stat momentum 0.1 (flax 0.9).
@@ -448,7 +472,8 @@ class STGCN(nn.Module):
                        f"{adjacency.shape[-1]}")
     # Data BN over V*C channels (index v*C + c), statistics pooled over N*M*T (spec 1.5.3).
     h = x.reshape(n * m, t, v * c)  # [N*M, T, V*C]
-    h = BatchNorm(use_running_average=not train, name="data_bn")(h)
+    h = BatchNorm(use_running_average=not train, name="data_bn",
+                  scale_init=joint_keyed_bn_scale_init(get_layout(self.layout).joint_names))(h)
     h = h.reshape(n * m, t, v, c)  # [N*M, T, V, C]
     plan = block_plan(self.hidden, self.out_dim, self.dropout, self.widths, self.strides)
     for i, (width, stride, residual, drop) in enumerate(plan):

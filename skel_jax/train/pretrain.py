@@ -59,11 +59,37 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
     return tuple(splits)
   from skel_jax.data import registry  # pylint: disable=g-import-not-at-top
   kw = {"view_normalize": d.view_normalize} if d.dataset == "nwucla" else {}
+  if d.dataset.startswith(("npy:", "npz:")):
+    # These files do not say which skeleton they hold: the config's layout is the one used to
+    # read (centre, view rotation) and train on (an error when the joint counts differ).
+    kw["layout"] = d.layout
+  if d.dataset.startswith("npz:") and d.get("preprocess", False):
+    kw["preprocess"] = True
   train = registry.load_dataset(d.dataset, "train", data_dir=d.data_dir or None,
                                 num_frames=d.num_frames, **kw)
   test = registry.load_dataset(d.dataset, "test", data_dir=d.data_dir or None,
                                num_frames=d.num_frames, **kw)
   return train, test
+
+
+def _unnamed(layout) -> dict:
+  """A layout's fields but its name (a built-in layout and its copy in a file are equal)."""
+  return {k: v for k, v in layout.to_dict().items() if k != "name"}
+
+
+def check_layout(ds: ArrayDataset, layout: str) -> None:
+  """Raises a ValueError when the clips' layout is not the config's (other joints, graph or
+  channels): the model would otherwise silently train on a skeleton it misreads."""
+  from skel_jax.data import skeletons  # pylint: disable=g-import-not-at-top
+  ours, theirs = skeletons.get_layout(layout), skeletons.get_layout(ds.layout)
+  if _unnamed(ours) != _unnamed(theirs):
+    raise ValueError(
+        f"the data's skeleton layout {ds.layout!r} ({theirs.num_joints} joints) is not the "
+        f"config's data.layout {layout!r} ({ours.num_joints} joints); set "
+        "--config.data.layout to the data's layout")
+  if ds.x.shape[-1] != len(ours.channels):
+    raise ValueError(f"the clips have {ds.x.shape[-1]} channels but layout {layout!r} names "
+                     f"{len(ours.channels)}: {list(ours.channels)}")
 
 
 def _preprocess(ds: ArrayDataset, num_frames: int) -> ArrayDataset:
@@ -119,6 +145,7 @@ class Pretrainer:
       train, _ = load_splits(config)
     self.train = train
     self.layout = config.data.layout
+    check_layout(train, self.layout)
     self.mesh = mesh if mesh is not None else sharding.make_mesh()
     self.global_batch = int(config.optim.batch_size)
     sharding.check_global_batch(self.global_batch, self.mesh, config.moco.queue_size)
