@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from skel_jax.models import batchnorm
 from skel_jax.models.graph import build_adjacency
 
 CONV_IMPLS = ("matmul", "conv")
@@ -58,8 +59,10 @@ def bn_scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-# PyTorch BatchNorm defaults (spec 1.5.4): eps 1e-5, running-stat momentum 0.1 (flax 0.9).
-BatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init)
+# PyTorch BatchNorm defaults (spec 1.5.4): eps 1e-5, running-stat momentum 0.1 (flax 0.9),
+# with PyTorch's unbiased running variance and a two-pass batch variance (models/batchnorm.py).
+BatchNorm = functools.partial(batchnorm.BatchNorm, momentum=0.9, epsilon=1e-5,
+                              scale_init=bn_scale_init)
 
 
 def _concat_unfold(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray:
