@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from skel_jax.data.skeletons import get_layout
+from skel_jax.models import batchnorm
 from skel_jax.models.graph import build_adjacency
 
 CONV_IMPLS = ("matmul", "conv")
@@ -82,8 +83,10 @@ def joint_keyed_bn_scale_init(joint_names: Sequence[str]):
   return init
 
 
-# PyTorch BatchNorm defaults (spec 1.5.4): eps 1e-5, running-stat momentum 0.1 (flax 0.9).
-BatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init)
+# PyTorch BatchNorm defaults (spec 1.5.4): eps 1e-5, running-stat momentum 0.1 (flax 0.9),
+# with PyTorch's unbiased running variance and a two-pass batch variance (models/batchnorm.py).
+BatchNorm = functools.partial(batchnorm.BatchNorm, momentum=0.9, epsilon=1e-5,
+                              scale_init=bn_scale_init)
 
 
 def _concat_unfold(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray:

@@ -88,12 +88,16 @@ def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientT
                ema_batch_stats: bool = False) -> tuple[TrainState, dict]:
   """One contrastive update on a global batch `x` `[N, M, T, V, C]`.
 
+  Draws the method's views from `x` (augmentation happens here, on the device) and runs
+  `step_on_views` on them.
+
   Args:
     state: the current state.
-    x: raw clips (augmentation happens here, on the device).
+    x: raw clips.
     method: the method (views and loss).
     tx: the optimiser.
-    momentum_fn: step -> key momentum m.
+    momentum_fn: step -> key momentum m. A Python float keeps `1 - m` exact (the reference
+      computes it in double precision); a traced float32 m = 0.999 gives 1 - m = 0.00099998713.
     lr_fn: step -> learning rate (for logging only; tx holds the schedule).
     steps_per_epoch: for the 1-based epoch passed to the method (mining starts, etc.).
     ema_order: 'before_forward' (MoCo, spec 1.6: the key EMA uses the query params before
@@ -103,8 +107,43 @@ def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientT
   Returns:
     The new state and scalar metrics.
   """
+  r_views, r_loss = step_keys(state)
+  views = method.make_views(r_views, x)
+  new_state, metrics, _ = step_on_views(
+      state, views, r_loss, method=method, tx=tx, momentum_fn=momentum_fn, lr_fn=lr_fn,
+      steps_per_epoch=steps_per_epoch, ema_order=ema_order, ema_batch_stats=ema_batch_stats)
+  return new_state, metrics
+
+
+def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
+  """The step's (views, loss) keys: the run key folded with the step number."""
   rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
   r_views, r_loss = jax.random.split(rng)
+  return r_views, r_loss
+
+
+def step_on_views(state: TrainState, views: dict, rng: jax.Array, *, method,
+                  tx: optax.GradientTransformation, momentum_fn: Callable, lr_fn: Callable,
+                  steps_per_epoch: int, ema_order: str = "before_forward",
+                  ema_batch_stats: bool = False) -> tuple[TrainState, dict, dict]:
+  """One contrastive update on given views; also returns the loss gradient.
+
+  The body of `train_step` after the views are drawn: key EMA, the method's loss and its
+  gradient, the optimiser update, the enqueue. Feeding views made elsewhere (e.g. by the
+  reference code) compares a whole step with it (tests/test_step_parity.py).
+
+  Args:
+    state: the current state.
+    views: what `method.make_views` returns (stream-converted `[N, M, T, V, C]` views, and
+      for the mixing methods their masks and partners).
+    rng: the loss key (dropout).
+    method, tx, momentum_fn, lr_fn, steps_per_epoch, ema_order, ema_batch_stats: as in
+      `train_step`.
+
+  Returns:
+    The new state, scalar metrics and the gradient of the loss with respect to the query
+    parameters (before weight decay and the optimiser).
+  """
   epoch = state.step // steps_per_epoch + 1
   momentum = momentum_fn(state.step)
 
@@ -112,11 +151,9 @@ def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientT
   if ema_order == "before_forward":
     key_params = moco.ema(key_params, state.params, momentum)
 
-  views = method.make_views(r_views, x)
-
   def loss_fn(params):
     return method.loss(params, state.batch_stats, key_params, state.key_batch_stats,
-                       state.queues, views, r_loss, epoch)
+                       state.queues, views, rng, epoch)
 
   (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -134,7 +171,7 @@ def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientT
   queues = dict(state.queues)
   for name, keys in aux["enqueue"].items():
     queues[name] = moco.enqueue(queues[name], state.queue_ptr, keys)
-  batch = x.shape[0]
+  batch = next(iter(aux["enqueue"].values())).shape[0]
   new_state = state.replace(
       step=state.step + 1, params=params, batch_stats=aux["batch_stats"],
       key_params=key_params, key_batch_stats=key_batch_stats, opt_state=opt_state,
@@ -142,7 +179,7 @@ def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientT
   metrics = dict(aux["metrics"])
   metrics.update(loss=loss, lr=lr_fn(state.step), momentum=momentum, epoch=epoch,
                  grad_norm=_global_norm(grads), param_norm=_global_norm(params))
-  return new_state, metrics
+  return new_state, metrics, grads
 
 
 def make_train_step(method, tx, *, momentum_fn, lr_fn, steps_per_epoch, ema_order,

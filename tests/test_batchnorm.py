@@ -1,0 +1,68 @@
+"""BatchNorm with PyTorch's running statistics, and the key EMA's exact 1 - m."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from skel_jax.methods import moco
+from skel_jax.models import batchnorm
+from skel_jax.train import pretrain
+
+
+def _run(x, **kwargs):
+  bn = batchnorm.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, **kwargs)
+  variables = bn.init(jax.random.key(0), x)
+  y, mutated = bn.apply(variables, x, mutable=["batch_stats"])
+  return np.asarray(y, np.float64), jax.tree.map(np.asarray, mutated["batch_stats"])
+
+
+def test_parity_batchnorm_running_variance_is_unbiased_and_output_uses_biased():
+  x = np.random.default_rng(0).normal(2.0, 3.0, (5, 7, 3)).astype(np.float32)
+  y, stats = _run(jnp.asarray(x))
+  flat = x.reshape(-1, 3).astype(np.float64)
+  n = flat.shape[0]
+  mean, var = flat.mean(0), flat.var(0)
+  np.testing.assert_allclose(stats["mean"], 0.1 * mean, rtol=1e-6)
+  np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * var * n / (n - 1), rtol=1e-6)
+  np.testing.assert_allclose(y.reshape(-1, 3), (flat - mean) / np.sqrt(var + 1e-5), atol=2e-6)
+  _, flax_like = _run(jnp.asarray(x), unbiased_running_var=False)
+  np.testing.assert_allclose(flax_like["var"], 0.9 + 0.1 * var, rtol=1e-6)
+
+
+def test_parity_batchnorm_two_pass_variance_on_an_offset_channel():
+  # A channel whose mean is 1000x its spread: E[x^2] - E[x]^2 cancels in float32.
+  x = (1000.0 + np.random.default_rng(1).normal(0.0, 1.0, (64, 1))).astype(np.float32)
+  exact = x.astype(np.float64).var()
+  _, two_pass = _run(jnp.asarray(x))
+  _, one_pass = _run(jnp.asarray(x), fast_variance=True)
+  n = x.size
+  err_two = abs((two_pass["var"][0] - 0.9) / 0.1 * (n - 1) / n - exact) / exact
+  err_one = abs((one_pass["var"][0] - 0.9) / 0.1 * (n - 1) / n - exact) / exact
+  assert err_two < 1e-5
+  assert err_one > 100 * err_two
+
+
+def test_parity_batchnorm_eval_mode_and_flax_variable_names():
+  x = jnp.ones((4, 2))
+  bn = batchnorm.BatchNorm(use_running_average=True)
+  variables = bn.init(jax.random.key(0), x)
+  assert set(variables["params"]) == {"scale", "bias"}
+  assert set(variables["batch_stats"]) == {"mean", "var"}
+  stats = {"mean": jnp.array([1.0, -1.0]), "var": jnp.array([4.0, 0.25])}
+  y = bn.apply({"params": variables["params"], "batch_stats": stats}, x)
+  np.testing.assert_allclose(y, np.array([[0.0, 2.0 / np.sqrt(0.25 + 1e-5)]] * 4), rtol=1e-6)
+
+
+def test_parity_key_ema_uses_exact_one_minus_m():
+  # The reference computes k * m + q * (1 - m) with m a Python double: both factors are the
+  # float32 roundings of 0.999 and 0.001. A float32 m would give 1 - m = 0.00099998713.
+  from ml_collections import ConfigDict
+  m = pretrain.make_momentum_fn(ConfigDict({"momentum_schedule": "constant",
+                                            "momentum": 0.999}), 10, 1)(jnp.int32(3))
+  k = jnp.asarray(np.random.default_rng(0).normal(size=1000), jnp.float32)
+  q = jnp.asarray(np.random.default_rng(1).normal(size=1000), jnp.float32)
+  out = np.asarray(jax.jit(lambda k, q: moco.ema(k, q, m))(k, q))
+  expected = np.float32(0.001) * np.asarray(q) + np.float32(0.999) * np.asarray(k)
+  np.testing.assert_array_equal(out, expected)
+  wrong = np.asarray(moco.ema(k, q, jnp.float32(0.999)))
+  assert np.abs(wrong - expected).max() > 0
