@@ -1,9 +1,9 @@
 """A seeded fuzz test of every reader and the layout loader.
 
-Each case writes a corrupt or hostile file (a valid file with bytes flipped, cut, inserted or
-deleted, a number replaced by NaN, 1e300, -1 or 1.5, or a well-formed file with bad values:
-soft one-hot labels, 5 persons, 7 coordinates, 0 frames, a flip that is not an involution...)
-and reads it. A reader may only return a valid result or raise DataError that names the file;
+Each corrupt case writes a corrupt or hostile file (a valid file with bytes flipped, cut,
+inserted or deleted, a number replaced by NaN, 1e300, -1 or 1.5, or a well-formed file with bad
+values: soft one-hot labels, 5 persons, 7 coordinates, 0 frames, a flip that is not an
+involution...) and reads it; every third case is a valid file, which must be read. A reader may only return a valid result or raise DataError that names the file;
 any other exception, and any accepted result with a non-finite coordinate or a label out of
 range, fails the test. `fuzz_outcomes` is importable, to print the outcome counts per reader.
 """
@@ -21,7 +21,7 @@ from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.preprocess import DataError
 
 SEED = 19
-CASES_PER_READER = 130
+CASES_PER_READER = 195  # of which every third is a valid file: 1,040 corrupt cases in all
 # Numbers a corrupt file may hold in place of a valid one.
 _BAD_NUMBERS = [b"nan", b"NaN", b"inf", b"-inf", b"1e300", b"-1e300", b"-1", b"1.5", b"",
                 b"99999999999999999999", b"4294967296", b"0x10", b"true", b"\xff\xfe", b"1e-400"]
@@ -52,6 +52,10 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
   i = int(rng.integers(len(tokens)))
   tokens[i] = _BAD_NUMBERS[int(rng.integers(len(_BAD_NUMBERS)))]
   return (b" " if op == 5 else b",").join(tokens)
+
+
+def _maybe_mutate(data: bytes, rng: np.random.Generator, clean: bool) -> bytes:
+  return data if clean else _mutate(data, rng)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,10 +107,10 @@ def _bad_layout_spec(rng) -> dict:
   return spec
 
 
-def _bad_array(rng) -> np.ndarray:
+def _bad_array(rng, clean: bool = False) -> np.ndarray:
   """An `(N, C, T, V, M)` array with a random defect (or none)."""
   n, c, t, v, m = 2, 3, 4, 25, 2
-  defect = int(rng.integers(8))
+  defect = 0 if clean else int(rng.integers(8))
   if defect == 1:
     c = int(rng.choice([1, 2, 7]))
   elif defect == 2:
@@ -125,9 +129,9 @@ def _bad_array(rng) -> np.ndarray:
   return x
 
 
-def _bad_labels(rng, n: int):
+def _bad_labels(rng, n: int, clean: bool = False):
   """Labels for `n` samples with a random defect (or none)."""
-  defect = int(rng.integers(7))
+  defect = 0 if clean else int(rng.integers(7))
   y = rng.integers(0, 5, size=n).astype(np.float64)
   if defect == 1 and n:
     y[int(rng.integers(n))] = rng.choice([np.nan, -1, 0.5, 2**32, np.inf])
@@ -175,67 +179,66 @@ def _check_layout(layout: skeletons.SkeletonLayout):
 # One case per reader: write the file(s) and read them.
 
 
-def _case_label_pickle(folder, rng):
+def _case_label_pickle(folder, rng, clean):
   data = rng.normal(size=(3, 3, 4, 25, 2)).astype(np.float32)
   np.save(folder / "train_position.npy", data)
-  labels = _bad_labels(rng, 3) if rng.integers(2) else [0, 1, 2]
+  labels = _bad_labels(rng, 3, clean)
   record = pickle.dumps((["a", "b", "c"], labels))
-  if rng.integers(2):
+  if not clean and rng.integers(2):
     record = _mutate(record, rng)
   (folder / "train_label.pkl").write_bytes(record)
   _check_dataset(formats.load_reference_npy(folder, "train"))
   return folder / "train_label.pkl"
 
 
-def _case_npy(folder, rng):
-  x = _bad_array(rng)
+def _case_npy(folder, rng, clean):
+  x = _bad_array(rng, clean)
   with open(folder / "train_label.pkl", "wb") as f:
     pickle.dump(([f"s{i}" for i in range(len(x))], list(range(len(x)))), f)
   np.save(folder / "train_position.npy", x)
-  if rng.integers(2):
+  if not clean and rng.integers(2):
     path = folder / "train_position.npy"
     path.write_bytes(_mutate(path.read_bytes(), rng))
   _check_dataset(formats.load_reference_npy(folder, "train", mmap=bool(rng.integers(2))))
   return folder / "train_position.npy"
 
 
-def _case_npz(folder, rng):
-  x = _bad_array(rng)
+def _case_npz(folder, rng, clean):
+  x = _bad_array(rng, clean)
   if rng.integers(2) and x.ndim == 5 and x.shape[1] == 3 and x.shape[3] == 25:
     n, c, t, v, m = x.shape
     x = x.transpose(0, 2, 4, 3, 1).reshape(n, t, m * v * c)  # [N, T, 150]
   path = folder / "data.npz"
-  np.savez(path, x_train=x, y_train=_bad_labels(rng, len(x)))
-  if rng.integers(2):
+  np.savez(path, x_train=x, y_train=_bad_labels(rng, len(x), clean))
+  if not clean and rng.integers(2):
     path.write_bytes(_mutate(path.read_bytes(), rng))
   _check_dataset(formats.load_ctrgcn_npz(path, "train", num_frames=int(rng.choice([3, 8]))))
   return path
 
 
-def _case_prepared(folder, rng):
-  x = _bad_array(rng).transpose(0, 4, 2, 3, 1) if rng.integers(2) else rng.normal(
-      size=(2, 2, 4, 25, 3))
-  y = _bad_labels(rng, len(x))
+def _case_prepared(folder, rng, clean):
+  x = _bad_array(rng, clean).transpose(0, 4, 2, 3, 1)
+  y = _bad_labels(rng, len(x), clean)
   path = folder / "train.npz"
   np.savez(path, x=x, y=y, names=np.array([f"s{i}" for i in range(len(x))]),
-           layout=np.array(rng.choice(["ntu25", "kinect_v1_20", "nope"])),
-           num_classes=np.array(rng.choice([5, 0, -3, 2])))
-  if rng.integers(2):
+           layout=np.array("ntu25" if clean else rng.choice(["ntu25", "kinect_v1_20", "nope"])),
+           num_classes=np.array(5 if clean else rng.choice([5, 0, -3, 2])))
+  if not clean and rng.integers(2):
     path.write_bytes(_mutate(path.read_bytes(), rng))
   _check_dataset(prepared.read_split(path))
   return path
 
 
-def _case_nwucla(folder, rng):
+def _case_nwucla(folder, rng, clean):
   record = json.loads(_nwucla_json(rng))
-  choice = int(rng.integers(4))
+  choice = 4 if clean else int(rng.integers(4))
   if choice == 0:
     record["label"] = _BAD_VALUES[int(rng.integers(len(_BAD_VALUES)))]
   elif choice == 1:
     t, v, c = (int(rng.integers(k)) for k in (3, 20, 3))
     record["skeletons"][t][v][c] = _BAD_VALUES[int(rng.integers(len(_BAD_VALUES)))]
   data = json.dumps(record).encode()
-  if choice >= 2:
+  if choice in (2, 3):
     data = _mutate(data, rng) if choice == 2 else b"[" * 100000 + b"]" * 100000
   path = folder / "a01_s01_e01_v01.json"
   path.write_bytes(data)
@@ -244,10 +247,10 @@ def _case_nwucla(folder, rng):
   return path
 
 
-def _case_ntu(folder, rng):
+def _case_ntu(folder, rng, clean):
   path = folder / "S001C001P001R001A001.skeleton"
   data = _ntu_text(rng)
-  for _ in range(int(rng.integers(1, 3))):
+  for _ in range(0 if clean else int(rng.integers(1, 3))):
     data = _mutate(data, rng)
   path.write_bytes(data)
   x = ntu.read_skeleton(path)
@@ -256,32 +259,37 @@ def _case_ntu(folder, rng):
   return path
 
 
-def _case_pku(folder, rng):
+def _case_pku(folder, rng, clean):
   which = int(rng.integers(3))
   if which == 0:
     path = folder / "0002-L.txt"
-    path.write_bytes(_mutate(_pku_skeleton_text(rng), rng))
+    path.write_bytes(_maybe_mutate(_pku_skeleton_text(rng), rng, clean))
     x = pku_mmd.read_skeleton_file(path)
     assert x.shape[1] == 150 and len(x) >= 1 and np.all(np.abs(x) < 3.4e38)
   elif which == 1:
     path = folder / "0002-L.labels"
-    path.write_bytes(_mutate(b"1,1,2,1\n3,2,4,0.5\n51,3,3,1\n", rng))
+    path.write_bytes(_maybe_mutate(b"1,1,2,1\n3,2,4,0.5\n51,3,3,1\n", rng, clean))
     for clip in pku_mmd.read_label_file(path, "0002-L"):
       assert 0 <= clip.label < 51 and 1 <= clip.start <= clip.end
   else:
     path = folder / "cross-view.txt"
-    path.write_bytes(_mutate(b"Training videos:\n0002-L, 0003-M\nTesting videos:\n0004-R\n", rng))
+    path.write_bytes(_maybe_mutate(
+        b"Training videos:\n0002-L, 0003-M\nTesting videos:\n0004-R\n", rng, clean))
     train, test = pku_mmd.read_split_file(path)
     assert train and test and not set(train) & set(test)
   return path
 
 
-def _case_layout(folder, rng):
-  spec = _bad_layout_spec(rng) if rng.integers(3) else _layout_json(rng)
+def _case_layout(folder, rng, clean):
   suffix = ".yaml" if rng.integers(4) == 0 else ".json"
-  text = json.dumps(spec).encode()  # JSON is YAML too
-  if rng.integers(2):
-    text = _mutate(text, rng)
+  if clean:
+    text = json.dumps(_layout_json(rng)).encode()  # JSON is YAML too
+  else:
+    mutate = bool(rng.integers(2))
+    spec = _layout_json(rng) if mutate else _bad_layout_spec(rng)
+    text = json.dumps(spec).encode()
+    if mutate:
+      text = _mutate(text, rng)
   path = folder / f"layout{suffix}"
   path.write_bytes(text)
   _check_layout(skeletons.get_layout(str(path)))
@@ -301,11 +309,14 @@ READERS = {
 
 
 def fuzz_outcomes(tmp_root, cases_per_reader: int = CASES_PER_READER, seed: int = SEED):
-  """Runs the cases; returns {reader: Counter(outcome)} with outcome 'valid' or 'DataError'.
+  """Runs the cases; returns {reader: Counter(outcome)}.
+
+  Every third case writes a valid file (so that the checks of accepted results run often);
+  the outcomes are 'valid' or 'DataError' for the corrupt cases and 'clean valid' for those.
 
   Raises:
-    AssertionError: when a reader raises anything else, or a DataError that does not name
-      the file, or accepts an invalid result.
+    AssertionError: when a reader raises anything else, a DataError that does not name the
+      file, accepts an invalid result, or rejects a valid file.
   """
   rng = np.random.default_rng(seed)
   counts = {name: collections.Counter() for name in READERS}
@@ -313,10 +324,12 @@ def fuzz_outcomes(tmp_root, cases_per_reader: int = CASES_PER_READER, seed: int 
     for i in range(cases_per_reader):
       folder = tmp_root / f"{name}_{i}"
       folder.mkdir()
+      clean = i % 3 == 0
       try:
-        case(folder, rng)
-        counts[name]["valid"] += 1
+        case(folder, rng, clean)
+        counts[name]["clean valid" if clean else "valid"] += 1
       except DataError as e:
+        assert not clean, f"{name} case {i} rejected a valid file: {e}"
         # The file the case wrote is the one it read; the message must name the folder.
         assert os.fspath(folder) in str(e), f"{name} case {i}: {e}"
         counts[name]["DataError"] += 1
@@ -325,11 +338,12 @@ def fuzz_outcomes(tmp_root, cases_per_reader: int = CASES_PER_READER, seed: int 
 
 def test_fuzzed_files_give_valid_results_or_data_errors(tmp_path):
   counts = fuzz_outcomes(tmp_path)
-  assert sum(sum(c.values()) for c in counts.values()) >= 1000
+  assert sum(c["valid"] + c["DataError"] for c in counts.values()) >= 1000  # corrupt cases
   for name, outcome in counts.items():
-    # Both outcomes occur for every reader, so neither a reader that rejects everything nor
-    # a fuzzer that only writes valid files passes.
-    assert outcome["DataError"] > 0 and outcome["valid"] > 0, (name, outcome)
+    # Every reader rejects corrupt files and reads the valid ones (a rejected valid file
+    # fails inside fuzz_outcomes), so neither a reader that rejects everything nor a fuzzer
+    # whose corruptions never bite passes.
+    assert outcome["DataError"] > 0 and outcome["clean valid"] == 65, (name, outcome)
 
 
 if __name__ == "__main__":
@@ -337,4 +351,5 @@ if __name__ == "__main__":
   import tempfile
   with tempfile.TemporaryDirectory() as tmp:
     for reader, outcome in fuzz_outcomes(pathlib.Path(tmp)).items():
-      print(f"{reader:15s} valid {outcome['valid']:4d}  DataError {outcome['DataError']:4d}")
+      print(f"{reader:15s} corrupt: valid {outcome['valid']:4d}  DataError "
+            f"{outcome['DataError']:4d} | clean files read: {outcome['clean valid']:3d}")

@@ -97,7 +97,7 @@ def _checked_split(path, x, y, names, layout, num_classes, override=None) -> Arr
     i = int(np.argmax(y))
     raise DataError(f"{path}: label {y[i]} of sample {i} ({names[i]}) is not below "
                     f"num_classes={int(num_classes)}")
-  finite = np.isfinite(x).reshape(len(x), -1).all(axis=1)
+  finite = np.isfinite(x).reshape(len(x), int(np.prod(x.shape[1:]))).all(axis=1)
   if not finite.all():
     i = int(np.argmin(finite))
     raise DataError(f"{path}: sample {i} ({names[i]}) has a non-finite coordinate")
