@@ -32,7 +32,7 @@ FULL_DATASETS = {
     "pku1_xsub": ("ntu25", 51), "pku1_xview": ("ntu25", 51),
     "pku2_xsub": ("ntu25", 51), "pku2_xview": ("ntu25", 51),
 }
-PRESETS = ("demo", "smoke", "nwucla", *FULL_DATASETS)
+PRESETS = ("demo", "smoke", "nwucla", "custom", *FULL_DATASETS)
 NWUCLA_NUM_TRAIN = 1020  # cross-view training clips (views 1 and 2)
 
 
@@ -280,6 +280,14 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.eval.tsne.max_points = 64
     c.train.log_every_steps = 1
     c.train.ckpt_every_epochs = 1
+  elif preset == "custom":
+    # Your own prepared dataset (`python -m skel_jax.prepare custom ... --name=NAME`, then
+    # --config.data.dataset=NAME): its info sets the layout and classes, and the small-data
+    # rule sizes batch, queue, lr and epochs from its training-set size (run.py).
+    c.data.dataset = ""
+    c.data.num_frames = 32
+    apply_small_data_recipe(c, None)
+    c.train.ckpt_every_epochs = 10
   elif preset == "nwucla":
     c.data.dataset = "nwucla"
     c.data.layout, c.data.num_classes = "kinect_v1_20", 10
@@ -336,11 +344,12 @@ def small_data_settings(num_train: int) -> dict[str, float | int]:
           "epochs": epochs, "lr_step": int(round(epochs * 5 / 6))}
 
 
-def apply_small_data_recipe(c: ml_collections.ConfigDict, num_train: int) -> None:
+def apply_small_data_recipe(c: ml_collections.ConfigDict, num_train: int | None) -> None:
   """The small-data recipe (in place): the demo-size encoder (h = 8, 64-d features), the
   nuisance-randomising augmentations, a copied key encoder, a unit-gain head, and the sizes of
-  `small_data_settings(num_train)`."""
-  sizes = small_data_settings(num_train)
+  `small_data_settings(num_train)`. With `num_train=None` the sizes (batch, queue, lr, epochs,
+  lr steps) are left at -1 / () and `size_from_training_set` fills them once the training set
+  is known (the `custom` preset)."""
   c.moco.key_init = "copy"
   c.model.head_init = "lecun"
   c.model.hidden = 8
@@ -348,13 +357,45 @@ def apply_small_data_recipe(c: ml_collections.ConfigDict, num_train: int) -> Non
   c.model.head_hidden = 64
   c.model.feature_dim = 32
   c.moco.momentum = 0.99
-  c.moco.queue_size = sizes["queue_size"]
-  c.optim.batch_size = sizes["batch_size"]
-  c.optim.lr = sizes["lr"]
-  c.optim.epochs = sizes["epochs"]
-  c.optim.lr_steps = (sizes["lr_step"],)
   c.aug.normal = SMALL_DATA_NORMAL
   c.aug.extreme = SMALL_DATA_EXTREME
+  if num_train is None:
+    c.optim.batch_size, c.moco.queue_size, c.optim.lr, c.optim.epochs = -1, -1, -1.0, -1
+    c.optim.lr_steps = ()
+    return
+  _set_sizes(c, small_data_settings(num_train))
+
+
+def _set_sizes(c: ml_collections.ConfigDict, sizes: dict, only_unset: bool = False) -> None:
+  fields = (("optim", "batch_size", "batch_size"), ("moco", "queue_size", "queue_size"),
+            ("optim", "lr", "lr"), ("optim", "epochs", "epochs"))
+  for section, field, key in fields:
+    if not only_unset or c[section][field] < 0:
+      c[section][field] = type(c[section][field])(sizes[key])
+  if not only_unset or not tuple(c.optim.lr_steps):
+    c.optim.lr_steps = (min(int(sizes["lr_step"]), int(c.optim.epochs)),)
+
+
+def size_from_training_set(c: ml_collections.ConfigDict, info: dict) -> None:
+  """Fills the sizes the `custom` preset left unset (-1) from a prepared dataset's info
+  (`info['counts']['train']` clips, `small_data_settings`); values set on the command line are
+  kept."""
+  _set_sizes(c, small_data_settings(int(info["counts"]["train"])), only_unset=True)
+
+
+def check_sized(c: ml_collections.ConfigDict) -> None:
+  """Raises when the `custom` preset's sizes were never filled (no prepared custom dataset).
+
+  Raises:
+    ValueError: naming what to pass.
+  """
+  unset = [f"{s}.{f}" for s, f in (("optim", "batch_size"), ("moco", "queue_size"),
+                                    ("optim", "lr"), ("optim", "epochs")) if c[s][f] < 0]
+  if unset:
+    raise ValueError(
+        f"{', '.join(unset)} are sized from the training set by the 'custom' preset, which "
+        "needs a dataset prepared with `python -m skel_jax.prepare custom`: pass "
+        "--config.data.dataset=NAME (and --config.data.data_dir=DIR), or set the values")
 
 
 _KEYS = {

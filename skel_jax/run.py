@@ -81,11 +81,22 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str = "all", *,
   """
   if mode not in MODES:
     raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
-  custom.apply_dataset_info(config)  # a prepared custom dataset sets its layout and classes
+  prepare_config(config)
   if mode == "three_stream":
     return run_three_stream(config, workdir, splits=splits)
   return run_single(config, workdir, pretrain=mode in ("all", "pretrain"),
                     protocols=mode_protocols(mode), splits=splits)
+
+
+def prepare_config(config: ml_collections.ConfigDict) -> None:
+  """Completes a config from its dataset (in place): a prepared custom dataset sets its layout
+  and classes, and the `custom` preset's sizes follow its training set.
+
+  Raises:
+    ValueError: sizes still unset (the `custom` preset without a prepared custom dataset).
+  """
+  custom.apply_dataset_info(config, sizing=config_lib.size_from_training_set)
+  config_lib.check_sized(config)
 
 
 def run_seeds(config: ml_collections.ConfigDict, workdir: str, mode: str,
@@ -103,6 +114,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str, mode: str,
   """
   if mode not in MODES:
     raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
+  prepare_config(config)
   if splits is None:
     splits = pretrain_lib.load_splits(config)
   for i, seed in enumerate(seeds):

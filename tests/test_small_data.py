@@ -55,3 +55,32 @@ def test_aug_key_selects_the_chains():
   assert c.aug.normal == config_lib.SMALL_DATA_NORMAL
   with pytest.raises(ValueError, match="unknown aug"):
     load_config("configs/skeletonclr.py", "nwucla,aug=strong")
+
+
+def _prepared(tmp_path, num_train):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from skel_jax.data import custom  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  clip = lambda: rng.normal(size=(1, 6, 17, 3)).astype(np.float32) + 1.0  # noqa: E731
+  train = ([clip() for _ in range(num_train)], [i % 2 for i in range(num_train)])
+  test = ([clip() for _ in range(4)], [0, 1, 0, 1])
+  return custom.prepare_arrays(tmp_path, "mine", "coco17", train, test,
+                               class_names=["sit", "stand"], num_frames=6)
+
+
+def test_custom_preset_is_sized_from_the_prepared_training_set(tmp_path):
+  from skel_jax import run  # pylint: disable=g-import-not-at-top
+  _prepared(tmp_path, 100)
+  c = load_config("configs/skeletonclr.py", "custom")
+  assert c.optim.batch_size == -1 and c.aug.normal == config_lib.SMALL_DATA_NORMAL
+  with pytest.raises(ValueError, match="needs a dataset prepared with"):
+    run.prepare_config(c.copy_and_resolve_references())
+  c.data.dataset, c.data.data_dir = "mine", str(tmp_path)
+  c.optim.epochs = 50  # set on the command line: kept
+  run.prepare_config(c)
+  # 100 clips: batch 8, queue 32, lr 0.0025; epochs kept at 50, lr step min(32, 50).
+  assert (c.optim.batch_size, c.moco.queue_size, c.optim.lr, c.optim.epochs) == \
+      (8, 32, 0.0025, 50)
+  assert tuple(c.optim.lr_steps) == (32,)
+  assert c.data.num_classes == 2 and c.data.layout.endswith("layout.json")
