@@ -231,3 +231,28 @@ def test_prepare_arrays_in_memory(tmp_path):
   with pytest.raises(DataError, match=r"train_000001: 20 joints, but layout 'coco17' has 17"):
     custom.prepare_arrays(tmp_path, "bad", "coco17", ([train[0][0], _clip(rng, 4)[0]], [0, 1]),
                           test)
+
+
+def test_npz_reader_uses_the_layout_and_keeps_centred_clips(tmp_path):
+  rng = np.random.default_rng(5)
+  x = np.zeros((3, 30, 20, 3, 1), np.float32)  # [N, T, V, C, M] before the transpose below
+  for i, t in enumerate((30, 12, 20)):
+    x[i, :t, ..., 0] = _clip(rng, t)[0]
+  x[1, 5] = 0  # a dropped frame inside clip 1
+  clips = x.transpose(0, 3, 1, 2, 4)  # (N, C, T, V, M)
+  centred = clips - clips[:, :, :, :1]  # centred on joint 0: joint 0 is zero everywhere
+  path = tmp_path / "d.npz"
+  np.savez(path, x_train=centred, y_train=np.array([0, 1, 1]), x_test=clips[:1],
+           y_test=np.array([1]))
+  ds = formats.load_ctrgcn_npz(path, "train", num_frames=8, layout="kinect_v1_20")
+  assert ds.layout == "kinect_v1_20" and ds.x.shape == (3, 1, 8, 20, 3)
+  m_first = centred.transpose(0, 4, 2, 3, 1)  # [N, M, T, V, C]
+  np.testing.assert_allclose(ds.x[1], preprocess.resize_time(m_first[1], 12, 8), atol=1e-6)
+  with pytest.raises(DataError, match=r"d.npz: the clips have 20 joints but layout 'ntu25'"):
+    formats.load_ctrgcn_npz(path, "train", layout="ntu25")
+  c = config_lib.load_config("configs/skeletonclr.py", "smoke")
+  c.data.dataset, c.data.layout, c.data.preprocess = f"npz:{path}", "kinect_v1_20", True
+  _, test = pretrain.load_splits(c)
+  np.testing.assert_array_equal(test.x[0], preprocess.preprocess_clip(
+      clips[:1].transpose(0, 4, 2, 3, 1)[0], K1, 16, view_normalize=True))
+  np.testing.assert_array_equal(test.x[..., K1.center, :], 0.0)

@@ -8,7 +8,9 @@ Step B of spec 1.1, in order:
 
 1. `valid_length`: L = number of frames where person 0's first joint is non-zero (a count,
    not the index of the last valid frame; a zero frame in the middle therefore shortens the
-   clip from the end, as in the reference).
+   clip from the end, as in the reference). `preprocess_clip` counts the frames where any
+   joint of person 0 is non-zero, which does not depend on the joint order and equals the
+   reference's count on sensor data (a body's joints are all present or all absent).
 2. `center_clip`: subtract the centre joint per frame and person.
 3. `resize_time`: bilinear resize of frames `[0, L)` to `t_out` frames (OpenCV INTER_LINEAR
    half-pixel rule, no anti-aliasing).
@@ -40,7 +42,7 @@ def _check_clip(clip: np.ndarray, name: str = "") -> np.ndarray:
   return clip
 
 
-def valid_length(clip: np.ndarray) -> int:
+def valid_length(clip: np.ndarray, joint: int | None = 0) -> int:
   """Number of frames where person 0's first joint is non-zero (spec 1.1 B.1).
 
   A joint counts as non-zero when any of its coordinates is non-zero. This is a count of
@@ -48,12 +50,15 @@ def valid_length(clip: np.ndarray) -> int:
 
   Args:
     clip: `[M, T, V, C]` array.
+    joint: the joint checked (the reference: 0); None counts the frames where any joint of
+      person 0 is non-zero (independent of the joint order).
 
   Returns:
-    The count L (0 when person 0's first joint is zero in every frame).
+    The count L (0 when the checked joint(s) of person 0 are zero in every frame).
   """
   clip = _check_clip(clip)
-  return int(np.count_nonzero(np.any(clip[0, :, 0, :] != 0, axis=-1)))
+  person = clip[0] if joint is None else clip[0, :, joint:joint + 1]  # [T, V or 1, C]
+  return int(np.count_nonzero(np.any(person != 0, axis=(-2, -1))))
 
 
 def _center(x: np.ndarray, center: int) -> np.ndarray:
@@ -217,9 +222,9 @@ def preprocess_clip(
     bad = np.argwhere(~np.isfinite(clip))[0]
     raise DataError(f"{_where(name)}non-finite coordinate at (person, frame, joint, axis) "
                     f"{tuple(int(i) for i in bad)}")
-  length = valid_length(clip)
+  length = valid_length(clip, joint=None)  # the layout's joint order does not matter
   if length == 0:
-    raise DataError(f"{_where(name)}no valid frame: person 0's first joint is zero in all "
+    raise DataError(f"{_where(name)}no valid frame: person 0 is all zero in all "
                     f"{t} frames")
   # Only frames [0, L) enter the resize, so the rest need not be centred.
   x = _center(clip[:, :length].astype(np.float64), layout.center)
