@@ -477,3 +477,11 @@ def test_crop_resize_stays_inside_the_clip():
     out = np.asarray(ops.crop_resize(jax.random.key(seed), x, min_ratio=0.5))[0, :, 0, 0]
     assert out.min() >= 0 and out.max() <= 31 and np.all(np.diff(out) >= 0)
     assert out[-1] - out[0] >= 0.5 * 32 - 1 - 1e-4  # at least the shortest window
+
+
+def test_view_rotate_and_random_scale_carry_a_score_channel():
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 4, 17, 3)), jnp.float32)
+  for out in (ops.view_rotate(jax.random.key(1), x, coords=2),
+              ops.random_scale(jax.random.key(1), x, coords=2)):
+    np.testing.assert_array_equal(np.asarray(out)[..., 2], np.asarray(x)[..., 2])
+    assert not np.allclose(np.asarray(out)[..., :2], np.asarray(x)[..., :2])

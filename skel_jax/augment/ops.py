@@ -430,46 +430,56 @@ def temporal_flip(rng: Array, x: Array, p: float = 0.5) -> Array:
 # nuisance; the small presets add them to the normal chain.
 
 
-def view_rotate_with_angles(x: Array, angles: Array) -> Array:
-  """Rotates every point of `x` `[..., 3]` by ``R_y(b) R_x(a) R_z(c)`` for ``angles = (a, b, c)``
-  in radians (x, y, z axes; y is the vertical axis of Kinect camera space)."""
+def view_rotation_matrix(angles: Array) -> Array:
+  """``R_y(b) R_x(a) R_z(c)`` `[3, 3]` for ``angles = (a, b, c)`` in radians (x, y, z axes;
+  y is the vertical axis of Kinect camera space)."""
   a, b, c = (angles[i] for i in range(3))
   ca, sa, cb, sb, cc, sc = jnp.cos(a), jnp.sin(a), jnp.cos(b), jnp.sin(b), jnp.cos(c), jnp.sin(c)
   zero, one = jnp.zeros_like(ca), jnp.ones_like(ca)
   r_x = jnp.stack([one, zero, zero, zero, ca, -sa, zero, sa, ca]).reshape(3, 3)
   r_y = jnp.stack([cb, zero, sb, zero, one, zero, -sb, zero, cb]).reshape(3, 3)
   r_z = jnp.stack([cc, -sc, zero, sc, cc, zero, zero, zero, one]).reshape(3, 3)
-  matrix = jnp.matmul(r_y, jnp.matmul(r_x, r_z, precision=_PRECISION), precision=_PRECISION)
-  return apply_linear(x, matrix)
+  return jnp.matmul(r_y, jnp.matmul(r_x, r_z, precision=_PRECISION), precision=_PRECISION)
+
+
+def view_rotate_with_angles(x: Array, angles: Array, coords: int = 3) -> Array:
+  """Maps the coordinates of `x` `[..., C]` by `view_rotation_matrix(angles)`; for 2D image
+  coordinates (`coords=2`) by its top-left block, the orthographic image of the rotated
+  skeleton's x, y (a change of azimuth foreshortens x)."""
+  return apply_to_coords(x, view_rotation_matrix(angles), coords)
 
 
 def view_rotate(rng: Array, x: Array, max_deg_y: float = 60.0,
-                max_deg_xz: float = 10.0) -> Array:
+                max_deg_xz: float = 10.0, coords: int = 3) -> Array:
   """Random change of camera azimuth: a rotation about the vertical (y) axis by
   ``U(-max_deg_y, max_deg_y)`` degrees and small tilts about x and z by ``U(-max_deg_xz,
   max_deg_xz)``, always applied (unlike the reference's `rotate`, angles take both signs).
 
   Args:
     rng: PRNG key.
-    x: one clip `[M, T, V, 3]`.
+    x: one clip `[M, T, V, C]`.
     max_deg_y: largest azimuth change in degrees.
     max_deg_xz: largest tilt in degrees.
+    coords: leading coordinate channels (the layout's: 3, or 2 for image x, y); other
+      channels (a confidence score) are carried unchanged.
 
   Returns:
-    `[M, T, V, 3]`.
+    `[M, T, V, C]`.
   """
-  _check_clip("view_rotate", x, channels=3)
+  _check_clip("view_rotate", x)
+  _check_coords("view_rotate", x, coords)
   limits = jnp.asarray([max_deg_xz, max_deg_y, max_deg_xz], jnp.float32)
   angles = jnp.deg2rad(jax.random.uniform(rng, (3,), jnp.float32, -1.0, 1.0) * limits)
-  return view_rotate_with_angles(x, angles)
+  return view_rotate_with_angles(x, angles, coords)
 
 
-def scale_with_factors(x: Array, factors: Array) -> Array:
-  """Multiplies the coordinate channels of `x` `[..., C]` by `factors` `[C]`."""
-  return x * factors
+def scale_with_factors(x: Array, factors: Array, coords: int = 3) -> Array:
+  """Multiplies the first `coords` channels of `x` `[..., C]` by `factors` `[coords]`."""
+  return apply_to_coords(x, jnp.diag(factors), coords)
 
 
-def random_scale(rng: Array, x: Array, low: float = 0.8, high: float = 1.2) -> Array:
+def random_scale(rng: Array, x: Array, low: float = 0.8, high: float = 1.2,
+                 coords: int = 3) -> Array:
   """Random body size and proportions: each coordinate axis scaled by its own ``U(low, high)``.
 
   Args:
@@ -477,15 +487,17 @@ def random_scale(rng: Array, x: Array, low: float = 0.8, high: float = 1.2) -> A
     x: one clip `[M, T, V, C]`.
     low: smallest factor (> 0).
     high: largest factor.
+    coords: leading coordinate channels (3, or 2); a confidence channel is not scaled.
 
   Returns:
     `[M, T, V, C]`.
   """
   _check_clip("random_scale", x)
+  _check_coords("random_scale", x, coords)
   if not 0.0 < low <= high:
     raise ValueError(f"random_scale: need 0 < low <= high, got low={low}, high={high}")
-  factors = jax.random.uniform(rng, (x.shape[-1],), jnp.float32, low, high)
-  return scale_with_factors(x, factors)
+  factors = jax.random.uniform(rng, (coords,), jnp.float32, low, high)
+  return scale_with_factors(x, factors, coords)
 
 
 def crop_resize_with_window(x: Array, start, length) -> Array:
