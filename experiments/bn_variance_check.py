@@ -1,0 +1,98 @@
+r"""One-pass vs two-pass BatchNorm variance: gradient error against float64, and step speed.
+
+Error: the step-1 gradients of the AimCLR parity fixture (tests/fixtures/parity/aimclr, made
+from the official code), as the l2 distance to the official float64 run, for skel_jax with
+each variance formula, beside the official float32 run. Speed: the median wall time of the
+jitted pretraining step of a small config (the `demo` preset, CPU) with each formula.
+
+    python experiments/bn_variance_check.py [--method aimclr] [--steps 20]
+
+The formula is switched by rebinding the BatchNorm used by the encoder and the heads (the
+library's choice is the two-pass default of skel_jax/models/batchnorm.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import pathlib
+import sys
+import time
+
+import jax
+import numpy as np
+
+from skel_jax.config_lib import load_config
+from skel_jax.models import batchnorm, heads, stgcn
+from skel_jax.train import pretrain
+from skel_jax.train import step as step_lib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def use_formula(fast: bool) -> None:
+  bn = functools.partial(batchnorm.BatchNorm, momentum=0.9, epsilon=1e-5,
+                         scale_init=stgcn.bn_scale_init, fast_variance=fast)
+  stgcn.BatchNorm = bn
+  heads.BatchNorm = bn
+
+
+def gradient_errors(fast: bool) -> dict:
+  sys.path.insert(0, str(ROOT / "tests"))
+  import test_step_parity as parity  # pylint: disable=g-import-not-at-top
+  use_formula(fast)
+  data, meta = parity.load_fixture("aimclr")
+  _, grads, _ = parity.run_ours(data, meta)
+  off64, off32 = parity.section(data, "f64/grad/"), parity.section(data, "f32/grad/")
+  out = {}
+  for key, ref in off64.items():
+    out[key] = (float(np.linalg.norm(grads[key] - ref)), float(np.linalg.norm(off32[key] - ref)))
+  return out
+
+
+def step_time(method_name: str, fast: bool, steps: int) -> float:
+  use_formula(fast)
+  config = load_config(str(ROOT / "configs" / f"{method_name}.py"), "demo")
+  trainer = pretrain.Pretrainer(config, "/tmp/unused")
+  state = trainer.init_state()
+  fn = jax.jit(functools.partial(
+      step_lib.train_step, method=trainer.method, tx=trainer.tx,
+      momentum_fn=trainer.momentum_fn, lr_fn=trainer.lr_fn,
+      steps_per_epoch=trainer.steps_per_epoch, ema_order=config.moco.ema_order,
+      ema_batch_stats=config.moco.ema_batch_stats))
+  x = jax.device_put(np.asarray(trainer.train.x[:config.optim.batch_size]))
+  state, m = fn(state, x)
+  jax.block_until_ready(m)
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    state, m = fn(state, x)
+    jax.block_until_ready(m)
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--method", default="aimclr")
+  parser.add_argument("--steps", type=int, default=20)
+  args = parser.parse_args()
+  errs = {fast: gradient_errors(fast) for fast in (True, False)}
+  print("step-1 gradient l2 error vs official float64 (AimCLR fixture)")
+  print(f"{'tensor':50s} {'one-pass':>10s} {'two-pass':>10s} {'official':>10s}")
+  for key in errs[True]:
+    if key.startswith("encoder_q.st_gcn_networks.0.") or key.startswith("encoder_q.data_bn"):
+      print(f"{key:50s} {errs[True][key][0]:10.3g} {errs[False][key][0]:10.3g} "
+            f"{errs[True][key][1]:10.3g}")
+  for fast in (True, False):
+    total = np.sqrt(sum(v[0] ** 2 for v in errs[fast].values()))
+    print(f"all gradients ({'one' if fast else 'two'}-pass): {total:.3g}")
+  print(f"all gradients (official float32): "
+        f"{np.sqrt(sum(v[1] ** 2 for v in errs[True].values())):.3g}")
+  for fast in (True, False, True, False):
+    print(f"{args.method} demo step, {'one' if fast else 'two'}-pass: "
+          f"{1e3 * step_time(args.method, fast, args.steps):.1f} ms (median of {args.steps})")
+
+
+if __name__ == "__main__":
+  main()
