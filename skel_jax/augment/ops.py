@@ -9,9 +9,11 @@ randomness comes from ``rng`` and random choices never change an output shape. A
 
 The ops follow reference-spec section 1.3 ("normal": temporal shift, shear) and section 1.4
 ("extreme": spatial flip, rotate, Gaussian noise, Gaussian blur, axis mask, temporal flip).
-Where an op draws random parameters, a deterministic companion takes them explicitly
-(``shear_with_values``, ``rotate_with_angles``, ``gaussian_blur_with_sigma``,
-``temporal_shift_with_offset``) so the maths can be tested exactly.
+Every random op has a deterministic companion that takes its draws (coins included) as
+arguments (``temporal_shift_with_offset``, ``shear_with_values``, ``spatial_flip_with_draw``,
+``rotate_with_angles``, ``gaussian_noise_with_draws``, ``gaussian_blur_with_draws``,
+``axis_mask_with_draws``, ``temporal_flip_with_draw``): the random op draws and calls it, and
+tests/test_augment_parity.py feeds it the official code's draws.
 
 ``batched(op)`` turns a per-example op into a batch op: it splits ``rng`` into one key per
 example and vmaps over ``[N, M, T, V, C]``. The string registry (``registry.py``) composes
@@ -69,11 +71,6 @@ def _check_prob(name: str, p) -> None:
   """Validates a static probability (traced values are left to the caller)."""
   if isinstance(p, (int, float)) and not 0.0 <= p <= 1.0:
     raise ValueError(f"{name}: probability p must be in [0, 1], got {p}")
-
-
-def _maybe(key: Array, p, new: Array, old: Array) -> Array:
-  """Returns `new` with probability p, else `old` (p=0: never, p=1: always)."""
-  return jnp.where(jax.random.uniform(key) < p, new, old)
 
 
 def apply_linear(x: Array, matrix: Array) -> Array:
@@ -216,8 +213,13 @@ def spatial_flip(rng: Array, x: Array, perm: Sequence[int], p: float = 0.5) -> A
   if sorted(perm) != list(range(num_joints)):
     raise ValueError(f"spatial_flip: perm must be a permutation of 0..{num_joints - 1} "
                      f"(V={num_joints}), got {perm}")
-  flipped = jnp.take(x, jnp.asarray(perm), axis=2)
-  return _maybe(rng, p, flipped, x)
+  return spatial_flip_with_draw(x, perm, jax.random.uniform(rng) < p)
+
+
+def spatial_flip_with_draw(x: Array, perm: Sequence[int], flip) -> Array:
+  """`spatial_flip` with its coin given: relabels the joints by `perm` where `flip` is true."""
+  flipped = jnp.take(x, jnp.asarray(tuple(int(i) for i in perm)), axis=2)
+  return jnp.where(flip, flipped, x)
 
 
 def rotation_matrix(angles: Array) -> Array:
@@ -290,7 +292,12 @@ def gaussian_noise(rng: Array, x: Array, std: float = 0.01, p: float = 0.5) -> A
   _check_prob("gaussian_noise", p)
   key_coin, key_noise = jax.random.split(rng)
   noise = std * jax.random.normal(key_noise, x.shape, x.dtype)
-  return _maybe(key_coin, p, x + noise, x)
+  return gaussian_noise_with_draws(x, noise, jax.random.uniform(key_coin) < p)
+
+
+def gaussian_noise_with_draws(x: Array, noise: Array, apply) -> Array:
+  """`gaussian_noise` with its draws given: `x + noise` where `apply` is true."""
+  return jnp.where(apply, x + noise.astype(x.dtype), x)
 
 
 def blur_kernel(sigma, kernel_size: int = 15, normalize_kernel: bool = False) -> Array:
@@ -380,8 +387,15 @@ def gaussian_blur(rng: Array, x: Array, sigma_min: float = 0.1, sigma_max: float
                      f"{sigma_max}")
   key_coin, key_sigma = jax.random.split(rng)
   sigma = jax.random.uniform(key_sigma, (), jnp.float32, sigma_min, sigma_max)
+  return gaussian_blur_with_draws(x, sigma, jax.random.uniform(key_coin) < p, kernel_size,
+                                  normalize_kernel)
+
+
+def gaussian_blur_with_draws(x: Array, sigma, apply, kernel_size: int = 15,
+                             normalize_kernel: bool = False) -> Array:
+  """`gaussian_blur` with its draws given: blurred with `sigma` where `apply` is true."""
   blurred = gaussian_blur_with_sigma(x, sigma, kernel_size, normalize_kernel)
-  return _maybe(key_coin, p, blurred, x)
+  return jnp.where(apply, blurred, x)
 
 
 def axis_mask(rng: Array, x: Array, p: float = 0.5, coords: int | None = None) -> Array:
@@ -401,8 +415,13 @@ def axis_mask(rng: Array, x: Array, p: float = 0.5, coords: int | None = None) -
   _check_prob("axis_mask", p)
   key_coin, key_axis = jax.random.split(rng)
   axis = jax.random.randint(key_axis, (), 0, x.shape[-1] if coords is None else coords)
+  return axis_mask_with_draws(x, axis, jax.random.uniform(key_coin) < p)
+
+
+def axis_mask_with_draws(x: Array, axis, apply) -> Array:
+  """`axis_mask` with its draws given: coordinate `axis` set to 0 where `apply` is true."""
   masked = jnp.where(jnp.arange(x.shape[-1]) == axis, jnp.zeros((), x.dtype), x)
-  return _maybe(key_coin, p, masked, x)
+  return jnp.where(apply, masked, x)
 
 
 def temporal_flip(rng: Array, x: Array, p: float = 0.5) -> Array:
@@ -418,7 +437,12 @@ def temporal_flip(rng: Array, x: Array, p: float = 0.5) -> Array:
   """
   _check_clip("temporal_flip", x)
   _check_prob("temporal_flip", p)
-  return _maybe(rng, p, x[:, ::-1], x)
+  return temporal_flip_with_draw(x, jax.random.uniform(rng) < p)
+
+
+def temporal_flip_with_draw(x: Array, flip) -> Array:
+  """`temporal_flip` with its coin given: time reversed where `flip` is true."""
+  return jnp.where(flip, x[:, ::-1], x)
 
 
 # ----------------------------------------------------------------------------------------------

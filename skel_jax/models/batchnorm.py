@@ -52,7 +52,8 @@ class BatchNorm(nn.Module):
   def __call__(self, x: jnp.ndarray, use_running_average: bool | None = None) -> jnp.ndarray:
     use_ra = nn.merge_param("use_running_average", self.use_running_average,
                             use_running_average)
-    x = jnp.asarray(x, jnp.float32)
+    # At least float32 (bfloat16 activations are normalised in float32, as flax does).
+    x = jnp.asarray(x, jnp.promote_types(x.dtype, jnp.float32))
     features = x.shape[-1]
     axes = tuple(range(x.ndim - 1))
     ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32))
