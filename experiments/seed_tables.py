@@ -60,6 +60,9 @@ def run_one(root: str, method: str, preset: str, seeds: str) -> None:
     print(f"{method}:{preset}: finished, reused", flush=True)
     return
   os.makedirs(workdir, exist_ok=True)
+  # Wall times are only meaningful for runs made here from scratch: a seed that resumes an
+  # earlier (interrupted or separately run) pretraining records none.
+  resumed = any(os.path.isdir(os.path.join(workdir, f"seed_{s}", "checkpoints")) for s in wanted)
   timing = {}
   for mode in ("pretrain", "eval"):
     cmd = [sys.executable, "-m", "skel_jax.main", f"--config=configs/{method}.py:{preset}",
@@ -68,7 +71,8 @@ def run_one(root: str, method: str, preset: str, seeds: str) -> None:
     print("+ " + " ".join(cmd[1:]), flush=True)
     t0 = time.time()
     subprocess.run(cmd, cwd=REPO, check=True)
-    timing[f"{mode}_seconds_per_seed"] = (time.time() - t0) / len(wanted)
+    if not (mode == "pretrain" and resumed):
+      timing[f"{mode}_seconds_per_seed"] = (time.time() - t0) / len(wanted)
   with open(os.path.join(workdir, "timing.json"), "w") as f:
     json.dump(timing, f, indent=2)
 

@@ -122,9 +122,13 @@ def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("runs", nargs="+", help="workdirs, or NAME=WORKDIR")
   p.add_argument("--out", required=True)
+  p.add_argument("--curves-only", action="store_true", help="only the training curves")
   args = p.parse_args()
   runs = dict(r.split("=", 1) if "=" in r else (os.path.basename(r.rstrip("/")), r)
               for r in args.runs)
+  if args.curves_only:
+    plot_curves(runs, os.path.join(args.out, "curves.png"))
+    return
   rows = {}
   train = test = None
   for label, workdir in runs.items():
