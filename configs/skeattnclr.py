@@ -16,10 +16,9 @@ Linear evaluation: lr 3.0 for 150 epochs, x0.1 after epochs 60 and 100 (spec 5.6
     python -m skel_jax.main --config=configs/skeattnclr.py:ntu60_xsub,stream=motion \
         --config.data.data_dir=/data/skel_jax --workdir=/tmp/sattn_ntu60_motion
 
-Small presets shrink the model (`demo`: h = 8, D = 64, features 32; `smoke`: h = 4, D = 16,
-features 8) and scale the SkeleMix segment range to their shorter clips (`demo`, 32 frames:
-2-4 segments of 8 feature frames; `smoke`, 16 frames: 1-2 of 4). `nwucla` keeps the method's
-full width (add `hidden=16` for a quarter-width run on a CPU).
+Small presets shrink the model (`demo` and `nwucla`: h = 8, D = 64, features 32; `smoke`:
+h = 4, D = 16, features 8) and scale the SkeleMix segment range to their shorter clips (`demo`
+and `nwucla`, 32 frames: 2-4 segments of 8 feature frames; `smoke`, 16 frames: 1-2 of 4).
 
 Reference results: the SkeAttnCLR repository publishes no table and the spec holds no verified
 paper numbers (spec 6.1, 6.2); read them from arXiv 2305.00666 before using them as targets.

@@ -12,9 +12,9 @@ not documented by the reference; the "+" one is kept). `spatial=random` mixes 10
 joints instead of body-part groups (the reference's unused 'random' mode).
 
 Segment ranges that do not fit a short clip are scaled to its feature grid
-(`skel_jax.augment.mixing.fit_segments`: 7-11 becomes 3-6 at 32 frames (demo) and 1-3 at 16
-(smoke), the reference's own multi-resolution ranges). T = 50 (nwucla) keeps 7-11: the
-feature mask is derived through the encoder's strides, so 13 feature frames work.
+(`skel_jax.augment.mixing.fit_segments`: 7-11 becomes 3-6 at 32 frames (demo, nwucla) and 1-3
+at 16 (smoke), the reference's own multi-resolution ranges). T = 50 keeps 7-11: the feature
+mask is derived through the encoder's strides, so 13 feature frames work.
 
     python -m skel_jax.main --config=configs/skelemixclr.py --workdir=/tmp/smix_demo
     python -m skel_jax.main --config=configs/skelemixclr.py:nwucla,stream=bone --workdir=/tmp/smix_ucla

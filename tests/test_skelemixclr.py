@@ -191,8 +191,9 @@ def test_configs():
   demo = CONFIG.get_config(None)
   assert demo.preset == "demo" and demo.skelemix.segments_range == (3, 6)
   ucla = CONFIG.get_config("nwucla,spatial=random")
-  assert ucla.data.layout == "kinect_v1_20" and ucla.data.num_frames == 50
-  assert ucla.skelemix.spatial_mode == "random" and ucla.skelemix.segments_range == (7, 11)
+  # The small-data recipe's 32 frames: the segment range scaled as for the demo.
+  assert ucla.data.layout == "kinect_v1_20" and ucla.data.num_frames == 32
+  assert ucla.skelemix.spatial_mode == "random" and ucla.skelemix.segments_range == (3, 6)
   assert CONFIG.get_config("smoke").skelemix.segments_range == (1, 3)
   with pytest.raises(ValueError, match="variant"):
     CONFIG.get_config("smoke,variant=plusplus")
