@@ -43,6 +43,7 @@ from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, load_prepared, read_split, save_split
 from skel_jax.data.preprocess import DataError, preprocess_clip
 from skel_jax.data.skeletons import LayoutError
+from skel_jax.evaluate import files as files_lib
 
 __all__ = ["DATASETS", "Plan", "load_prepared", "main", "plan_dataset", "prepare"]
 
@@ -469,13 +470,7 @@ def prepare(
               rejected=rejected)
   with open(os.path.join(tmp, "info.json"), "w") as f:
     json.dump(info, f, indent=1)
-  old = None
-  if os.path.exists(final):
-    old = os.path.join(out_dir, f".{dataset}.old-{os.getpid()}")
-    os.rename(final, old)
-  os.rename(tmp, final)
-  if old:
-    shutil.rmtree(old)
+  files_lib.replace_dir(tmp, final, os.path.join(out_dir, f".{dataset}.old-{os.getpid()}"))
   shutil.rmtree(partial)
   if rejected:
     print(_rejected_summary(rejected, final), file=sys.stderr)

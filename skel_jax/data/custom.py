@@ -45,6 +45,7 @@ from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, read_split, save_split
 from skel_jax.data.preprocess import DataError, prepare_clip, resize_time
 from skel_jax.data.skeletons import LayoutError, SkeletonLayout, get_layout
+from skel_jax.evaluate import files
 
 log = logging.getLogger(__name__)
 
@@ -284,13 +285,7 @@ def _write(out_dir: str, name: str, layout: SkeletonLayout, splits: Mapping[str,
   }
   with open(os.path.join(tmp, INFO), "w") as f:
     json.dump(info, f, indent=1)
-  old = None
-  if os.path.exists(final):
-    old = os.path.join(out_dir, f".{name}.old-{os.getpid()}")
-    os.rename(final, old)
-  os.rename(tmp, final)
-  if old:
-    shutil.rmtree(old)
+  files.replace_dir(tmp, final, os.path.join(out_dir, f".{name}.old-{os.getpid()}"))
   return final
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 
@@ -33,6 +34,21 @@ def atomic_write(path: str, data: bytes | str) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def replace_dir(tmp: str, final: str, old: str) -> None:
+  """Puts the finished folder `tmp` in place of `final`.
+
+  An existing `final` is first renamed to `old` and removed only once `tmp` is in place, so a
+  kill between the two renames leaves the previous folder recoverable under `old` (prepare's
+  leftover cleanup restores it).
+  """
+  moved = os.path.exists(final)
+  if moved:
+    os.rename(final, old)
+  os.rename(tmp, final)
+  if moved:
+    shutil.rmtree(old)
 
 
 def flatten(tree: Mapping, prefix: str = "", leaf: Callable = np.asarray) -> dict:
