@@ -91,7 +91,10 @@ def embedding_metrics(q: jnp.ndarray, k: jnp.ndarray) -> dict[str, jnp.ndarray]:
   q, k = jax.lax.stop_gradient(q), jax.lax.stop_gradient(k)
   n, d = q.shape
   alignment = jnp.mean(jnp.sum((q - k) ** 2, axis=-1))
-  sq = jnp.sum((q[:, None, :] - q[None, :, :]) ** 2, axis=-1)  # [N, N]
+  # Squared distances from the Gram matrix: no [N, N, D] difference tensor in the step.
+  norms = jnp.sum(q * q, axis=-1)  # [N]
+  gram = jnp.dot(q, q.T, precision=jax.lax.Precision.HIGHEST)  # [N, N]
+  sq = jnp.maximum(norms[:, None] + norms[None, :] - 2.0 * gram, 0.0)
   off = ~jnp.eye(n, dtype=bool)
   kernel = jnp.where(off, jnp.exp(-2.0 * sq), 0.0)
   uniformity = jnp.log(jnp.sum(kernel) / jnp.maximum(n * (n - 1), 1))
