@@ -36,13 +36,19 @@ def method_defaults(c):
   c.aimclr.eadm_keep_prob = 0.7
   c.aimclr.normalize_blur_kernel = False
   c.aimclr.temporal_flip = False
+  c.aimclr.d3m_warmup_epochs = 0  # the reference: D3M at full weight from the first step
 
 
 def preset_overrides(c, preset):
   # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs),
   # also when the epochs are overridden (-1: resolved by methods/aimclr.resolve_mining_epoch).
-  if preset in ("demo", "smoke", "nwucla"):
+  if preset in ("demo", "smoke", "nwucla", "custom"):
     c.aimclr.mining_epoch = -1
+  if preset in ("demo", "nwucla", "custom"):
+    # Small data: the D3M terms ramp in over the first half (-1: half of the epochs, resolved
+    # by methods/aimclr.resolve_mining_epoch), so that InfoNCE spreads the embeddings before
+    # the extreme views are matched to the normal view's distribution (docs/small_data.md).
+    c.aimclr.d3m_warmup_epochs = -1
 
 
 def get_config(arg=None):
