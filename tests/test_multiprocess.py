@@ -1,0 +1,111 @@
+"""Multi-process training: 2 processes x 2 CPU devices compute what 1 process x 4 devices does.
+
+The runs are real `python -m skel_jax.main` processes started by skel_jax.launch_local: each
+process has 2 forced CPU devices, they join through jax.distributed.initialize with a
+coordinator on a free localhost port, and the cross-process collectives run on gloo. One test
+(the launches dominate its time) checks, on the smoke config:
+
+* 2 x 2 and 1 x 4 end the first epoch (4 steps) with the same state (the device test's
+  tolerance, tests/test_data_parallel.py) and log the same losses;
+* files are written once: one metrics row per step, one event file, progress and results
+  printed by process 0 only;
+* a checkpoint written by 2 processes is resumed by 1 process x 4 devices, which ends where
+  the uninterrupted 1 x 4 run ends;
+* a checkpoint written by 1 process is restored by 2 processes, whose evaluation (features
+  gathered from both processes) gives the KNN accuracy that one process computes here.
+"""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+from dp_check import FIELDS, relative_difference
+
+from skel_jax.config_lib import load_config
+from skel_jax.evaluate import protocols as protocols_lib
+from skel_jax.evaluate import results as results_lib
+from skel_jax.launch_local import launch
+from skel_jax.train import checkpoint as ckpt_lib
+from skel_jax.train import metrics_writer, pretrain, sharding
+
+CONFIG = "configs/skeletonclr.py:smoke"
+TOLERANCE = 1e-5  # tests/test_data_parallel.py
+
+
+def _env():
+  """The test session's fast-compile settings and compilation cache, for the subprocesses."""
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1",
+             PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                      os.environ.get("PYTHONPATH")])))
+  cache = jax.config.jax_compilation_cache_dir
+  if cache:
+    env.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+  return env
+
+
+def _run(workdir, processes, devices, *flags):
+  results = launch([f"--config={CONFIG}", f"--workdir={workdir}", *flags],
+                   processes=processes, devices_per_process=devices,
+                   log_dir=str(workdir) + "_logs", timeout=600, env=_env(), cwd=str(REPO_ROOT))
+  for r in results:
+    assert r.returncode == 0, (r.process_id, r.stderr[-3000:])
+  return results
+
+
+def _state(workdir, step):
+  """The checkpointed state of `step`, restored onto this process's single device."""
+  config = load_config(*CONFIG.split(":"))
+  train, _ = pretrain.load_splits(config)
+  trainer = pretrain.Pretrainer(config, str(workdir), train,
+                                mesh=sharding.make_mesh(jax.devices()[:1]))
+  checkpointer = ckpt_lib.Checkpointer(str(workdir))
+  state, position = checkpointer.restore(trainer.init_state(), step=step)
+  checkpointer.close()
+  assert position["step"] == step
+  return jax.device_get(state)
+
+
+def _losses(workdir):
+  return {r["step"]: r["train/loss"] for r in metrics_writer.read_metrics_jsonl(str(workdir))}
+
+
+def _assert_same_state(a, b):
+  for field in FIELDS:
+    diff = relative_difference(getattr(a, field), getattr(b, field))
+    assert diff < TOLERANCE, (field, diff)
+  assert int(a.step) == int(b.step) and int(a.queue_ptr) == int(b.queue_ptr)
+
+
+def test_two_processes_equal_one(tmp_path):
+  one, two = tmp_path / "one", tmp_path / "two"
+  # 1 x 4, uninterrupted: checkpoints after each epoch (steps 4 and 8).
+  _run(one, 1, 4, "--mode=pretrain")
+  # 2 x 2, stopped after the first epoch, then resumed by 1 process x 4 devices.
+  procs = _run(two, 2, 2, "--mode=pretrain", "--config.train.max_steps=4")
+  _assert_same_state(_state(one, 4), _state(two, 4))
+  expected, got = _losses(one), _losses(two)
+  assert sorted(got) == [1, 2, 3, 4]  # one row per step: process 1 wrote none
+  np.testing.assert_allclose([got[s] for s in got], [expected[s] for s in got], rtol=TOLERANCE)
+  assert len(metrics_writer.event_files(two)) == 1
+  assert "step 4/4" in procs[0].stderr and "step " not in procs[1].stderr
+  _run(two, 1, 4, "--mode=pretrain")
+  _assert_same_state(_state(one, 8), _state(two, 8))
+  assert sorted(_losses(two)) == list(range(1, 9))
+
+  # 2 x 2 evaluate the 1-process checkpoint: KNN on features gathered from both processes.
+  procs = _run(one, 2, 2, "--mode=knn")
+  assert "results in" in procs[0].stdout and "results in" not in procs[1].stdout
+  written = results_lib.read_results(str(one))["knn"]
+  assert written["context"]["checkpoint_step"] == 8
+  config = load_config(*CONFIG.split(":"))
+  train, test = pretrain.load_splits(config)
+  variables = protocols_lib.backbone_variables(_state(one, 8))
+  train_f, test_f = protocols_lib.compute_features(config, variables, train, test)
+  here = protocols_lib.run_knn(config, train_f, train.y, test_f, test.y,
+                               config.data.num_classes)
+  for key, value in here.items():
+    assert written[key] == pytest.approx(value), (key, json.dumps(written))
