@@ -57,9 +57,9 @@ def process_env(devices: int, base: dict | None = None) -> dict:
 
 
 def process_command(main_args: list[str], process_id: int, processes: int,
-                    coordinator: str, module: str = "skel_jax.main") -> list[str]:
+                    coordinator: str, program: list[str] | None = None) -> list[str]:
   """The command line of process `process_id` (one process: no distributed flags)."""
-  cmd = [sys.executable, "-m", module, *main_args]
+  cmd = [*(program or [sys.executable, "-m", "skel_jax.main"]), *main_args]
   if processes > 1:
     cmd += [f"--coordinator_address={coordinator}", f"--num_processes={processes}",
             f"--process_id={process_id}"]
@@ -68,8 +68,10 @@ def process_command(main_args: list[str], process_id: int, processes: int,
 
 def launch(main_args: list[str], *, processes: int, devices_per_process: int,
            log_dir: str, timeout: float = 0, env: dict | None = None, cwd: str | None = None,
-           module: str = "skel_jax.main") -> list[ProcessResult]:
-  """Runs `python -m module main_args` as `processes` coordinated processes and waits.
+           program: list[str] | None = None) -> list[ProcessResult]:
+  """Runs `program main_args` (default program: `python -m skel_jax.main`) as `processes`
+  coordinated processes and waits; the program must take skel_jax.main's
+  --coordinator_address, --num_processes and --process_id flags.
 
   On a timeout (or when any process fails) the processes still running are killed, so a run
   whose peer died does not wait for the coordination service's heartbeat timeout.
@@ -82,7 +84,7 @@ def launch(main_args: list[str], *, processes: int, devices_per_process: int,
     err = open(os.path.join(log_dir, f"process_{i}.err"), "w")  # pylint: disable=consider-using-with
     files += [out, err]
     procs.append(subprocess.Popen(
-        process_command(main_args, i, processes, coordinator, module),
+        process_command(main_args, i, processes, coordinator, program),
         stdout=out, stderr=err, env=process_env(devices_per_process, env), cwd=cwd))
   deadline = time.time() + timeout if timeout > 0 else None
   try:

@@ -6,13 +6,14 @@ coordinator on a free localhost port, and the cross-process collectives run on g
 (the launches dominate its time) checks, on the smoke config:
 
 * 2 x 2 and 1 x 4 end the first epoch (4 steps) with the same state (the device test's
-  tolerance, tests/test_data_parallel.py) and log the same losses;
+  tolerance, tests/test_data_parallel.py);
+* a checkpoint written by 1 process x 4 devices is resumed by 2 processes x 2 devices, which
+  end where the uninterrupted 2 x 2 run ends, with the same losses;
 * files are written once: one metrics row per step, one event file, progress and results
   printed by process 0 only;
-* a checkpoint written by 2 processes is resumed by 1 process x 4 devices, which ends where
-  the uninterrupted 1 x 4 run ends;
-* a checkpoint written by 1 process is restored by 2 processes, whose evaluation (features
-  gathered from both processes) gives the KNN accuracy that one process computes here.
+* the evaluation of the 2 processes (features computed by both and gathered) gives the KNN
+  accuracy that this single process computes from the 2-process checkpoint, restored here
+  onto one device.
 """
 
 import json
@@ -80,30 +81,37 @@ def _assert_same_state(a, b):
   assert int(a.step) == int(b.step) and int(a.queue_ptr) == int(b.queue_ptr)
 
 
-def test_two_processes_equal_one(tmp_path):
-  one, two = tmp_path / "one", tmp_path / "two"
-  # 1 x 4, uninterrupted: checkpoints after each epoch (steps 4 and 8).
-  _run(one, 1, 4, "--mode=pretrain")
-  # 2 x 2, stopped after the first epoch, then resumed by 1 process x 4 devices.
-  procs = _run(two, 2, 2, "--mode=pretrain", "--config.train.max_steps=4")
-  _assert_same_state(_state(one, 4), _state(two, 4))
-  expected, got = _losses(one), _losses(two)
-  assert sorted(got) == [1, 2, 3, 4]  # one row per step: process 1 wrote none
-  np.testing.assert_allclose([got[s] for s in got], [expected[s] for s in got], rtol=TOLERANCE)
-  assert len(metrics_writer.event_files(two)) == 1
-  assert "step 4/4" in procs[0].stderr and "step " not in procs[1].stderr
-  _run(two, 1, 4, "--mode=pretrain")
-  _assert_same_state(_state(one, 8), _state(two, 8))
-  assert sorted(_losses(two)) == list(range(1, 9))
+# `--mode=all` at its cheapest: no baselines or plot, one epoch of each linear probe (those run
+# on process 0 alone; the features they share with KNN are what the processes compute).
+_CHEAP_EVAL = ("--config.eval.baselines=()", "--config.eval.tsne.enabled=False",
+             "--config.eval.linear.epochs=1", "--config.eval.linear.lr_steps=()",
+             "--config.eval.linear_std.epochs=1")
 
-  # 2 x 2 evaluate the 1-process checkpoint: KNN on features gathered from both processes.
-  procs = _run(one, 2, 2, "--mode=knn")
+
+def test_two_processes_equal_one(tmp_path):
+  two, one = tmp_path / "two", tmp_path / "one"
+  # 2 x 2, uninterrupted (checkpoints after each epoch: steps 4 and 8), then evaluated (KNN
+  # on the features gathered from both processes; the cheapest feature protocol).
+  procs = _run(two, 2, 2, "--mode=all", *_CHEAP_EVAL)
+  # 1 x 4, stopped after the first epoch, then resumed by 2 processes x 2 devices.
+  _run(one, 1, 4, "--mode=pretrain", "--config.train.max_steps=4")
+  _assert_same_state(_state(two, 4), _state(one, 4))
+  _run(one, 2, 2, "--mode=pretrain")
+  _assert_same_state(_state(two, 8), _state(one, 8))
+  expected, got = _losses(one), _losses(two)
+  assert sorted(got) == sorted(expected) == list(range(1, 9))  # one row per step
+  np.testing.assert_allclose([got[s] for s in got], [expected[s] for s in got], rtol=TOLERANCE)
+
+  # Written once, printed once.
+  assert len(metrics_writer.event_files(two)) == 1
+  assert "step 8/8" in procs[0].stderr and "step " not in procs[1].stderr
   assert "results in" in procs[0].stdout and "results in" not in procs[1].stdout
-  written = results_lib.read_results(str(one))["knn"]
+  # The evaluation of 2 processes = that of this single process on the restored checkpoint.
+  written = results_lib.read_results(str(two))["knn"]
   assert written["context"]["checkpoint_step"] == 8
   config = load_config(*CONFIG.split(":"))
   train, test = pretrain.load_splits(config)
-  variables = protocols_lib.backbone_variables(_state(one, 8))
+  variables = protocols_lib.backbone_variables(_state(two, 8))
   train_f, test_f = protocols_lib.compute_features(config, variables, train, test)
   here = protocols_lib.run_knn(config, train_f, train.y, test_f, test.y,
                                config.data.num_classes)

@@ -111,7 +111,7 @@ def wait_for_all(name: str, timeout_s: int = 7 * 24 * 3600) -> None:
   """
   if jax.process_count() > 1:
     from orbax.checkpoint import multihost  # pylint: disable=g-import-not-at-top
-    multihost.sync_global_processes(name, timeout=timeout_s)
+    multihost.get_barrier_sync_fn()(key=name, timeout_ms=1000 * timeout_s)
 
 
 def initialize_distributed(coordinator_address: str | None = None,
@@ -125,10 +125,26 @@ def initialize_distributed(coordinator_address: str | None = None,
   computation over several processes' CPU devices cannot run).
   """
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  _use_coordination_barriers_in_orbax()
   jax.distributed.initialize(coordinator_address=coordinator_address,
                              num_processes=num_processes, process_id=process_id)
   log.info("process %d of %d: %d local devices, %d in all", jax.process_index(),
            jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def _use_coordination_barriers_in_orbax() -> None:
+  """Makes orbax synchronise processes through the coordination service, not collectives.
+
+  By default orbax's barriers are device collectives (an all-gather), and its asynchronous
+  checkpointing runs them from a background thread; collectives issued by two threads can
+  pair up in a different order on different processes (a barrier with a train step's
+  all-reduce), which hangs or corrupts the run. Coordination-service barriers use no device.
+  """
+  import orbax.checkpoint  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  # parse() rather than assignment: it also marks the flag as given, so orbax can read it
+  # in programs that never parse absl flags (the benchmark, notebooks).
+  flags.FLAGS["experimental_orbax_use_distributed_barrier"].parse("true")
 
 
 def maybe_initialize_distributed(enabled: bool, **kwargs) -> None:
