@@ -232,6 +232,8 @@ class Pretrainer:
     t0 = time.time()
     stopped_at = None
     with jax.set_mesh(self.mesh):
+      if jax.process_count() > 1:
+        step_fn = self._compile_together(step_fn, state)
       for step, batch in batches:
         state, metrics = step_fn(state, batch)
         pending.append(metrics)
@@ -262,6 +264,19 @@ class Pretrainer:
       log.warning("%s", stopped)
       raise stopped
     return state
+
+  def _compile_together(self, step_fn, state):
+    """The compiled step, once every process has compiled it.
+
+    Processes compile at different speeds (a loaded machine, another host); the first run
+    of the step sets up the cross-process collectives, whose rendezvous gives up after 30 s
+    (gloo on CPU). Waiting at a coordination barrier first makes all start it together.
+    """
+    batch = jax.ShapeDtypeStruct((self.global_batch, *self.train.x.shape[1:]), np.float32,
+                                 sharding=self.batch_sharding)
+    compiled = step_fn.lower(state, batch).compile()
+    sharding.wait_for_all("skel_jax_step_compiled")
+    return compiled
 
   knn_monitor = None  # set by the evaluation code: fn(state) -> {'knn/...': value}
 

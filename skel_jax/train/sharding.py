@@ -14,6 +14,7 @@ end of a run) go through `any_process`, `gather_rows` and `wait_for_all`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import jax
@@ -111,7 +112,12 @@ def wait_for_all(name: str, timeout_s: int = 7 * 24 * 3600) -> None:
   """
   if jax.process_count() > 1:
     from orbax.checkpoint import multihost  # pylint: disable=g-import-not-at-top
-    multihost.get_barrier_sync_fn()(key=name, timeout_ms=1000 * timeout_s)
+    # A barrier id serves once; every process numbers its barriers in the same order.
+    key = f"{name}_{next(_BARRIER_COUNT)}"
+    multihost.get_barrier_sync_fn()(key=key, timeout_ms=1000 * timeout_s)
+
+
+_BARRIER_COUNT = itertools.count()
 
 
 def initialize_distributed(coordinator_address: str | None = None,
