@@ -8,8 +8,9 @@ For each process count N the script starts N coordinated processes on this machi
 devices / N forced CPU devices, so every layout trains on the same 4 devices and the same
 global batch: what changes is only how the cross-device reductions travel (inside one process,
 or between processes through gloo). Each process runs the real input path (its own rows,
-`make_array_from_process_local_data`) and train step; `--warmup` steps (compilation) are
-excluded, then `--steps` steps are timed on process 0 up to block_until_ready.
+`make_array_from_process_local_data`) and train step, compiled before the clock starts;
+`--warmup` steps are excluded, then `--steps` steps are timed on process 0 up to the last
+loss being on the host.
 
 Prints a markdown table (samples/s, ms per step, relative to 1 process); `--json=PATH` also
 writes the figures. On a CPU the processes share the machine's cores: the figures show the
@@ -55,6 +56,8 @@ def worker(args) -> None:
       ema_batch_stats=config.moco.ema_batch_stats, state_sharding=trainer.state_sharding,
       batch_sharding=trainer.batch_sharding)
   state = trainer.init_state()
+  with jax.set_mesh(trainer.mesh):
+    step_fn = trainer.compile_together(step_fn, state)  # all processes start together
 
   def run(start: int, stop: int) -> float:
     """Steps [start, stop); the last loss, once the device is done."""

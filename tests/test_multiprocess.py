@@ -51,7 +51,7 @@ def _env():
 def _run(workdir, processes, devices, *flags):
   results = launch([f"--config={CONFIG}", f"--workdir={workdir}", *flags],
                    processes=processes, devices_per_process=devices,
-                   log_dir=str(workdir) + "_logs", timeout=600, env=_env(), cwd=str(REPO_ROOT))
+                   log_dir=str(workdir) + "_logs", timeout=900, env=_env(), cwd=str(REPO_ROOT))
   for r in results:
     assert r.returncode == 0, (r.process_id, r.stderr[-3000:])
   return results

@@ -233,7 +233,7 @@ class Pretrainer:
     stopped_at = None
     with jax.set_mesh(self.mesh):
       if jax.process_count() > 1:
-        step_fn = self._compile_together(step_fn, state)
+        step_fn = self.compile_together(step_fn, state)
       for step, batch in batches:
         state, metrics = step_fn(state, batch)
         pending.append(metrics)
@@ -265,7 +265,7 @@ class Pretrainer:
       raise stopped
     return state
 
-  def _compile_together(self, step_fn, state):
+  def compile_together(self, step_fn, state):
     """The compiled step, once every process has compiled it.
 
     Processes compile at different speeds (a loaded machine, another host); the first run
