@@ -260,7 +260,8 @@ class Pretrainer:
     checkpointer.close()
     writer.close()
     if stopped_at is not None:
-      stopped = preemption.Preempted(stop.requested or "another process's signal", stopped_at, end, checkpointer.directory)
+      stopped = preemption.Preempted(stop.requested or "another process's signal", stopped_at,
+                                     end, checkpointer.directory)
       log.warning("%s", stopped)
       raise stopped
     return state
