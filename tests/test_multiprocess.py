@@ -53,7 +53,9 @@ def _run(workdir, processes, devices, *flags):
                    processes=processes, devices_per_process=devices,
                    log_dir=str(workdir) + "_logs", timeout=900, env=_env(), cwd=str(REPO_ROOT))
   for r in results:
-    assert r.returncode == 0, (r.process_id, r.stderr[-3000:])
+    why = "killed after 900 s" if r.returncode == -9 else f"exit status {r.returncode}"
+    assert r.returncode == 0, (f"process {r.process_id} of {processes}: {why}",
+                               r.stderr[-3000:])
   return results
 
 
