@@ -52,8 +52,10 @@ def _run(workdir, processes, devices, *flags):
   results = launch([f"--config={CONFIG}", f"--workdir={workdir}", *flags],
                    processes=processes, devices_per_process=devices,
                    log_dir=str(workdir) + "_logs", timeout=900, env=_env(), cwd=str(REPO_ROOT))
-  for r in results:
-    why = "killed after 900 s" if r.returncode == -9 else f"exit status {r.returncode}"
+  # A process that failed first (the launcher then kills the others with -9) is shown first.
+  for r in sorted(results, key=lambda r: r.returncode == -9):
+    why = "killed (time limit or a failed peer)" if r.returncode == -9 else \
+        f"exit status {r.returncode}"
     assert r.returncode == 0, (f"process {r.process_id} of {processes}: {why}",
                                r.stderr[-3000:])
   return results
