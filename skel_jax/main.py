@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 
+import jax
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
@@ -39,7 +40,16 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (checkpoints, logs, results);"
                                " default: workdirs/<method>_<preset>.")
 _MODE = flags.DEFINE_enum("mode", "all", run_lib.MODES, "Which stage(s) to run.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.")
+_MULTIHOST = flags.DEFINE_bool(
+    "multihost", False, "Multi-process run: call jax.distributed.initialize() first (see "
+    "docs/devices.md). The three flags below default to JAX's detection (TPU pods, SLURM, "
+    "Open MPI); setting any of them implies --multihost.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0's coordination service, the same for "
+    "every process (default: detected, or $JAX_COORDINATOR_ADDRESS).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes in the run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's id, 0 .. "
+                                   "num_processes - 1 (process 0 writes results and logs).")
 _SEEDS = flags.DEFINE_string(
     "seeds", "", "Run once per seed (e.g. 0,1,2 or 0-4) in WORKDIR/seed_<s> and report the "
     "mean, standard deviation and worst seed in WORKDIR/results.md; overrides config.seed.")
@@ -59,8 +69,22 @@ def main(argv):
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
     ours.addHandler(handler)
     ours.propagate = False
-  sharding.maybe_initialize_distributed(_MULTIHOST.value)
-  config = _CONFIG.value
+  distributed = {"coordinator_address": _COORDINATOR.value,
+                 "num_processes": _NUM_PROCESSES.value, "process_id": _PROCESS_ID.value}
+  sharding.maybe_initialize_distributed(
+      _MULTIHOST.value or any(v is not None for v in distributed.values()), **distributed)
+  if jax.process_index() != 0:
+    # Progress and messages once, from process 0; the others still print warnings.
+    ours.setLevel(logging.WARNING)
+  _run(_CONFIG.value)
+  # Process 0 evaluates and writes after the collective work; the others wait for it rather
+  # than leave the run (their shutdown would time out during a long evaluation). Not on an
+  # error: a process that dies ends the others through the coordination service.
+  sharding.wait_for_all("skel_jax_main_done")
+
+
+def _run(config) -> None:
+  """Runs the configured job (the seeds of --seeds, or one run) and prints its results."""
   workdir = _WORKDIR.value or os.path.join(
       "workdirs", f"{config.method}_{config.get('preset', 'run')}_{config.data.stream}")
   if _SEEDS.value:

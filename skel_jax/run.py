@@ -161,9 +161,14 @@ def run_single(config: ml_collections.ConfigDict, workdir: str, *, pretrain: boo
     if jax.process_count() == 1:  # the monitor reads the state on one host
       trainer.knn_monitor = monitor_lib.build_monitor(
           config, workdir, train, test, steps_per_epoch=trainer.steps_per_epoch)
+    elif config.train.get("knn_every_epochs", 0):
+      log.warning("train.knn_every_epochs is ignored in a multi-process run: the KNN monitor "
+                  "runs with one process only")
     state = trainer.run()
-  if not protocols or jax.process_index() != 0:
+  if not protocols:
     return {}
+  # Every process takes part up to the features (restoring a checkpoint and computing the
+  # features are collective); process 0 alone then evaluates and writes.
   variables, info = eval_variables(config, workdir, state)
   if target is None:
     eval_config, (train, test) = config, splits
@@ -205,6 +210,7 @@ def run_baselines(config: ml_collections.ConfigDict, eval_config: ml_collections
   results = {}
   for name in baselines:
     full_tag = "_".join(filter(None, (name, tag)))
+    out: dict = {}
     if name == "random_init":
       random_config = config.copy_and_resolve_references()
       random_config.eval.random_init = True
@@ -212,7 +218,7 @@ def run_baselines(config: ml_collections.ConfigDict, eval_config: ml_collections
       out = protocols_lib.evaluate_variables(
           eval_config, workdir, variables, train, test,
           protocols=feature_protocols + trained_protocols, tag=full_tag, extra=info)
-    elif feature_protocols:
+    elif feature_protocols and jax.process_index() == 0:  # no device work: process 0 alone
       train_f, test_f = protocols_lib.raw_input_features(eval_config, train, test)
       out = protocols_lib.evaluate_features(
           eval_config, workdir, train_f, test_f, train, test, protocols=feature_protocols,

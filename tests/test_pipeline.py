@@ -1,9 +1,11 @@
 """Input pipeline: deterministic epochs, drop_last, per-process slices, prefetch order."""
 
+import jax
 import numpy as np
 import pytest
 
 from skel_jax.data import pipeline
+from skel_jax.train import sharding
 
 
 def test_batches_are_a_pure_function_of_seed_and_step():
@@ -25,6 +27,19 @@ def test_process_slices_cover_the_global_batch():
   for step in range(4):
     joined = np.concatenate([p.local_indices(step) for p in parts])
     np.testing.assert_array_equal(joined, parts[0].global_indices(step))
+
+
+def test_rows_from_the_sharding_and_evaluation_shares_cover_everything():
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  assert sharding.local_rows(sharding.data_sharded(mesh), 16) == (0, 16)  # one process
+  batcher = pipeline.EpochBatcher(12, 6, seed=0, rows=(2, 5))
+  np.testing.assert_array_equal(batcher.local_indices(1), batcher.global_indices(1)[2:5])
+  blocks = [sharding.process_block(10, i, 3) for i in range(3)]
+  assert blocks == [(0, 4), (4, 8), (8, 10)]
+  assert sharding.process_block(2, 2, 4) == (2, 2)  # more processes than rows: empty share
+  x = np.arange(6.0).reshape(3, 2)
+  np.testing.assert_array_equal(sharding.gather_rows(x, 3), x)  # one process: itself
+  assert sharding.any_process(True) and not sharding.any_process(False)
 
 
 def test_too_small_dataset_is_a_clear_error():

@@ -22,7 +22,11 @@ class EpochBatcher:
   """Which examples form global batch s, for every process."""
 
   def __init__(self, num_examples: int, global_batch: int, seed: int, *, drop_last: bool = True,
-               process_index: int = 0, process_count: int = 1):
+               process_index: int = 0, process_count: int = 1,
+               rows: tuple[int, int] | None = None):
+    """`rows`: this process's rows [start, stop) of every global batch (multi-process runs
+    take them from the batch sharding, train/sharding.local_rows); default: block
+    `process_index` of `process_count` equal blocks."""
     if num_examples < global_batch and drop_last:
       raise ValueError(f"the training set has {num_examples} clips, fewer than one global batch "
                        f"of {global_batch}: lower the batch size")
@@ -31,8 +35,10 @@ class EpochBatcher:
     self.seed = seed
     self.steps_per_epoch = (num_examples // global_batch if drop_last
                             else -(-num_examples // global_batch))
-    self.process_index = process_index
-    self.process_count = process_count
+    if rows is None:
+      per_process = global_batch // process_count
+      rows = (process_index * per_process, (process_index + 1) * per_process)
+    self.rows = rows
     self._cache: tuple[int, np.ndarray] | None = None
 
   def permutation(self, epoch: int) -> np.ndarray:
@@ -46,9 +52,7 @@ class EpochBatcher:
     return self.permutation(epoch)[i * self.global_batch:(i + 1) * self.global_batch]
 
   def local_indices(self, step: int) -> np.ndarray:
-    idx = self.global_indices(step)
-    per_process = len(idx) // self.process_count
-    return idx[self.process_index * per_process:(self.process_index + 1) * per_process]
+    return self.global_indices(step)[self.rows[0]:self.rows[1]]
 
   def position(self, step: int) -> dict:
     epoch, i = divmod(step, self.steps_per_epoch)

@@ -2,6 +2,10 @@
 
 The backbone runs with BN running statistics and dropout off, so features are deterministic
 and are computed once per split; linear evaluation and KNN then work on the arrays.
+
+In a multi-process run every process embeds its own contiguous share of the clips on its own
+devices and the shares are gathered, so each process (process 0 evaluates) gets the features
+of all clips in dataset order.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import numpy as np
 
 from skel_jax.data import streams
 from skel_jax.models.stgcn import STGCN, compute_dtype
+from skel_jax.train import sharding
 
 
 def backbone_from_encoder_config(model_config, layout: str, num_classes=None, *,
@@ -33,8 +38,19 @@ def extract_features(backbone: STGCN, variables: dict, x: np.ndarray, *, stream:
                      layout, batch_size: int = 256) -> np.ndarray:
   """Pooled `[N, D]` backbone features of clips `x` `[N, M, T, V, C]` in `stream`.
 
-  The last batch is zero-padded to the batch size (one compiled shape) and trimmed.
+  The last batch is zero-padded to the batch size (one compiled shape) and trimmed. With
+  several processes, all must call this: each embeds its `sharding.process_block` of the
+  clips and every process returns all N rows.
   """
+  start, stop = sharding.process_block(len(x))
+  local = _extract_rows(backbone, variables, x[start:stop], stream=stream, layout=layout,
+                        batch_size=batch_size)
+  return sharding.gather_rows(local, len(x))
+
+
+def _extract_rows(backbone: STGCN, variables: dict, x: np.ndarray, *, stream: str, layout,
+                  batch_size: int) -> np.ndarray:
+  """Features of `x` on this process's default device."""
 
   @jax.jit
   def embed(variables, batch):

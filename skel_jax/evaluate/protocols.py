@@ -243,6 +243,10 @@ def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variable
     extra: stored under 'context' in every protocol's entry (where the weights came from),
       next to the dataset, stream, class and clip counts.
 
+  Multi-process runs: every process must call this; all compute the features together
+  (features.extract_features), then process 0 alone runs the protocols and writes, and the
+  other processes return {}.
+
   Returns:
     The metrics of all protocols in one flat dict (plus 'tsne_png' when plotted).
 
@@ -252,17 +256,20 @@ def evaluate_variables(config: ml_collections.ConfigDict, workdir: str, variable
   unknown = [p for p in protocols if p not in PROTOCOLS]
   if unknown:
     raise ValueError(f"unknown protocols {unknown}; known: {PROTOCOLS}")
+  results: dict = {}
+  if any(p in FEATURE_PROTOCOLS for p in protocols):
+    t0 = time.time()
+    train_f, test_f = compute_features(config, variables, train, test)
+    results["feature_seconds"] = time.time() - t0
+  if jax.process_index() != 0:
+    return {}
   os.makedirs(workdir, exist_ok=True)
   suffix = f"_{tag}" if tag else ""
   num_classes = int(config.data.num_classes)
   # Nested, so that results.md lists only the metrics; the report and the multi-stream reuse
   # check read it from results.json.
   base_extra = base_context(config, train, test, extra)
-  results: dict = {}
   if any(p in FEATURE_PROTOCOLS for p in protocols):
-    t0 = time.time()
-    train_f, test_f = compute_features(config, variables, train, test)
-    results["feature_seconds"] = time.time() - t0
     results.update(evaluate_features(config, workdir, train_f, test_f, train, test,
                                      protocols=protocols, tag=tag, extra=base_extra))
   if "finetune" in protocols:

@@ -152,15 +152,16 @@ class Pretrainer:
     self.global_batch = int(config.optim.batch_size)
     sharding.check_global_batch(self.global_batch, self.mesh, config.moco.queue_size)
     self.method = methods.get_method(config.method)(config, self.layout)
+    self.state_sharding = sharding.replicated(self.mesh)
+    self.batch_sharding = sharding.data_sharded(self.mesh)
+    # Each process reads exactly the rows its devices hold (all rows with one process).
     self.batcher = pipeline.EpochBatcher(
-        len(train), self.global_batch, config.seed, process_index=jax.process_index(),
-        process_count=jax.process_count())
+        len(train), self.global_batch, config.seed,
+        rows=sharding.local_rows(self.batch_sharding, self.global_batch))
     self.steps_per_epoch = self.batcher.steps_per_epoch
     self.total_steps = self.steps_per_epoch * int(config.optim.epochs)
     self.tx, self.lr_fn = make_optimizer(config.optim, self.steps_per_epoch)
     self.momentum_fn = make_momentum_fn(config.moco, self.steps_per_epoch, config.optim.epochs)
-    self.state_sharding = sharding.replicated(self.mesh)
-    self.batch_sharding = sharding.data_sharded(self.mesh)
 
   def init_state(self) -> step_lib.TrainState:
     sample = np.asarray(self.train.x[:self.global_batch])
@@ -231,11 +232,14 @@ class Pretrainer:
     t0 = time.time()
     stopped_at = None
     with jax.set_mesh(self.mesh):
+      if jax.process_count() > 1:
+        step_fn = self.compile_together(step_fn, state)
       for step, batch in batches:
         state, metrics = step_fn(state, batch)
         pending.append(metrics)
         done = step + 1
-        if done % c.train.log_every_steps == 0 or done == end:
+        logging_step = done % c.train.log_every_steps == 0 or done == end
+        if logging_step:
           scalars = _mean_scalars(jax.device_get(pending))
           pending = []
           metrics_writer.check_finite(done, scalars)
@@ -244,9 +248,10 @@ class Pretrainer:
           progress.update(done, {"loss": scalars["loss"]})
         if knn_every and done % knn_every == 0 and self.knn_monitor is not None:
           writer.write_scalars(done, self.knn_monitor(state))
-        if done % ckpt_every == 0 or done == end or stop.requested:
+        stopping = _agreed_stop(stop.requested, logging_step or done % ckpt_every == 0)
+        if done % ckpt_every == 0 or done == end or stopping:
           checkpointer.save(done, state, self.batcher.position(done))
-        if stop.requested and done < end:
+        if stopping and done < end:
           # The metrics of this unfinished logging interval are not written: the resumed run
           # writes the interval's row, averaged over the steps it runs itself.
           stopped_at = done
@@ -255,12 +260,39 @@ class Pretrainer:
     checkpointer.close()
     writer.close()
     if stopped_at is not None:
-      stopped = preemption.Preempted(stop.requested, stopped_at, end, checkpointer.directory)
+      stopped = preemption.Preempted(stop.requested or "another process's signal", stopped_at,
+                                     end, checkpointer.directory)
       log.warning("%s", stopped)
       raise stopped
     return state
 
+  def compile_together(self, step_fn, state):
+    """The compiled step, once every process has compiled it.
+
+    Processes compile at different speeds (a loaded machine, another host); the first run
+    of the step sets up the cross-process collectives, whose rendezvous gives up after 30 s
+    (gloo on CPU). Waiting at a coordination barrier first makes all start it together.
+    """
+    batch = jax.ShapeDtypeStruct((self.global_batch, *self.train.x.shape[1:]), np.float32,
+                                 sharding=self.batch_sharding)
+    compiled = step_fn.lower(state, batch).compile()
+    sharding.wait_for_all("skel_jax_step_compiled")
+    return compiled
+
   knn_monitor = None  # set by the evaluation code: fn(state) -> {'knn/...': value}
+
+
+def _agreed_stop(requested: str | None, host_synced: bool) -> bool:
+  """Whether every process stops after this step.
+
+  One process: as soon as a signal arrived. Several: a stop must be agreed, or the process
+  that saw the signal would enter the (collective) checkpoint while the others ran the next
+  step's collectives and both would wait forever; the flags are exchanged only at steps that
+  already wait for the device (logging, checkpoints), so the stop comes at the next of those.
+  """
+  if jax.process_count() == 1:
+    return requested is not None
+  return host_synced and sharding.any_process(requested is not None)
 
 
 def _mean_scalars(metrics: list[dict]) -> dict[str, float]:
