@@ -30,6 +30,12 @@ from skel_jax.train import pretrain
 from skel_jax.train import step as step_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
+# The graph convolution in the reference's order of operations (1x1 conv, then the
+# aggregation over joints). The faster Kronecker-folded form that `gcn_impl='auto'` picks for
+# narrow blocks computes the same function, but its float32 parameter gradients lose
+# precision: 5e-3 relative on the SkeleMixCLR+ fixture, 2000x the official float32 error
+# (docs/fidelity.md, experiments/parity_table.py --model gcn_impl=auto).
+GCN_IMPL = "einsum"
 # Steps per epoch when the fixture has no schedule of its own: all steps in epoch 1.
 DEFAULT_STEPS_PER_EPOCH = 100
 # Loss terms: fixture name -> skel_jax metric name, per method family.
@@ -80,6 +86,7 @@ def parity_config(meta: dict):
   c.model.head_hidden = meta["hidden_dim"]
   c.model.feature_dim = meta["feature_dim"]
   c.model.dropout = 0.0
+  c.model.gcn_impl = GCN_IMPL
   c.moco.queue_size = meta["queue_size"]
   c.moco.momentum = meta["key_momentum"]
   c.moco.temperature = meta["temperature"]
