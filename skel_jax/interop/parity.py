@@ -146,7 +146,9 @@ def step_views(method, meta: dict, data: dict, step: int) -> dict:
   if name == "skeattnclr":
     # SkeAttnCLR mixes joint coordinates, one mix per step, and converts all three views.
     d = {k: v[0] for k, v in mix_draws(data, step).items()}
-    mixed = mixing.skelemix_with_draws(views["query"], **d, ratio=4).mixed
+    mixed = mixing.skelemix_with_draws(views["query"], d["shift"], d["joints"], d["start"],
+                                       d["length"], ratio=int(method.config.skeattn.mix_ratio))
+    mixed = mixed.mixed
     return method.views_from_clips(views["query"], views["key"], mixed)
   return views
 
