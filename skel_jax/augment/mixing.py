@@ -293,6 +293,17 @@ def skelemix_repeats(rng: jax.Array, x: jax.Array, layout: skeletons.SkeletonLay
   return jax.vmap(lambda key: skelemix(key, x, layout, **kwargs))(keys)
 
 
+def skelemix_repeats_with_draws(x: jax.Array, shift, joints, start, length,
+                                ratio: int = 4) -> MixResult:
+  """R SkeleMix batches of `x` with given draws, each a leading `[R]` axis (spec 4.3 step 6).
+
+  The deterministic core of `skelemix_repeats`: shift, start and length are int `[R]`,
+  joints `[R, V]` 0/1 (see `skelemix_with_draws`).
+  """
+  return jax.vmap(lambda s, j, a, c: skelemix_with_draws(x, s, j, a, c, ratio))(
+      jnp.asarray(shift), jnp.asarray(joints), jnp.asarray(start), jnp.asarray(length))
+
+
 def feature_mask(region: jax.Array, strides: Sequence[int] = REFERENCE_STRIDES) -> jax.Array:
   """The feature-resolution mask `[..., T', V]` of an input-level region `[..., T, V]`.
 

@@ -25,7 +25,8 @@ def init_queue(rng: jax.Array, size: int, dim: int) -> jnp.ndarray:
 
 def enqueue(queue: jnp.ndarray, ptr: jnp.ndarray, keys: jnp.ndarray) -> jnp.ndarray:
   """Writes `keys` `[N, D]` at rows `[ptr, ptr + N)`; requires K % N == 0 (asserted at start)."""
-  return jax.lax.dynamic_update_slice(queue, keys.astype(queue.dtype), (ptr, 0))
+  # The column index has the pointer's integer type (int64 literals under jax_enable_x64).
+  return jax.lax.dynamic_update_slice(queue, keys.astype(queue.dtype), (ptr, jnp.zeros_like(ptr)))
 
 
 def advance(ptr: jnp.ndarray, batch: int, size: int) -> jnp.ndarray:

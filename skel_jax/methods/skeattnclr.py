@@ -154,8 +154,15 @@ class SkeAttnCLR(Method):
     r_q, r_k, r_mix = jax.random.split(rng, 3)
     x_q = self.normal_aug(r_q, x)
     x_k = self.normal_aug(r_k, x)
-    # Spec 5.4 steps 1-2: mix the joint coordinates, then convert every view to the stream.
-    mixed = self.mix(r_mix, x_q)
+    return self.views_from_clips(x_q, x_k, self.mix(r_mix, x_q))
+
+  def views_from_clips(self, x_q, x_k, mixed) -> dict[str, jnp.ndarray]:
+    """The step's views from the augmented joint clips and the mix of the query clip.
+
+    Spec 5.4 steps 1-2: the mixing is done on joint coordinates, then every view goes to the
+    stream. `make_views` draws the mix; a mix with given draws (`mixing.skelemix_with_draws`)
+    feeds the step the official code's mix (tests/test_step_parity.py).
+    """
     return {"query": self.to_stream(x_q), "key": self.to_stream(x_k),
             "mixed": self.to_stream(mixed)}
 

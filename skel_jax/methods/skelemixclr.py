@@ -147,7 +147,14 @@ class SkeleMixCLR(SkeletonCLR):
     query = self.to_stream(self.normal_aug(r_q, x))
     key = self.to_stream(self.normal_aug(r_k, x))
     # Mixing is done on the stream, after its conversion (spec 1.2), and carries no gradient.
-    mix = self.mix(r_mix, query)
+    return self.views_from_mix(query, key, self.mix(r_mix, query))
+
+  def views_from_mix(self, query, key, mix: mixing.MixResult) -> dict[str, jnp.ndarray]:
+    """The step's views from the stream-converted query and key and R mixes of the query.
+
+    `make_views` draws the mixes; given draws (`mixing.skelemix_repeats_with_draws`) feed the
+    step the official code's mixes (tests/test_step_parity.py).
+    """
     return {"query": query, "key": key, "mixed": mix.mixed,  # [R, N, M, T, V, C]
             "partner": mix.partner,  # [R, N]
             "mask": mixing.feature_mask(mix.region, self.strides)}  # [R, T', V]
