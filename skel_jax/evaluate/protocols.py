@@ -328,11 +328,26 @@ def evaluate_features(config: ml_collections.ConfigDict, workdir: str, train_f: 
   if tsne and "tsne" in protocols and config.eval.tsne.enabled:
     from skel_jax.evaluate import tsne  # pylint: disable=g-import-not-at-top
     path = os.path.join(workdir, f"tsne{suffix}.png")
-    tsne.plot_tsne(test_f, test.y, path, title=f"{config.method} {config.data.dataset} "
+    tsne.plot_tsne(test_f, test.y, path, class_names=class_names(config),
+                   title=f"{config.method} {config.data.dataset} "
                    f"({config.data.stream}) test embeddings{' ' + tag if tag else ''}",
                    max_points=int(config.eval.tsne.max_points), seed=config.seed)
     results["tsne_png"] = path
   return results
+
+
+def class_names(config: ml_collections.ConfigDict) -> list[str] | None:
+  """The names behind labels 0, 1, ... for plot legends: the demo's actions, or those in a
+  prepared custom dataset's info.json; None (numbers) for the other datasets."""
+  from skel_jax.data import custom, synthetic  # pylint: disable=g-import-not-at-top
+  if config.data.dataset == "demo":
+    return synthetic.class_names(int(config.data.num_classes),
+                                 tuple(config.data.get("demo_classes", ())) or None)
+  folder = custom.dataset_folder(config.data.dataset, config.data.get("data_dir") or None)
+  if folder is None:
+    return None
+  names = custom.read_info(folder).get("class_names")
+  return [str(n) for n in names] if names else None
 
 
 def run_semi_protocols(config: ml_collections.ConfigDict, workdir: str, variables: dict,
