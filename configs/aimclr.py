@@ -28,22 +28,25 @@ import ml_collections
 from skel_jax import config_lib
 
 
-def method_defaults(c):
+def get_config(arg=None):
+  preset, keys = config_lib.parse_arg(arg)
+  c = config_lib.base_config()  # encoder, MoCo, SGD and evaluation as SkeletonCLR's
+  c.method = "aimclr"
   c.aimclr = ml_collections.ConfigDict()
-  c.aimclr.mining_epoch = 150
+  c.aimclr.mining_epoch = 150  # NNM from epoch 151 of 300
   c.aimclr.topk = 1
   c.aimclr.eadm_mode = "fixed"
   c.aimclr.eadm_keep_prob = 0.7
   c.aimclr.normalize_blur_kernel = False
   c.aimclr.temporal_flip = False
 
+  config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
+  if preset in config_lib.SMALL_PRESETS:
+    # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs),
+    # also when the epochs are overridden (epochs=N, --config.optim.epochs=N).
+    c.aimclr.mining_epoch = config_lib.computed(_half, c.optim.get_ref("epochs"), int)
+  return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
 
-def preset_overrides(c, preset):
-  # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs),
-  # also when the epochs are overridden (-1: resolved by methods/aimclr.resolve_mining_epoch).
-  if preset in ("demo", "smoke", "nwucla"):
-    c.aimclr.mining_epoch = -1
 
-
-def get_config(arg=None):
-  return config_lib.pretrain_config("aimclr", arg, method_defaults, preset_overrides)
+def _half(epochs: int) -> int:
+  return max(1, epochs // 2)

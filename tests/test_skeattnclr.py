@@ -147,7 +147,7 @@ def test_small_presets_clip_the_gradient(preset):
     ("nwucla", 0.5), ("demo", 0.5), ("", 0.5)])
 def test_mu_per_setting(arg, mu):
   c = CONFIGS.get_config(arg)
-  assert c.skeattn.mu < 0  # resolved from dataset and stream when the method is built
+  assert c.skeattn.mu == mu  # derived from dataset and stream (a FieldReference)
   assert skeattnclr.reference_mu(c.data.dataset, c.data.stream) == mu
 
 
