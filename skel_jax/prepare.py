@@ -213,9 +213,7 @@ def _write_shard(path: str, items: list, num_frames: int, view_normalize: bool,
 
 
 def _write_json(path: str, value) -> None:
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(path + ".tmp", path)
+  files_lib.atomic_write(path, json.dumps(value, indent=1))
 
 
 def _rejected(partial: str, shards: list) -> list[dict]:

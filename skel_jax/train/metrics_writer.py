@@ -20,6 +20,8 @@ import numpy as np
 from tensorboardX import event_file_writer
 from tensorboardX.proto import event_pb2, summary_pb2
 
+from skel_jax.evaluate import files
+
 EVENT_FILE_PREFIX = "events.out.tfevents."
 METRICS_FILENAME = "metrics.jsonl"
 CONFIG_FILENAME = "config.json"
@@ -77,9 +79,7 @@ def drop_rows_after(workdir: str | os.PathLike, step: int) -> int:
   kept = [line for line in complete if line.strip() and not _logged_after(line, step)]
   removed = len([line for line in complete if line.strip()]) - len(kept) + bool(tail)
   if removed:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    files.atomic_write(path, "".join(line + "\n" for line in kept))
   return removed
 
 
@@ -221,10 +221,7 @@ class MetricWriter:
     if not self.enabled:
       return
     text = json.dumps(dict(config), indent=2, sort_keys=True, default=_json_default) + "\n"
-    path = self.workdir / CONFIG_FILENAME
-    tmp = path.with_name(path.name + ".tmp")  # a kill never leaves half a config.json
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    files.atomic_write(self.workdir / CONFIG_FILENAME, text)  # never half a config.json
 
   def flush(self) -> None:
     """Pushes buffered lines and events to the operating system."""
