@@ -15,22 +15,15 @@ import numpy as np
 
 from skel_jax import progress
 from skel_jax.data import streams
-from skel_jax.models.stgcn import STGCN, compute_dtype
+from skel_jax.models.stgcn import STGCN, backbone_kwargs
 
 
 def backbone_from_encoder_config(model_config, layout: str, num_classes=None, *,
                                  no_grad: bool = False) -> STGCN:
-  """The backbone of `config.model`; `no_grad=True` for passes that take no gradient (feature
-  extraction), which use `model.nograd_conv_impl` (forward-only speed) instead of
-  `model.conv_impl`; both formulations share one parameter tree."""
-  conv_impl = model_config.conv_impl
-  if no_grad:
-    conv_impl = model_config.get("nograd_conv_impl", conv_impl)
-  return STGCN(layout=layout, graph=model_config.graph, hidden=model_config.hidden,
-               out_dim=model_config.out_dim, dropout=model_config.dropout,
-               num_classes=num_classes, conv_impl=conv_impl,
-               dtype=compute_dtype(model_config.get("dtype", "float32")),
-               gcn_impl=model_config.get("gcn_impl", "auto"))
+  """The backbone of `config.model` (`stgcn.backbone_kwargs`); `no_grad=True` for feature
+  extraction, which takes no gradient."""
+  return STGCN(layout=layout, num_classes=num_classes,
+               **backbone_kwargs(model_config, no_grad=no_grad))
 
 
 # Module level with the backbone static (flax modules hash by their fields): the train and the
