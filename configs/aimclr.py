@@ -39,12 +39,19 @@ def get_config(arg=None):
   c.aimclr.eadm_keep_prob = 0.7
   c.aimclr.normalize_blur_kernel = False
   c.aimclr.temporal_flip = False
+  c.aimclr.d3m_warmup_epochs = 0  # the reference: D3M at full weight from the first step
 
   config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
-  if preset in config_lib.SMALL_PRESETS:
-    # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs),
-    # also when the epochs are overridden (epochs=N, --config.optim.epochs=N).
-    c.aimclr.mining_epoch = config_lib.computed(_half, c.optim.get_ref("epochs"), int)
+  epochs = c.optim.get_ref("epochs")  # the derived values below follow epochs=N and
+  # --config.optim.epochs=N, and the custom preset's epochs sized from its training set
+  if preset in (*config_lib.SMALL_PRESETS, "custom"):
+    # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs).
+    c.aimclr.mining_epoch = config_lib.computed(_half, epochs, int)
+  if preset in ("demo", "nwucla", "custom"):
+    # Small data: the D3M terms ramp in over the first half, so that InfoNCE spreads the
+    # embeddings before the extreme views are matched to the normal view's distribution
+    # (docs/small_data.md).
+    c.aimclr.d3m_warmup_epochs = config_lib.computed(_half, epochs, int)
   return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
 
 

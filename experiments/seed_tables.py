@@ -12,7 +12,9 @@ k-NN on the pretrained encoder, the same encoder at its random initialisation an
 It then writes `docs/small_data_results.md` (the whole table) and replaces the block between
 `<!-- small-data-table:begin -->` and `<!-- small-data-table:end -->` in README.md with the rows
 of the presets it shows, so no accuracy in either file is typed by hand. `--table-only`
-rebuilds the tables from finished runs without running anything.
+rebuilds the tables from finished runs without running anything. Runs also named in
+`--finetune-runs` are evaluated with `--mode=eval_all`: fine-tuning and semi-supervised (10 %)
+runs of the pretrained encoder and of the same encoder from scratch, in a second table.
 """
 
 from __future__ import annotations
@@ -39,6 +41,19 @@ COLUMNS = (  # (header, protocol entry, metric)
     ("raw input, 1-NN", "knn_raw_input", "knn_top1@1"),
 )
 
+# The fine-tuning table (runs given in --finetune-runs: `--mode=eval_all`). The small presets
+# fine-tune in train-mode BN with the pretraining's normal augmentation chain, hence the
+# `_bntrain_aug` result names (skel_jax/evaluate/protocols.py result_name); the from-scratch
+# baseline is the same protocol from the encoder's random initialisation.
+FINETUNE_COLUMNS = (
+    ("fine-tune", "finetune_bntrain_aug", "finetune_top1_final"),
+    ("fine-tune from scratch", "finetune_bntrain_aug_random_init", "finetune_top1_final"),
+    ("semi-supervised 10 %", "semi_10pct_bntrain_aug", "semi_10pct_top1_final"),
+    ("semi-supervised 10 % from scratch", "semi_10pct_bntrain_aug_random_init",
+     "semi_10pct_top1_final"),
+    ("scale-invariant linear (for comparison)", "linear_std", "linear_std_top1_final"),
+)
+
 
 def run_dir(root: str, method: str, preset: str) -> str:
   """`{root}/<method>_<preset>`, the preset's key=value pairs spelled key-value."""
@@ -52,19 +67,21 @@ def _read(path: str) -> dict:
     return json.load(f)
 
 
-def run_one(root: str, method: str, preset: str, seeds: str) -> None:
-  """Pretrains and evaluates one `method:preset` over the seeds (resuming), timing each phase."""
+def run_one(root: str, method: str, preset: str, seeds: str, finetune: bool = False) -> None:
+  """Pretrains and evaluates one `method:preset` over the seeds (resuming), timing each phase;
+  with `finetune` the evaluation adds fine-tuning and semi-supervised runs (`eval_all`)."""
   workdir = run_dir(root, method, preset)
   wanted = [int(s) for s in seeds.split(",")]
-  if _read(os.path.join(workdir, "results.json")).get("_seeds") == wanted:
+  done = _read(os.path.join(workdir, "results.json"))
+  if done.get("_seeds") == wanted and (not finetune or FINETUNE_COLUMNS[0][1] in done):
     print(f"{method}:{preset}: finished, reused", flush=True)
     return
   os.makedirs(workdir, exist_ok=True)
   # Wall times are only meaningful for runs made here from scratch: a seed that resumes an
   # earlier (interrupted or separately run) pretraining records none.
   resumed = any(os.path.isdir(os.path.join(workdir, f"seed_{s}", "checkpoints")) for s in wanted)
-  timing = {}
-  for mode in ("pretrain", "eval"):
+  timing = {"code_commit": git_commit()}
+  for mode in ("pretrain", "eval_all" if finetune else "eval"):
     cmd = [sys.executable, "-m", "skel_jax.main", f"--config=configs/{method}.py:{preset}",
            f"--workdir={workdir}", f"--mode={mode}", f"--seeds={seeds}",
            "--config.eval.tsne.enabled=False"]
@@ -72,7 +89,8 @@ def run_one(root: str, method: str, preset: str, seeds: str) -> None:
     t0 = time.time()
     subprocess.run(cmd, cwd=REPO, check=True)
     if not (mode == "pretrain" and resumed):
-      timing[f"{mode}_seconds_per_seed"] = (time.time() - t0) / len(wanted)
+      timing[f"{'pretrain' if mode == 'pretrain' else 'eval'}_seconds_per_seed"] = (
+          time.time() - t0) / len(wanted)
   with open(os.path.join(workdir, "timing.json"), "w") as f:
     json.dump(timing, f, indent=2)
 
@@ -85,7 +103,7 @@ def _cell(entry: dict, metric: str) -> str:
 
 
 def table(root: str, runs: list[tuple[str, str]]) -> str:
-  header = ["data", "method", *[c[0] for c in COLUMNS], "pretraining per seed"]
+  header = ["data", "method", *[c[0] for c in COLUMNS], "pretraining per seed", "code"]
   lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
   for method, preset in runs:
     workdir = run_dir(root, method, preset)
@@ -96,12 +114,31 @@ def table(root: str, runs: list[tuple[str, str]]) -> str:
     wall = timing.get("pretrain_seconds_per_seed")
     cells = [_cell(res.get(p, {}), m) for _, p, m in COLUMNS]
     lines.append(f"| {preset} | {method} | " + " | ".join(cells) + " | "
-                 + (f"{wall / 60:.1f} min" if wall else "–") + " |")
+                 + (f"{wall / 60:.1f} min" if wall else "–") + " | "
+                 + timing.get("code_commit", "?") + " |")
   seeds = sorted({tuple(_read(os.path.join(run_dir(root, m, p), "results.json")).get("_seeds", []))
                   for m, p in runs} - {()})
   note = (f"Top-1 % on the test split, mean ± sample std over seeds {', '.join(map(str, seeds[0]))}"
           if len(seeds) == 1 else "Top-1 % on the test split, mean ± sample std over seeds")
   return note + " (worst seed in brackets), final epoch of every probe.\n\n" + "\n".join(lines) + "\n"
+
+
+def finetune_table(root: str, runs: list[tuple[str, str]]) -> str:
+  """The fine-tuning and semi-supervised rows of the runs that have them ('' if none)."""
+  header = ["data", "method", *[c[0] for c in FINETUNE_COLUMNS]]
+  lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+  for method, preset in runs:
+    res = _read(os.path.join(run_dir(root, method, preset), "results.json"))
+    if FINETUNE_COLUMNS[0][1] not in res:
+      continue
+    cells = [_cell(res.get(p, {}), m) for _, p, m in FINETUNE_COLUMNS]
+    lines.append(f"| {preset} | {method} | " + " | ".join(cells) + " |")
+  if len(lines) == 2:
+    return ""
+  return ("Fine-tuning the whole encoder (all labels) and semi-supervised fine-tuning (10 % of "
+          "the labels, class-balanced), train-mode BN and the pretraining's normal augmentation "
+          "chain, final epoch; \"from scratch\" is the same protocol from the encoder's random "
+          "initialisation.\n\n" + "\n".join(lines) + "\n")
 
 
 def git_commit() -> str:
@@ -113,7 +150,12 @@ def git_commit() -> str:
 
 
 def write_tables(root: str, runs: list[tuple[str, str]], command: str, commit: str) -> str:
-  text = table(root, runs) + f"\nRuns made with the code at commit {commit}.\n"
+  text = table(root, runs)
+  ft = finetune_table(root, runs)
+  if ft:
+    text += "\n" + ft
+  text += (f"\nThe `code` column is the commit each run was made with; the table was written "
+           f"at {commit}.\n")
   doc = os.path.join(REPO, "docs", "small_data_results.md")
   with open(doc, "w") as f:
     f.write("# Small-data results (generated)\n\n"
@@ -143,17 +185,23 @@ def main():
   p.add_argument("--runs", default="aimclr:demo,skeletonclr:nwucla,skeletonclr:nwucla;aug=reference,"
                  "aimclr:nwucla", help="method:preset[;key=value...], comma-separated")
   p.add_argument("--seeds", default="0,1,2")
+  p.add_argument("--finetune-runs", default="",
+                 help="runs (as in --runs) that are also fine-tuned and semi-supervised")
   p.add_argument("--table-only", action="store_true")
   p.add_argument("--code-commit", default="",
                  help="with --table-only: the commit the runs were made with (default: HEAD)")
   args = p.parse_args()
   # ';' inside a run stands for the ',' of the config argument (preset,key=value).
   runs = [tuple(r.replace(";", ",").split(":", 1)) for r in args.runs.split(",")]
+  finetune_runs = {tuple(r.replace(";", ",").split(":", 1))
+                   for r in args.finetune_runs.split(",") if r}
   if not args.table_only:
     for method, preset in runs:
-      run_one(args.root, method, preset, args.seeds)
+      run_one(args.root, method, preset, args.seeds, (method, preset) in finetune_runs)
   command = (f"python experiments/seed_tables.py --root={args.root} --runs='{args.runs}' "
              f"--seeds={args.seeds}")
+  if args.finetune_runs:
+    command += f" --finetune-runs='{args.finetune_runs}'"
   print(write_tables(args.root, runs, command, args.code_commit or git_commit()))
 
 

@@ -142,6 +142,25 @@ def test_train_steps_switch_to_mining():
   np.testing.assert_array_equal(int(state.queue_ptr), 2 * config.optim.batch_size)
 
 
+def test_d3m_warmup_ramps_the_weight_from_zero_per_epoch():
+  assert float(aimclr.d3m_ramp(1, 0)) == 1.0 and float(aimclr.d3m_ramp(300, 0)) == 1.0
+  np.testing.assert_allclose([float(aimclr.d3m_ramp(e, 4)) for e in range(1, 8)],
+                             [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+  config = load_config("configs/aimclr.py", "smoke")
+  config.aimclr.d3m_warmup_epochs = 2
+  trainer = pretrain.Pretrainer(config, "/tmp/unused", train=_tiny_train(config))
+  state = trainer.init_state()
+  step = jax.jit(lambda s, x: step_lib.train_step(
+      s, x, method=trainer.method, tx=trainer.tx, momentum_fn=trainer.momentum_fn,
+      lr_fn=trainer.lr_fn, steps_per_epoch=1))
+  x = jnp.asarray(trainer.train.x[:config.optim.batch_size])
+  for weight in (0.0, 0.5, 1.0):  # epochs 1, 2, 3
+    state, m = step(state, x)
+    assert float(m["d3m_weight"]) == weight
+    expected = m["loss_info"] + weight * (m["loss_d"] + m["loss_dd"]) / 2
+    assert float(m["loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
 def _tiny_train(config):
   from skel_jax.data import synthetic
   return synthetic.make_synthetic(config.optim.batch_size, num_frames=config.data.num_frames)

@@ -106,6 +106,40 @@ def test_eval_mode_epoch_is_one_sgd_step_with_frozen_bn_statistics():
   assert out["history"][0][0] == 1 and out["final_top1"] == out["best_top1"]
 
 
+def test_augmented_epoch_steps_on_the_augmented_stream_of_the_shuffled_batch():
+  """With `augment`, each minibatch is augmented (key fold_in(fold_in(key(seed), 3), step))
+  and then converted to its stream inside the step; full batch, eval mode, momentum 0: one
+  SGD step on exactly that input."""
+  from skel_jax.augment import registry
+  from skel_jax.data import streams
+
+  x, y = _data(12, 0)
+  xt, yt = _data(6, 1)
+  variables = _pretrained()
+  spec = "shear(0.5)|view_rotate(60.0,10.0)"
+  s = finetune.FinetuneSettings(epochs=1, lr=0.2, lr_steps=(), batch_size=64, momentum=0.0,
+                                clip_grad=False, eval_every=1, bn_mode="eval", augment=spec)
+  out = finetune.finetune(BACKBONE, variables, x, y, xt, yt, num_classes=NUM_CLASSES,
+                          settings=s, seed=5, stream="bone")
+  model, start = finetune.classifier_model(BACKBONE, variables, NUM_CLASSES,
+                                           linear.init_key(5))
+  idx = linear.epoch_batches(linear.epoch_key(5, jnp.int32(1)), 12, 1, 12)[0]
+  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(5), 3), 0)
+  xb = streams.to_stream(registry.build(spec, "ntu25")(key, jnp.asarray(x)[idx]), "bone",
+                         "ntu25")
+  assert not np.allclose(xb, streams.to_stream(x[np.asarray(idx)], "bone", "ntu25"))
+
+  def loss(params):
+    logits, _ = model.apply({"params": params, "batch_stats": start["batch_stats"]}, xb,
+                            train=False)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y[np.asarray(idx)]).mean()
+
+  expected = jax.tree.map(lambda p, g: p - 0.2 * g, start["params"],
+                          jax.grad(loss)(start["params"]))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               out["variables"]["params"], expected)
+
+
 def test_train_mode_updates_bn_statistics_and_logs_every_epoch():
   x, y = _data(12, 0)
   xt, yt = _data(6, 1)

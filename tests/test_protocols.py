@@ -203,9 +203,12 @@ def test_nw_ucla_protocols_on_real_data(nw_ucla_dir, tmp_path):
   assert out["semi_10pct_num_train"] == sum(semi.per_class_count(n, 0.1)
                                             for n in np.bincount(train.y))
   res = results.read_results(str(tmp_path))
-  assert res["semi_10pct_random_init"]["context"]["dataset"] == "nwucla"
-  assert len(res["semi_10pct_random_init"]["history"]) == 2
-  assert np.load(tmp_path / "semi_10pct_random_init_test_logits.npy").shape == (len(test), 10)
+  # The nwucla preset fine-tunes in train-mode BN with augmentation: '_bntrain_aug'.
+  name = "semi_10pct_bntrain_aug_random_init"
+  assert res[name]["context"]["dataset"] == "nwucla"
+  assert res[name]["settings"]["augment"] == config.aug.normal
+  assert len(res[name]["history"]) == 2
+  assert np.load(tmp_path / f"{name}_test_logits.npy").shape == (len(test), 10)
 
 
 def test_tsne_legend_names_the_demo_actions():

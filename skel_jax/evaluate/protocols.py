@@ -103,12 +103,17 @@ def result_name(config: ml_collections.ConfigDict, base: str) -> str:
   """The results.json entry (and logits file) name of a protocol run, without the weights tag.
 
   Fine-tuning and semi-supervised runs with normal train-mode BN (`eval.finetune.bn_mode=
-  'train'`) get the suffix `_bntrain`, so that they sit beside the reference's eval-mode BN
-  runs of the same checkpoint instead of replacing them.
+  'train'`) get the suffix `_bntrain`, and runs with an augmentation chain
+  (`eval.finetune.augment`) `_aug`, so that they sit beside the reference's eval-mode BN runs
+  without augmentation of the same checkpoint instead of replacing them.
   """
   trainable = base == "finetune" or base.startswith("semi_")
-  if trainable and config.eval.finetune.bn_mode == "train":
-    return f"{base}_bntrain"
+  if not trainable:
+    return base
+  if config.eval.finetune.bn_mode == "train":
+    base = f"{base}_bntrain"
+  if config.eval.finetune.get("augment", ""):
+    base = f"{base}_aug"
   return base
 
 

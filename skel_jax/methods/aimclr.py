@@ -13,6 +13,8 @@ view and a normal key view, each converted to the chosen stream.
   NNM loss: the positives are column 0 plus the union of the top-1 queue entries of q, q_e and
   q_ed, and `L_info = -mean_n mean_{j in P_n} log softmax(z_n)_j` (spec 3.3).
 * Only k is enqueued.
+* `aimclr.d3m_warmup_epochs` (0 in the reference) ramps the D3M terms' weight from 0 to 1
+  over the first epochs (`d3m_ramp`); the small presets use half of the run.
 """
 
 from __future__ import annotations
@@ -106,10 +108,27 @@ def resolve_mining_epoch(mining_epoch: int, epochs: int) -> int:
 
   A negative `mining_epoch` means half of the pretraining epochs, the reference's proportion
   (150 of 300); the small presets use it, so that `--config.optim.epochs=N` or `epochs=N`
-  moves the start of mining with the schedule.
+  moves the start of mining with the schedule. The small presets' D3M warm-up
+  (`aimclr.d3m_warmup_epochs`) is resolved the same way.
   """
   mining_epoch = int(mining_epoch)
   return max(1, int(epochs) // 2) if mining_epoch < 0 else mining_epoch
+
+
+def d3m_ramp(epoch, warmup_epochs: int) -> jnp.ndarray:
+  """The weight of the D3M terms at a 1-based `epoch`: `min(1, (epoch - 1) / warmup_epochs)`,
+  and 1 throughout without a warm-up (the reference).
+
+  Why a warm-up on small data: D3M's target is the normal view's distribution over
+  [key | queue], which is near uniform while the embeddings are still collapsed at the start;
+  matching the extreme views to a uniform target pulls every embedding toward equal
+  similarity with the whole queue, which deepens the collapse (NW-UCLA, docs/small_data.md:
+  L_d, L_dd sit at ln(K + 1) for half the run). The ramp lets InfoNCE spread the embeddings
+  first.
+  """
+  if warmup_epochs <= 0:
+    return jnp.float32(1.0)
+  return jnp.clip((jnp.asarray(epoch, jnp.float32) - 1.0) / warmup_epochs, 0.0, 1.0)
 
 
 class AimCLR(SkeletonCLR):
@@ -123,6 +142,8 @@ class AimCLR(SkeletonCLR):
     self.extreme_aug = aug_registry.build(extreme_spec(config), self.layout)
     self.mining_epoch = resolve_mining_epoch(a.mining_epoch, config.optim.epochs)
     self.topk = int(a.topk)
+    self.d3m_warmup_epochs = resolve_mining_epoch(a.get("d3m_warmup_epochs", 0),
+                                                  config.optim.epochs)
     self.eadm_mode = a.eadm_mode
     self.keep_prob = float(a.eadm_keep_prob)
     if self.eadm_mode not in EADM_MODES:
@@ -162,10 +183,12 @@ class AimCLR(SkeletonCLR):
     loss_nnm = nnm_infonce(z, mask)
     mining = jnp.asarray(epoch) > self.mining_epoch
     loss_info = jnp.where(mining, loss_nnm, loss_ce)
-    loss = loss_info + (loss_d + loss_dd) / 2.0
+    d3m_weight = d3m_ramp(epoch, self.d3m_warmup_epochs)
+    loss = loss_info + d3m_weight * (loss_d + loss_dd) / 2.0
     metrics = {"loss_info": loss_info, "loss_d": loss_d, "loss_dd": loss_dd,
                "pos_acc": moco.positive_accuracy(z), "pos_acc_extreme": moco.positive_accuracy(z_e),
                "nnm_positives": jnp.mean(mask.sum(-1)), "mining": mining.astype(jnp.float32),
+               "d3m_weight": d3m_weight,
                **moco.embedding_metrics(q, k)}
     aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
            "enqueue": {"z": k}, "metrics": metrics}
