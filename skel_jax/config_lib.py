@@ -230,6 +230,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.semi.weight_decay = (0.0, 1e-4)
   c.eval.semi.warmup_epochs = 0
   c.eval.semi.nesterov = False
+  c.eval.semi.batch_size = 0  # 0: the fine-tuning batch (the reference)
   # KNN monitor during pretraining (every train.knn_every_epochs; spec 1.8).
   c.eval.knn_monitor = ml_collections.ConfigDict()
   c.eval.knn_monitor.features = "backbone"  # eval-mode backbone; 'head' = projection output
@@ -409,10 +410,13 @@ def small_data_finetuning(c: ml_collections.ConfigDict) -> None:
   Without them the whole encoder memorises a thousand clips in a few epochs: on NW-UCLA
   cross-view the reference's protocol (eval-mode BN, no augmentation) stays at chance, and
   train-mode BN alone reaches 67 % against the frozen features' 76 % (docs/small_data.md).
+  A tenth of a thousand clips is one step per epoch at the fine-tuning batch: the
+  semi-supervised runs take batch 16 (and 100 epochs, evaluate/reference_settings.py).
   """
   c.eval.finetune.bn_mode = "train"
   c.eval.finetune.augment = c.aug.normal
   c.eval.semi.fractions = (0.1,)
+  c.eval.semi.batch_size = 16
 
 
 def _set_sizes(c: ml_collections.ConfigDict, sizes: dict, only_unset: bool = False) -> None:

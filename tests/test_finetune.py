@@ -175,6 +175,8 @@ def test_semi_settings_per_fraction():
   s1 = finetune.settings_for_semi(base, semi, 1)
   assert (s1.lr, s1.lr_steps, s1.weight_decay, s1.epochs) == (0.1, (80,), 0.0, 150)
   assert (s1.batch_size, s1.bn_mode) == (32, "train")  # from the fine-tune settings
+  semi.batch_size = 16  # its own minibatch: a small labelled subset still takes many steps
+  assert finetune.settings_for_semi(base, semi, 1).batch_size == 16
   semi.lr = (0.1, 0.2, 0.3)
   with pytest.raises(ValueError, match="one per fraction"):
     finetune.settings_for_semi(base, semi, 0)

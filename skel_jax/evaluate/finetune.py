@@ -372,8 +372,9 @@ def settings_for_semi(base: FinetuneSettings, semi_config, index: int) -> Finetu
   """The settings of the `index`-th semi-supervised fraction (spec 1.8).
 
   `semi_config.lr`, `.lr_steps` and `.weight_decay` hold one entry per fraction, or a single
-  entry for all; `epochs`, `warmup_epochs` and `nesterov` come from `semi_config`, the rest
-  from `base` (batch, momentum, BN mode, clipping, evaluation interval).
+  entry for all; `epochs`, `warmup_epochs` and `nesterov` come from `semi_config`, and so does
+  the minibatch when `semi_config.batch_size` is positive; the rest from `base` (momentum, BN
+  mode, clipping, augmentation, evaluation interval).
 
   Raises:
     ValueError: when a per-fraction tuple has neither one entry nor one per fraction.
@@ -391,8 +392,10 @@ def settings_for_semi(base: FinetuneSettings, semi_config, index: int) -> Finetu
         f"{fractions}: give one per fraction or a single one, e.g. "
         f"--config.eval.semi.{name}='({value[0]!r},)'")
 
+  batch = int(semi_config.get("batch_size", 0)) or base.batch_size
   return dataclasses.replace(
       base, epochs=int(semi_config.epochs), lr=float(pick("lr", semi_config.lr)),
+      batch_size=batch,
       lr_steps=tuple(int(s) for s in pick("lr_steps", semi_config.lr_steps)),
       weight_decay=float(pick("weight_decay", semi_config.weight_decay)),
       warmup_epochs=int(semi_config.warmup_epochs), nesterov=bool(semi_config.nesterov))
