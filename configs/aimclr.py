@@ -28,9 +28,12 @@ import ml_collections
 from skel_jax import config_lib
 
 
-def method_defaults(c):
+def get_config(arg=None):
+  preset, keys = config_lib.parse_arg(arg)
+  c = config_lib.base_config()  # encoder, MoCo, SGD and evaluation as SkeletonCLR's
+  c.method = "aimclr"
   c.aimclr = ml_collections.ConfigDict()
-  c.aimclr.mining_epoch = 150
+  c.aimclr.mining_epoch = 150  # NNM from epoch 151 of 300
   c.aimclr.topk = 1
   c.aimclr.eadm_mode = "fixed"
   c.aimclr.eadm_keep_prob = 0.7
@@ -38,18 +41,19 @@ def method_defaults(c):
   c.aimclr.temporal_flip = False
   c.aimclr.d3m_warmup_epochs = 0  # the reference: D3M at full weight from the first step
 
-
-def preset_overrides(c, preset):
-  # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs),
-  # also when the epochs are overridden (-1: resolved by methods/aimclr.resolve_mining_epoch).
-  if preset in ("demo", "smoke", "nwucla", "custom"):
-    c.aimclr.mining_epoch = -1
+  config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
+  epochs = c.optim.get_ref("epochs")  # the derived values below follow epochs=N and
+  # --config.optim.epochs=N, and the custom preset's epochs sized from its training set
+  if preset in (*config_lib.SMALL_PRESETS, "custom"):
+    # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs).
+    c.aimclr.mining_epoch = config_lib.computed(_half, epochs, int)
   if preset in ("demo", "nwucla", "custom"):
-    # Small data: the D3M terms ramp in over the first half (-1: half of the epochs, resolved
-    # by methods/aimclr.resolve_mining_epoch), so that InfoNCE spreads the embeddings before
-    # the extreme views are matched to the normal view's distribution (docs/small_data.md).
-    c.aimclr.d3m_warmup_epochs = -1
+    # Small data: the D3M terms ramp in over the first half, so that InfoNCE spreads the
+    # embeddings before the extreme views are matched to the normal view's distribution
+    # (docs/small_data.md).
+    c.aimclr.d3m_warmup_epochs = config_lib.computed(_half, epochs, int)
+  return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
 
 
-def get_config(arg=None):
-  return config_lib.pretrain_config("aimclr", arg, method_defaults, preset_overrides)
+def _half(epochs: int) -> int:
+  return max(1, epochs // 2)

@@ -7,8 +7,8 @@ cosine-annealed towards 1 and moved by EMA after the optimiser step, BN running 
 included (spec 5.5); SkeleMix with 3-4 body parts and 4-7 segments of 4 frames; SGD lr 0.1
 (x0.1 after epoch 250 of 300), batch 128. The salient-loss weight mu is 1.0 for NTU-60 joint
 (the non-salient loss is off) and 0.5 for every other dataset and stream (spec 5.2); it follows
-the stream when the model is built, also after `--config.data.stream=...` (set
-`--config.skeattn.mu=...` to override it).
+the dataset and stream, also after `--config.data.stream=...` (set `--config.skeattn.mu=...`
+to override it).
 Linear evaluation: lr 3.0 for 150 epochs, x0.1 after epochs 60 and 100 (spec 5.6).
 
     python -m skel_jax.main --config=configs/skeattnclr.py --workdir=/tmp/sattn_demo
@@ -27,10 +27,13 @@ paper numbers (spec 6.1, 6.2); read them from arXiv 2305.00666 before using them
 import ml_collections
 
 from skel_jax import config_lib
-from skel_jax.methods.skeattnclr import reference_mu  # noqa: F401  (re-exported for users)
+from skel_jax.methods.skeattnclr import reference_mu
 
 
-def method_defaults(c: ml_collections.ConfigDict) -> None:
+def get_config(arg=None):
+  preset, keys = config_lib.parse_arg(arg)
+  c = config_lib.base_config()  # evaluation and training loop as SkeletonCLR's
+  c.method = "skeattnclr"
   c.data.num_frames = 64
   c.model.graph = "agcn"
   c.model.hidden = 64
@@ -42,7 +45,7 @@ def method_defaults(c: ml_collections.ConfigDict) -> None:
   c.model.predictor_hidden = 256  # predictors MLP1D(128, 256, 128)
   c.model.attn_heads = 8
   c.model.attn_lambda = 2.0
-  c.model.attn_init = "reference"  # attention qkv / proj: N(0, 0.02^2) (spec 1.5.4) | 'lecun'
+  c.model.attn_init = "reference"  # attention qkv / proj: N(0, 0.02^2) | 'lecun'
   c.moco.queue_size = 32768
   c.moco.momentum = 0.996
   c.moco.momentum_schedule = "cosine"
@@ -53,23 +56,19 @@ def method_defaults(c: ml_collections.ConfigDict) -> None:
   c.eval.linear.lr = 3.0
   c.eval.linear.lr_steps = (60, 100)
   c.skeattn = ml_collections.ConfigDict()
-  c.skeattn.mu = -1.0  # < 0: the reference's value for the dataset and stream (spec 5.2)
+  # The reference's mu for the dataset and stream, recomputed when either changes.
+  c.skeattn.mu = config_lib.computed(
+      _mu, c.data.get_ref("dataset") + "|" + c.data.get_ref("stream"), float)
   c.skeattn.mix_parts = (3, 4)
   c.skeattn.mix_segments = (4, 7)
   c.skeattn.mix_ratio = 4
   c.skeattn.mix_spatial_mode = "semantic"
   c.skeattn.mix_start_rule = "ceil"
 
-
-def preset_overrides(c: ml_collections.ConfigDict, preset: str) -> None:
-  if preset in ("demo", "smoke", "nwucla"):
-    # Short runs: clip the gradient's global norm at 1. The queue starts as random unit
-    # vectors while the first keys share a common direction, and the query's predictor does
-    # not yet map onto the key space, so the first gradients are huge (global norm ~90 at
-    # init on the demo model, 30-60x the backbone's own weight norm per layer): one SGD step
-    # sends every prediction to the keys' mean direction, where the loss sits at ln(K + 1)
-    # and short runs never leave (the batch's mean cosine of q_z went 0.34 -> 0.94 in five
-    # steps). A lr warm-up does not avoid it; clipping does (see docs/benchmarks.md).
+  config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
+  if preset in config_lib.SMALL_PRESETS:
+    # Clip the gradient's global norm at 1: without it the first SGD steps send every
+    # prediction to the keys' mean direction, where short runs stay (docs/findings.md).
     c.optim.clip_grad_norm = 1.0
   if preset in ("demo", "nwucla"):  # both: the demo-size encoder, 32 frames
     c.model.predictor_hidden = 64
@@ -77,7 +76,9 @@ def preset_overrides(c: ml_collections.ConfigDict, preset: str) -> None:
   elif preset == "smoke":
     c.model.predictor_hidden = 16
     c.skeattn.mix_segments = (1, 2)
+  return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
 
 
-def get_config(arg=None):
-  return config_lib.pretrain_config("skeattnclr", arg, method_defaults, preset_overrides)
+def _mu(dataset_and_stream: str) -> float:
+  dataset, stream = dataset_and_stream.rsplit("|", 1)
+  return reference_mu(dataset, stream)

@@ -32,24 +32,20 @@ from skel_jax import config_lib
 from skel_jax.augment import mixing
 
 VARIANTS = ("plus", "original")
-# Keys handled here; every other key goes to config_lib (stream, frames, epochs, ...).
-_OWN_KEYS = ("variant", "spatial")
 
 
-def _split_arg(arg):
-  """Removes this file's keys from the argument string; returns (rest, own key values)."""
-  rest, own = [], {}
-  for item in filter(None, (arg or "").split(",")):
-    key = item.split("=", 1)[0].strip()
-    if "=" in item and key in _OWN_KEYS:
-      own[key] = item.split("=", 1)[1].strip()
-    else:
-      rest.append(item)
-  return ",".join(rest), own
+def get_config(arg=None):
+  preset, keys = config_lib.parse_arg(arg, own_keys=("variant", "spatial"))
+  variant = keys.pop("variant", "plus")
+  spatial = keys.pop("spatial", "semantic")
+  if variant not in VARIANTS:
+    raise ValueError(f"unknown SkeleMixCLR variant {variant!r}; known: {VARIANTS}")
+  if spatial not in mixing.SPATIAL_MODES:
+    raise ValueError(f"unknown SkeleMix spatial mode {spatial!r}; known: {mixing.SPATIAL_MODES}")
 
-
-def _plus_defaults(c: ml_collections.ConfigDict) -> None:
-  """SkeleMixCLR+ at the shipped NTU-60 settings (spec 4.2, 4.3, 4.5, 4.6)."""
+  c = config_lib.base_config()  # encoder width, MoCo queue and SGD as SkeletonCLR's
+  c.method = "skelemixclr"
+  # SkeleMixCLR+ at the shipped NTU-60 settings (spec 4.2, 4.3, 4.5, 4.6).
   c.model.graph = "agcn"
   c.model.head_bn = True
   c.moco.temperature = 0.2
@@ -70,30 +66,17 @@ def _plus_defaults(c: ml_collections.ConfigDict) -> None:
   s.instance_weight = 1.0
   s.mix_weight = 1.0  # the last swap_params entry (spec 4.2)
 
-
-def _original(c: ml_collections.ConfigDict) -> None:
-  """The single-mix SkeleMixCLR code defaults (spec 4.1); its head also has the BN layer."""
-  c.skelemix.variant = "original"
-  c.skelemix.parts_range = (1, 4)
-  c.skelemix.segments_range = (1, 15)
-  c.skelemix.repeats = 1
-  c.skelemix.mix_weight = 1.0  # alpha
-  c.moco.temperature = 0.07
-
-
-def get_config(arg=None):
-  rest, own = _split_arg(arg)
-  c = config_lib.pretrain_config("skelemixclr", rest, _plus_defaults)
-  variant = own.get("variant", "plus")
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown SkeleMixCLR variant {variant!r}; known: {VARIANTS}")
+  config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
+  c = config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
   if variant == "original":
-    _original(c)
-  spatial = own.get("spatial", "semantic")
-  if spatial not in mixing.SPATIAL_MODES:
-    raise ValueError(f"unknown SkeleMix spatial mode {spatial!r}; known: {mixing.SPATIAL_MODES}")
-  c.skelemix.spatial_mode = spatial
+    # The single-mix SkeleMixCLR code defaults (spec 4.1); its head also has the BN layer.
+    s.variant = "original"
+    s.parts_range = (1, 4)
+    s.segments_range = (1, 15)
+    s.repeats = 1
+    s.mix_weight = 1.0  # alpha
+    c.moco.temperature = 0.07
+  s.spatial_mode = spatial
   # Written out so that config.json shows the range a run really uses.
-  c.skelemix.segments_range = mixing.fit_segments(c.skelemix.segments_range, c.data.num_frames,
-                                                  4, c.skelemix.start_rule)
+  s.segments_range = mixing.fit_segments(s.segments_range, c.data.num_frames, 4, s.start_rule)
   return c

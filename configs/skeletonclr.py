@@ -16,4 +16,9 @@ from skel_jax import config_lib
 
 
 def get_config(arg=None):
-  return config_lib.pretrain_config("skeletonclr", arg)
+  preset, keys = config_lib.parse_arg(arg)
+  # SkeletonCLR is the shared default: config_lib.base_config lists every value.
+  c = config_lib.base_config()
+  c.method = "skeletonclr"
+  config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
+  return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings

@@ -1,7 +1,9 @@
-"""Shared configuration builder for the method configs in configs/ (big_vision style).
+"""Shared configuration pieces for the method configs in configs/ (big_vision style).
 
-Every `configs/<method>.py` has `get_config(arg)` which calls `pretrain_config(method, arg)`.
-The argument is a comma-separated list of a dataset/size preset and `key=value` pairs, e.g.
+Every `configs/<method>.py` has `get_config(arg)` which reads top to bottom: `parse_arg(arg)`
+once, `base_config()` (the shared defaults: SkeletonCLR at the reference's NTU-60 settings), the
+method's own values, `apply_preset` (dataset and size), the method's small-preset values, then
+`finish` (the `key=value` arguments and the reference's fine-tune settings). The argument is a comma-separated list of a dataset/size preset and `key=value` pairs, e.g.
 `configs/aimclr.py:nwucla,stream=bone` or `configs/skeletonclr.py:smoke`. Presets:
 
 * `demo` (default): the embedded procedural dataset, small encoder schedule, minutes on a CPU.
@@ -22,6 +24,7 @@ import os
 
 import ml_collections
 import numpy as np
+from ml_collections.config_dict import config_dict
 
 from skel_jax.augment import registry as aug_registry
 
@@ -33,11 +36,22 @@ FULL_DATASETS = {
     "pku2_xsub": ("ntu25", 51), "pku2_xview": ("ntu25", 51),
 }
 PRESETS = ("demo", "smoke", "nwucla", "custom", *FULL_DATASETS)
+# The presets with a short schedule on a small encoder (custom is sized from its training set).
+SMALL_PRESETS = ("demo", "smoke", "nwucla")
 NWUCLA_NUM_TRAIN = 1020  # cross-view training clips (views 1 and 2)
 
 
-def parse_arg(arg: str | None) -> tuple[str, dict[str, str]]:
-  """'nwucla,stream=bone' -> ('nwucla', {'stream': 'bone'}); the preset defaults to demo."""
+def parse_arg(arg: str | None, own_keys: tuple[str, ...] = ()) -> tuple[str, dict[str, str]]:
+  """'nwucla,stream=bone' -> ('nwucla', {'stream': 'bone'}); the preset defaults to demo.
+
+  Args:
+    arg: the text after the config file's colon.
+    own_keys: keys the config file handles itself (e.g. SkeleMixCLR's `variant`), accepted
+      besides the shared ones of `apply_keys`.
+
+  Raises:
+    ValueError: an unknown preset or key.
+  """
   preset, kv = "demo", {}
   for item in filter(None, (arg or "").split(",")):
     if "=" in item:
@@ -47,7 +61,24 @@ def parse_arg(arg: str | None) -> tuple[str, dict[str, str]]:
       preset = item.strip()
   if preset not in PRESETS:
     raise ValueError(f"unknown config preset {preset!r}; known: {PRESETS}")
+  known = (*_KEYS, "aug", *own_keys)
+  for key in kv:
+    if key not in known:
+      raise ValueError(f"unknown config argument {key!r}; known: {sorted(known)}")
   return preset, kv
+
+
+def computed(fn, ref: ml_collections.FieldReference, field_type: type
+             ) -> ml_collections.FieldReference:
+  """A config value derived from another field, recomputed whenever that field changes.
+
+  `c.aimclr.mining_epoch = computed(half, c.optim.get_ref("epochs"), int)` follows
+  `--config.optim.epochs=N` as well as the preset; setting the derived field itself replaces
+  the rule by the value. ml_collections' own operators (`ref // 2`) are built the same way; it
+  has no public form for other functions.
+  """
+  return ml_collections.FieldReference(
+      field_type(), field_type=field_type, op=config_dict._Op(lambda _, value: fn(value), [ref]))  # pylint: disable=protected-access
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -433,6 +464,7 @@ AUG_CHAINS = {"reference": (aug_registry.NORMAL, aug_registry.EXTREME),
 
 
 def apply_keys(c: ml_collections.ConfigDict, kv: dict[str, str]) -> None:
+  """Applies the shared `key=value` arguments (in place); see `parse_arg`."""
   for key, value in kv.items():
     if key == "aug":
       if value not in AUG_CHAINS:
@@ -450,28 +482,14 @@ def apply_keys(c: ml_collections.ConfigDict, kv: dict[str, str]) -> None:
     raise ValueError(f"unknown stream {c.data.stream!r}; known: joint, motion, bone")
 
 
-def pretrain_config(method: str, arg: str | None, method_defaults=None,
-                    preset_overrides=None) -> ml_collections.ConfigDict:
-  """The config of `method` for the preset and keys in `arg`.
-
-  Args:
-    method: method name (skeletonclr, aimclr, skelemixclr, skeattnclr).
-    arg: the config argument string (see module docstring).
-    method_defaults: fn(config) setting the method's full-size reference values.
-    preset_overrides: fn(config, preset) adjusting small presets for the method.
-  """
-  preset, kv = parse_arg(arg)
-  c = base_config()
-  c.method = method
-  if method_defaults:
-    method_defaults(c)
-  apply_preset(c, preset)
-  if preset_overrides:
-    preset_overrides(c, preset)
+def finish(c: ml_collections.ConfigDict, preset: str, kv: dict[str, str]
+           ) -> ml_collections.ConfigDict:
+  """The last step of every `get_config`: the `key=value` arguments, then the method's
+  reference fine-tune / semi-supervised settings for the final dataset and stream."""
   apply_keys(c, kv)
   c.preset = preset
   from skel_jax.evaluate import reference_settings  # pylint: disable=g-import-not-at-top
-  reference_settings.apply_eval_defaults(c, preset)  # fine-tune / semi settings per method
+  reference_settings.apply_eval_defaults(c, preset)
   return c
 
 

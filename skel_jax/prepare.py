@@ -38,6 +38,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from skel_jax import progress as progress_lib
 from skel_jax.data import custom, ntu, nw_ucla, pku_mmd
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, load_prepared, read_split, save_split
@@ -212,9 +213,7 @@ def _write_shard(path: str, items: list, num_frames: int, view_normalize: bool,
 
 
 def _write_json(path: str, value) -> None:
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(path + ".tmp", path)
+  files_lib.atomic_write(path, json.dumps(value, indent=1))
 
 
 def _rejected(partial: str, shards: list) -> list[dict]:
@@ -271,51 +270,6 @@ def clean_leftovers(out_dir: str, dataset: str, stream=None) -> list[str]:
         print(f"{path}: removed (left by a killed run)", file=stream)
       done.append(path)
   return done
-
-
-class Progress:
-  """A text progress bar on stderr: done/total, files/s and ETA.
-
-  On a terminal it redraws one line; otherwise it prints a line at most every 30 s.
-  """
-
-  def __init__(self, total: int, desc: str, stream=None, unit: str = "files", initial: int = 0):
-    self.total, self.desc, self.unit = total, desc, unit
-    self.stream = stream or sys.stderr
-    self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-    self.initial = self.done = initial  # `initial` items were done by an earlier run
-    self.shown = -1
-    self.start = time.monotonic()
-    self.last = self.start
-
-  def update(self, n: int, force: bool = False) -> None:
-    self.done += n
-    now = time.monotonic()
-    due = now - self.last >= (0.2 if self.tty else 30.0) or self.done == self.total
-    if self.done == self.shown or not (due or force):
-      return
-    self.last, self.shown = now, self.done
-    elapsed = max(now - self.start, 1e-9)
-    rate = (self.done - self.initial) / elapsed
-    eta = (self.total - self.done) / rate if rate > 0 else (0.0 if self.done == self.total
-                                                             else float("inf"))
-    frac = self.done / self.total if self.total else 1.0
-    bar = "#" * int(frac * 30)
-    eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta != float("inf") else "?"
-    line = (f"{self.desc} [{bar:<30}] {self.done}/{self.total} {self.unit} "
-            f"{rate:.1f} {self.unit}/s ETA {eta_text}")
-    self.stream.write(("\r" + line) if self.tty else (line + "\n"))
-    self.stream.flush()
-
-  def close(self) -> None:
-    self.update(0, force=True)
-    if self.tty:
-      self.stream.write("\n")
-    elapsed = time.monotonic() - self.start
-    resumed = f" ({self.initial} done before)" if self.initial else ""
-    self.stream.write(f"{self.desc}: {self.done - self.initial} {self.unit} in {elapsed:.1f} s"
-                      f"{resumed}\n")
-    self.stream.flush()
 
 
 def _fingerprint(plan: Plan, raw_dir: str, num_frames: int, skip_bad: bool = False) -> dict:
@@ -431,7 +385,8 @@ def prepare(
   todo = [s for s in shards if not os.path.isfile(os.path.join(partial, s[1]))]
   total = sum(len(items) for _, _, items in shards)
   done_before = total - sum(len(items) for _, _, items in todo)
-  bar = Progress(total, dataset, stream=sys.stderr, initial=done_before) if progress else None
+  bar = progress_lib.bar(total, dataset, unit="files", initial=done_before, enabled=progress)
+  started = time.monotonic()
   args = (num_frames, plan.view_normalize, plan.layout, plan.num_classes,
           (plan.num_persons, plan.num_joints), skip_bad)
   workers = workers or os.cpu_count() or 1
@@ -439,10 +394,9 @@ def prepare(
     if workers == 1 or len(todo) <= 1:
       for _, fname, items in todo:
         n = _write_shard(os.path.join(partial, fname), items, *args)
-        if bar:
-          bar.update(n)
+        bar.update(n)
     else:
-      # spawn, not fork: the caller may have started threads (JAX, grain) before calling us.
+      # spawn, not fork: the caller may have started threads (JAX) before calling us.
       ctx = multiprocessing.get_context("spawn")
       with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         futures = [pool.submit(_write_shard, os.path.join(partial, f), items, *args)
@@ -450,16 +404,18 @@ def prepare(
         try:
           for future in concurrent.futures.as_completed(futures):
             n = future.result()
-            if bar:
-              bar.update(n)
+            bar.update(n)
         except BaseException:
           pool.shutdown(wait=True, cancel_futures=True)
           raise
   except DataError as e:
     raise DataError(f"{e}\n(finished shards are kept in {partial}; fix or remove the file, or "
                     "add --skip-bad, and rerun the same command to resume)") from e
-  if bar:
-    bar.close()
+  bar.close()
+  if progress:
+    resumed = f" ({done_before} done before)" if done_before else ""
+    print(f"{dataset}: {total - done_before} files in {time.monotonic() - started:.1f} s"
+          f"{resumed}", file=sys.stderr)
 
   tmp = os.path.join(out_dir, f".{dataset}.tmp-{os.getpid()}")
   shutil.rmtree(tmp, ignore_errors=True)

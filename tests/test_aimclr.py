@@ -164,3 +164,12 @@ def test_d3m_warmup_ramps_the_weight_from_zero_per_epoch():
 def _tiny_train(config):
   from skel_jax.data import synthetic
   return synthetic.make_synthetic(config.optim.batch_size, num_frames=config.data.num_frames)
+
+
+def test_derived_epochs_follow_a_command_line_override():
+  config = load_config("configs/aimclr.py", "nwucla")
+  config.optim.epochs = 40  # as --config.optim.epochs=40 would
+  assert (config.aimclr.mining_epoch, config.aimclr.d3m_warmup_epochs) == (20, 20)
+  assert load_config("configs/aimclr.py", "smoke").aimclr.d3m_warmup_epochs == 0
+  with pytest.raises(ValueError, match="unknown config argument 'variant'"):
+    load_config("configs/aimclr.py", "smoke,variant=original")

@@ -9,7 +9,7 @@ import pytest
 
 from skel_jax import run
 from skel_jax.config_lib import load_config
-from skel_jax.evaluate import fusion, results, semi
+from skel_jax.evaluate import fusion, protocols, results, semi
 from skel_jax.train import metrics_writer, pretrain
 
 
@@ -209,3 +209,11 @@ def test_nw_ucla_protocols_on_real_data(nw_ucla_dir, tmp_path):
   assert res[name]["settings"]["augment"] == config.aug.normal
   assert len(res[name]["history"]) == 2
   assert np.load(tmp_path / f"{name}_test_logits.npy").shape == (len(test), 10)
+
+
+def test_tsne_legend_names_the_demo_actions():
+  config = load_config("configs/aimclr.py", "demo")
+  names = protocols.class_names(config)
+  assert len(names) == 10 and names[0] == "wave_right_hand" and all(isinstance(n, str)
+                                                                      for n in names)
+  assert protocols.class_names(load_config("configs/aimclr.py", "ntu60_xsub")) is None

@@ -147,7 +147,7 @@ def test_small_presets_clip_the_gradient(preset):
     ("nwucla", 0.5), ("demo", 0.5), ("", 0.5)])
 def test_mu_per_setting(arg, mu):
   c = CONFIGS.get_config(arg)
-  assert c.skeattn.mu < 0  # resolved from dataset and stream when the method is built
+  assert c.skeattn.mu == mu  # derived from dataset and stream (a FieldReference)
   assert skeattnclr.reference_mu(c.data.dataset, c.data.stream) == mu
 
 
@@ -260,3 +260,13 @@ def test_mu_outside_unit_interval_is_an_error():
   c.skeattn.mu = 1.5
   with pytest.raises(ValueError, match=r"skeattn.mu must lie in \[0, 1\], got 1.5"):
     skeattnclr.SkeAttnCLR(c, "ntu25")
+
+
+def test_mu_is_a_derived_config_value():
+  c = CONFIGS.get_config("ntu60_xsub")
+  assert c.skeattn.mu == 1.0
+  c.data.stream = "bone"  # as --config.data.stream=bone would
+  assert c.skeattn.mu == 0.5 and c.copy_and_resolve_references().skeattn.mu == 0.5
+  c.skeattn.mu = 0.25  # a value set by hand replaces the rule
+  c.data.stream = "joint"
+  assert c.skeattn.mu == 0.25

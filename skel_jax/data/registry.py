@@ -114,10 +114,10 @@ def _load_prepared(name: str, split: str, data_dir: str | None, num_frames: int)
 
 
 def _load_tfds(config: str, split: str, data_dir: str | None, num_frames: int) -> ArrayDataset:
-  # Imported here: tensorflow_datasets takes about a second to import.
-  import tensorflow_datasets as tfds
-
+  # Imported here: tensorflow_datasets is the optional extra `[tfds]` and takes about a second
+  # to import; builders raises the ImportError that names the extra.
   from skel_jax.data.tfds import builders
+  tfds = builders.tfds
 
   if builders.parse_config(config)[1] != num_frames:
     raise DataError(f"tfds config {config!r} does not have num_frames={num_frames} frames")

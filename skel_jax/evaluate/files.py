@@ -15,18 +15,27 @@ import tempfile
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from flax import traverse_util
 
 
-def atomic_write(path: str, data: bytes | str) -> None:
-  """Writes `data` (text is UTF-8 encoded) to `path` through a temporary file + os.replace."""
-  if isinstance(data, str):
-    data = data.encode("utf-8")
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> None:
+  """Writes `data` to `path` through a temporary file beside it + os.replace.
+
+  Args:
+    path: the file to (re)place; its folder is created if missing.
+    data: bytes, text (UTF-8 encoded), or `fn(binary_file)` that writes the content itself
+      (`np.savez`, `torch.save`).
+  """
+  path = os.fspath(path)
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=directory)
   try:
     with os.fdopen(fd, "wb") as f:
-      f.write(data)
+      if callable(data):
+        data(f)
+      else:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
       f.flush()
       os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
     os.replace(tmp, path)
@@ -51,28 +60,16 @@ def replace_dir(tmp: str, final: str, old: str) -> None:
     shutil.rmtree(old)
 
 
-def flatten(tree: Mapping, prefix: str = "", leaf: Callable = np.asarray) -> dict:
+def flatten(tree: Mapping, leaf: Callable = np.asarray) -> dict:
   """`{'a': {'b': x}}` -> `{'a/b': leaf(x)}` (numpy arrays by default)."""
-  out = {}
-  for key, value in tree.items():
-    path = f"{prefix}/{key}" if prefix else str(key)
-    if isinstance(value, Mapping):
-      out.update(flatten(value, path, leaf))
-    else:
-      out[path] = leaf(value)
-  return out
+  return {path: leaf(value)
+          for path, value in traverse_util.flatten_dict(tree, sep="/").items()}
 
 
 def unflatten(flat: Mapping[str, np.ndarray]) -> dict:
   """Inverse of `flatten`."""
-  tree: dict = {}
-  for path, value in flat.items():
-    node = tree
-    *parents, leaf = path.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = np.asarray(value)
-  return tree
+  return traverse_util.unflatten_dict({path: np.asarray(v) for path, v in flat.items()},
+                                      sep="/")
 
 
 def save_variables(path: str, variables: Mapping) -> None:

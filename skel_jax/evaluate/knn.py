@@ -25,14 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from skel_jax.evaluate import linear
+from skel_jax.methods.moco import l2_normalize
 
 _HIGHEST = jax.lax.Precision.HIGHEST
-
-
-def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-  """Rows divided by `max(||row||, eps)` (torch `F.normalize`); zero rows stay zero."""
-  norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
-  return x / jnp.maximum(norm, eps)
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "ks", "chunk"))

@@ -38,6 +38,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from skel_jax import progress
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import features as features_lib
 from skel_jax.evaluate import finetune as finetune_lib
@@ -69,8 +70,10 @@ def compute_features(config: ml_collections.ConfigDict, variables: dict, train: 
                                                        no_grad=True)
   kw = dict(stream=config.data.stream, layout=config.data.layout,
             batch_size=int(config.eval.batch_size))
-  return (features_lib.extract_features(backbone, variables, train.x, **kw),
-          features_lib.extract_features(backbone, variables, test.x, **kw))
+  return (features_lib.extract_features(backbone, variables, train.x, desc="features (train)",
+                                        **kw),
+          features_lib.extract_features(backbone, variables, test.x, desc="features (test)",
+                                        **kw))
 
 
 def _plain(value):
@@ -129,14 +132,24 @@ def finetune_settings(config: ml_collections.ConfigDict) -> finetune_lib.Finetun
       config.eval.finetune, eval_batch_size=int(config.eval.batch_size))
 
 
+def _epoch_callback(bar):
+  """A `train_linear` progress callback that advances `bar` and shows the last test top-1."""
+  def update(info: dict) -> None:
+    if "top1" in info:
+      bar.set_postfix(top1=f"{info['top1']:.1f}", refresh=False)
+    bar.update(1)
+  return update
+
+
 def run_linear(config, train_f, train_y, test_f, test_y, num_classes, *, seed=0) -> dict:
   """Linear evaluation on frozen features; metrics plus `_test_logits` and `_history`."""
   lc = config.eval.linear
   t0 = time.time()
-  out = linear_lib.train_linear(
-      train_f, train_y, test_f, test_y, num_classes=num_classes, epochs=lc.epochs, lr=lc.lr,
-      lr_steps=tuple(lc.lr_steps), batch_size=lc.batch_size, weight_decay=lc.weight_decay,
-      eval_every=lc.eval_every, seed=seed)
+  with progress.bar(lc.epochs, "linear probe", unit="epoch") as bar:
+    out = linear_lib.train_linear(
+        train_f, train_y, test_f, test_y, num_classes=num_classes, epochs=lc.epochs, lr=lc.lr,
+        lr_steps=tuple(lc.lr_steps), batch_size=lc.batch_size, weight_decay=lc.weight_decay,
+        eval_every=lc.eval_every, seed=seed, progress=_epoch_callback(bar))
   return {"linear_top1_final": out["final_top1"], "linear_top5_final": out["final_top5"],
           "linear_top1_best_of_evals": out["best_top1"], "linear_best_epoch": out["best_epoch"],
           "linear_seconds": time.time() - t0,
@@ -149,10 +162,12 @@ def run_linear_std(config, train_f, train_y, test_f, test_y, num_classes, *, see
   sc = config.eval.linear_std
   t0 = time.time()
   s_train, s_test = linear_lib.standardize(train_f, test_f)
-  out = linear_lib.train_linear(
-      s_train, train_y, s_test, test_y, num_classes=num_classes, epochs=sc.epochs, lr=sc.lr,
-      lr_steps=(), schedule=sc.schedule, batch_size=sc.batch_size,
-      weight_decay=sc.weight_decay, eval_every=sc.eval_every, seed=seed)
+  with progress.bar(sc.epochs, "scale-invariant linear probe", unit="epoch") as bar:
+    out = linear_lib.train_linear(
+        s_train, train_y, s_test, test_y, num_classes=num_classes, epochs=sc.epochs, lr=sc.lr,
+        lr_steps=(), schedule=sc.schedule, batch_size=sc.batch_size,
+        weight_decay=sc.weight_decay, eval_every=sc.eval_every, seed=seed,
+        progress=_epoch_callback(bar))
   return {"linear_std_top1_final": out["final_top1"], "linear_std_top5_final": out["final_top5"],
           "linear_std_top1_best_of_evals": out["best_top1"],
           "linear_std_best_epoch": out["best_epoch"], "linear_std_seconds": time.time() - t0,
@@ -325,11 +340,26 @@ def evaluate_features(config: ml_collections.ConfigDict, workdir: str, train_f: 
   if tsne and "tsne" in protocols and config.eval.tsne.enabled:
     from skel_jax.evaluate import tsne  # pylint: disable=g-import-not-at-top
     path = os.path.join(workdir, f"tsne{suffix}.png")
-    tsne.plot_tsne(test_f, test.y, path, title=f"{config.method} {config.data.dataset} "
+    tsne.plot_tsne(test_f, test.y, path, class_names=class_names(config),
+                   title=f"{config.method} {config.data.dataset} "
                    f"({config.data.stream}) test embeddings{' ' + tag if tag else ''}",
                    max_points=int(config.eval.tsne.max_points), seed=config.seed)
     results["tsne_png"] = path
   return results
+
+
+def class_names(config: ml_collections.ConfigDict) -> list[str] | None:
+  """The names behind labels 0, 1, ... for plot legends: the demo's actions, or those in a
+  prepared custom dataset's info.json; None (numbers) for the other datasets."""
+  from skel_jax.data import custom, synthetic  # pylint: disable=g-import-not-at-top
+  if config.data.dataset == "demo":
+    return synthetic.class_names(int(config.data.num_classes),
+                                 tuple(config.data.get("demo_classes", ())) or None)
+  folder = custom.dataset_folder(config.data.dataset, config.data.get("data_dir") or None)
+  if folder is None:
+    return None
+  names = custom.read_info(folder).get("class_names")
+  return [str(n) for n in names] if names else None
 
 
 def run_semi_protocols(config: ml_collections.ConfigDict, workdir: str, variables: dict,

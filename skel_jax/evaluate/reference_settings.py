@@ -127,7 +127,7 @@ def scale_steps(steps: Sequence[int], ref_epochs: int, epochs: int) -> tuple[int
 def apply_eval_defaults(c: ml_collections.ConfigDict, preset: str) -> None:
   """Writes the method's reference fine-tune / semi settings into `c.eval` (in place).
 
-  Called by `config_lib.pretrain_config` once method, preset and stream are known; command-line
+  Called by `config_lib.finish` once method, preset and stream are known; command-line
   overrides (`--config.eval.finetune.lr=...`) still apply afterwards.
   """
   ft = c.eval.finetune

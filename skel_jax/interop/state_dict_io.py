@@ -12,10 +12,11 @@ DataParallel's `module.` prefix; `to_numpy_state_dict` unwraps both.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 
 import numpy as np
+
+from skel_jax.evaluate import files
 
 TORCH_HINT = ("reading or writing .pt files needs PyTorch, an optional extra of skel_jax:\n"
               "  pip install -e '.[torch]'   (from the skel_jax checkout; or: pip install torch)")
@@ -135,7 +136,7 @@ def write_torch_state_dict(state_dict: Mapping[str, np.ndarray], path: str | os.
   import collections  # pylint: disable=g-import-not-at-top
   tensors = collections.OrderedDict(
       (k, torch.from_numpy(np.ascontiguousarray(v))) for k, v in state_dict.items())
-  _atomic_write(path, lambda f: torch.save(tensors, f))
+  files.atomic_write(path, lambda f: torch.save(tensors, f))
 
 
 def load_npz_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -158,7 +159,7 @@ def load_npz_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def save_npz_state_dict(state_dict: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
   """Writes a state_dict as `.npz` (uncompressed), atomically: a temporary file, then a rename."""
   arrays = {str(k): np.asarray(v) for k, v in state_dict.items()}
-  _atomic_write(path, lambda f: np.savez(f, **arrays))
+  files.atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_state_dict(path: str | os.PathLike, **torch_kwargs) -> dict[str, np.ndarray]:
@@ -166,19 +167,3 @@ def load_state_dict(path: str | os.PathLike, **torch_kwargs) -> dict[str, np.nda
   if is_torch_file(path):
     return read_torch_state_dict(path, **torch_kwargs)
   return load_npz_state_dict(path)
-
-
-def _atomic_write(path: str | os.PathLike, write) -> None:
-  """Calls `write(file)` on a temporary file beside `path`, then renames it to `path`."""
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise

@@ -107,9 +107,9 @@ def resolve_mining_epoch(mining_epoch: int, epochs: int) -> int:
   """The last epoch before nearest-neighbour mining starts (spec 3.3).
 
   A negative `mining_epoch` means half of the pretraining epochs, the reference's proportion
-  (150 of 300); the small presets use it, so that `--config.optim.epochs=N` or `epochs=N`
-  moves the start of mining with the schedule. The small presets' D3M warm-up
-  (`aimclr.d3m_warmup_epochs`) is resolved the same way.
+  (150 of 300), as the configs written before the small presets derived it from `optim.epochs`
+  (configs/aimclr.py) held; the D3M warm-up (`aimclr.d3m_warmup_epochs`) is resolved the same
+  way.
   """
   mining_epoch = int(mining_epoch)
   return max(1, int(epochs) // 2) if mining_epoch < 0 else mining_epoch

@@ -27,13 +27,13 @@ from skel_jax.models import stgcn
 from skel_jax.models.contrastive import ContrastiveEncoder
 
 
-def build_encoder(config: ml_collections.ConfigDict, layout: str, **overrides) -> ContrastiveEncoder:
-  """The query/key encoder of `config.model` (spec 1.5, heads of spec 1.6 / 4.2 / 5.3)."""
+def build_encoder(config: ml_collections.ConfigDict, layout: str, *, no_grad: bool = False,
+                  **overrides) -> ContrastiveEncoder:
+  """The query/key encoder of `config.model` (spec 1.5, heads of spec 1.6 / 4.2 / 5.3);
+  `no_grad=True` for the key encoder (`stgcn.backbone_kwargs`)."""
   m = config.model
-  kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
-                dropout=m.dropout, conv_impl=m.conv_impl,
-                dtype=stgcn.compute_dtype(m.get("dtype", "float32")),
-                gcn_impl=m.get("gcn_impl", "auto"), head_hidden=m.head_hidden,
+  kwargs = dict(layout=layout, **stgcn.backbone_kwargs(m, no_grad=no_grad),
+                head_hidden=m.head_hidden,
                 feature_dim=m.feature_dim, head_bn=m.head_bn, head_bias=m.get("head_bias", True),
                 head_init=m.get("head_init", "reference"))
   kwargs.update(overrides)
@@ -54,8 +54,7 @@ class Method:
     # The reference runs the key encoder in train mode with dropout on (spec 1.5.3 item 6).
     # It takes no gradient, so it runs the forward-only formulation (same parameter tree).
     self.key_model = build_encoder(
-        config, layout, conv_impl=config.model.get("nograd_conv_impl", config.model.conv_impl),
-        **({} if config.moco.key_dropout else {"dropout": 0.0}))
+        config, layout, no_grad=True, **({} if config.moco.key_dropout else {"dropout": 0.0}))
     self.temperature = float(config.moco.temperature)
     self.feature_dim = int(config.model.feature_dim)
     self.stream = config.data.stream

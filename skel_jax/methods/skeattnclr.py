@@ -39,8 +39,8 @@ from skel_jax.models import stgcn
 from skel_jax.models.attention import SkeAttnEncoder
 
 
-def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
-                          **overrides) -> SkeAttnEncoder:
+def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str, *,
+                          no_grad: bool = False, **overrides) -> SkeAttnEncoder:
   """The query/key encoder of `config.model` (spec 1.5 backbone, spec 5.3 neck and predictors).
 
   `model.head_hidden` is the neck's hidden width, `model.feature_dim` its output,
@@ -48,10 +48,8 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str,
   attention's heads and sigmoid sharpness.
   """
   m = config.model
-  kwargs = dict(layout=layout, graph=m.graph, hidden=m.hidden, out_dim=m.out_dim,
-                dropout=m.dropout, conv_impl=m.conv_impl,
-                dtype=stgcn.compute_dtype(m.get("dtype", "float32")),
-                gcn_impl=m.get("gcn_impl", "auto"), neck_hidden=m.head_hidden,
+  kwargs = dict(layout=layout, **stgcn.backbone_kwargs(m, no_grad=no_grad),
+                neck_hidden=m.head_hidden,
                 feature_dim=m.feature_dim, predictor_hidden=m.predictor_hidden,
                 num_heads=m.attn_heads, attn_lambda=m.attn_lambda,
                 head_init=m.get("head_init", "reference"),
@@ -141,8 +139,7 @@ class SkeAttnCLR(Method):
     # The reference runs the key encoder in train mode with dropout on (spec 1.5.3 item 6).
     # It takes no gradient, so it runs the forward-only formulation (same parameter tree).
     self.key_model = build_skeattn_encoder(
-        config, layout, conv_impl=config.model.get("nograd_conv_impl", config.model.conv_impl),
-        **({} if config.moco.key_dropout else {"dropout": 0.0}))
+        config, layout, no_grad=True, **({} if config.moco.key_dropout else {"dropout": 0.0}))
     self.mu = float(config.skeattn.mu)
     if self.mu < 0:
       self.mu = reference_mu(config.data.dataset, config.data.stream)

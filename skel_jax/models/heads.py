@@ -13,15 +13,10 @@ HEAD_INITS = ("reference", "lecun")
 def head_kernel_init(name: str):
   """Kernel init of the projection head's Linear layers.
 
-  'reference' is spec 1.5.4's N(0, 0.02^2). With it the head's output `z` starts tiny (|z|
-  about 0.07 for the demo's 64-64-32 head, 0.4 for the reference's 256-256-128), and since the
-  loss sees `z / |z|` its gradient is scaled by 1 / |z|: the first SGD steps move `z` by far
-  more than its own length, mostly along one direction shared by the batch (the fc2 bias), and
-  every embedding ends up in a narrow cone from which short schedules do not recover. Measured
-  on the demo preset without augmentation (identical views): |z| grew from 0.07 to 345 in 35
-  steps, the batch's mean cosine from 0.978 to 0.9999, and the loss stayed at ln(K + 1);
-  with 'lecun' the loss of the normal demo run falls to 4.1 in 200 steps instead of ~5.3. 'lecun' (variance 1 / fan_in) starts `z` at unit scale; the small
-  presets use it (config `model.head_init`), the full-size presets keep the reference.
+  'reference' is the reference's N(0, 0.02^2) (the full-size presets); 'lecun' (variance
+  1 / fan_in) starts the head's output at unit scale, which keeps the first SGD steps of short
+  schedules from collapsing every embedding into one direction (the small presets; the
+  measurements are in docs/findings.md).
   """
   if name == "reference":
     return weight_init

@@ -51,6 +51,23 @@ def compute_dtype(name: str | None):
   return jnp.dtype(name)
 
 
+def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
+  """`STGCN` keyword arguments from a config's `model` section: the one encoder factory behind
+  the contrastive encoders, the SkeAttnCLR encoder and feature extraction.
+
+  Args:
+    model_config: `config.model` (graph, hidden, out_dim, dropout, conv_impl and the optional
+      nograd_conv_impl, dtype, gcn_impl).
+    no_grad: for passes that take no gradient (the key encoder, feature extraction): use
+      `nograd_conv_impl`, the faster forward-only formulation with the same parameter tree.
+  """
+  m = model_config
+  conv_impl = m.get("nograd_conv_impl", m.conv_impl) if no_grad else m.conv_impl
+  return dict(graph=m.graph, hidden=m.hidden, out_dim=m.out_dim, dropout=m.dropout,
+              conv_impl=conv_impl, dtype=compute_dtype(m.get("dtype", "float32")),
+              gcn_impl=m.get("gcn_impl", "auto"))
+
+
 def weight_init(key, shape, dtype=jnp.float32):
   """Spec 1.5.4: every conv / linear weight ~ N(0, 0.02^2)."""
   return 0.02 * jax.random.normal(key, shape, dtype)

@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from skel_jax import methods
+from skel_jax import methods, progress
 from skel_jax.data import pipeline
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.methods import moco
@@ -221,9 +221,7 @@ class Pretrainer:
         steps_per_epoch=self.steps_per_epoch, ema_order=c.moco.ema_order,
         ema_batch_stats=c.moco.ema_batch_stats, state_sharding=self.state_sharding,
         batch_sharding=self.batch_sharding)
-    progress = metrics_writer.ProgressReporter(
-        end, start_step=start, batch_size=self.global_batch,
-        log=metrics_writer.print_to_stderr if is_main else (lambda line: None))
+    bar = progress.bar(end, "pretrain", initial=start, enabled=is_main)
     ckpt_every = max(1, int(c.train.ckpt_every_epochs)) * self.steps_per_epoch
     knn_every = int(c.train.get("knn_every_epochs", 0)) * self.steps_per_epoch
     pending: list[dict] = []
@@ -238,6 +236,7 @@ class Pretrainer:
         state, metrics = step_fn(state, batch)
         pending.append(metrics)
         done = step + 1
+        bar.update(1)
         logging_step = done % c.train.log_every_steps == 0 or done == end
         if logging_step:
           scalars = _mean_scalars(jax.device_get(pending))
@@ -245,7 +244,7 @@ class Pretrainer:
           metrics_writer.check_finite(done, scalars)
           scalars["steps_per_s"] = (done - start) / max(time.time() - t0, 1e-9)
           writer.write_scalars(done, {f"train/{k}": v for k, v in scalars.items()})
-          progress.update(done, {"loss": scalars["loss"]})
+          bar.set_postfix(loss=f"{scalars['loss']:.4g}", refresh=False)
         if knn_every and done % knn_every == 0 and self.knn_monitor is not None:
           writer.write_scalars(done, self.knn_monitor(state))
         stopping = _agreed_stop(stop.requested, logging_step or done % ckpt_every == 0)
@@ -257,6 +256,7 @@ class Pretrainer:
           stopped_at = done
           break
       batches.close()
+    bar.close()
     checkpointer.close()
     writer.close()
     if stopped_at is not None:

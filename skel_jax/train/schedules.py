@@ -125,21 +125,43 @@ def epoch_schedule(kind: str, base: float, steps_per_epoch: int, total_epochs: i
   _check_kind(kind)
   if steps_per_epoch <= 0:
     raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}")
-  steps_arr = jnp.asarray(list(lr_steps), jnp.int32).reshape(-1)  # [S]
+  main = _main_schedule(kind, base, steps_per_epoch, total_epochs, tuple(lr_steps))
+
+  def schedule(count):
+    lr = jnp.asarray(main(count), jnp.float32)
+    if warmup_epochs > 0:
+      # Hand-written: the reference's warm-up replaces the main value (optax's warm-up
+      # schedules add a phase before it) and counts 1-based epochs.
+      epoch = jnp.asarray(count, jnp.int32) // steps_per_epoch + 1
+      lr = jnp.where(epoch < warmup_epochs, base * epoch.astype(jnp.float32) / warmup_epochs, lr)
+    return jnp.asarray(lr, jnp.float32)
+
+  return schedule
+
+
+def _main_schedule(kind: str, base: float, steps_per_epoch: int, total_epochs: int,
+                   lr_steps: tuple[int, ...]) -> optax.Schedule:
+  """The per-epoch schedule before the warm-up, as a function of the 0-based global step."""
+  if kind == "constant":
+    return optax.constant_schedule(base)
+  if kind == "step" and len(lr_steps) <= 1:
+    # optax is exact here: epoch `i // spe + 1 > s` is `i >= s * spe`, optax's boundary test,
+    # and one factor gives the same float32 product `base * 0.1`.
+    return optax.piecewise_constant_schedule(base, {s * steps_per_epoch: 0.1 for s in lr_steps})
+  steps_arr = jnp.asarray(lr_steps, jnp.int32).reshape(-1)  # [S]
 
   def schedule(count):
     epoch = jnp.asarray(count, jnp.int32) // steps_per_epoch + 1
     if kind == "step":
+      # Hand-written for several decays: optax multiplies the factors one at a time
+      # (base * 0.1 * 0.1), which differs from base * 0.1**2 in the last bit for some bases
+      # (e.g. 3.0 with three decays); this keeps the results of the runs made so far.
       num_decays = jnp.sum(epoch > steps_arr)
-      lr = base * jnp.power(jnp.float32(0.1), num_decays.astype(jnp.float32))
-    elif kind == "cosine":
-      lr = base * 0.5 * (1.0 + jnp.cos(jnp.pi * epoch.astype(jnp.float32) / total_epochs))
-    else:
-      lr = jnp.full((), base, jnp.float32)
-    if warmup_epochs > 0:
-      lr = jnp.where(epoch < warmup_epochs,
-                     base * epoch.astype(jnp.float32) / warmup_epochs, lr)
-    return jnp.asarray(lr, jnp.float32)
+      return base * jnp.power(jnp.float32(0.1), num_decays.astype(jnp.float32))
+    # Hand-written: the reference's cosine is constant within an epoch and uses the 1-based
+    # epoch (the last epoch trains at lr 0); optax.cosine_decay_schedule decays every step
+    # from step 0.
+    return base * 0.5 * (1.0 + jnp.cos(jnp.pi * epoch.astype(jnp.float32) / total_epochs))
 
   return schedule
 

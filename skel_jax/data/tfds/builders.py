@@ -27,8 +27,13 @@ import multiprocessing
 import os
 
 import numpy as np
-import tensorflow_datasets as tfds
-from etils import epath
+
+try:  # the optional extra `[tfds]`; the rest of skel_jax never imports this module eagerly
+  import tensorflow_datasets as tfds
+  from etils import epath
+except ImportError as e:
+  raise ImportError("the TFDS builders need tensorflow-datasets: pip install -e '.[tfds]' "
+                    f"(or pip install skel_jax[tfds]); import failed with: {e}") from e
 
 from skel_jax import prepare as prep
 
