@@ -29,8 +29,7 @@ FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "parity"
 LOSS_RTOL = 1e-5
 # Losses after the first step of the mixing methods: an open excess over the official float32
 # error (measured 4e-4 SkeleMixCLR+, 6e-5 SkeAttnCLR, against official float32 errors up to
-# 1.6e-4 and 2.5e-6; the step-1 losses, all gradients and final tensors are at the official
-# level; docs/fidelity.md).
+# 1.6e-4 and 2.5e-6; the step-1 losses agree to 1e-7; docs/fidelity.md).
 MIXING_LATER_LOSS_RTOL = 1e-3
 # The AGCN-graph methods (SkeleMixCLR+, SkeAttnCLR): their float32 steps are ill-conditioned
 # at these tiny widths (the official float32 run itself ends up to 1e-3 off float64), and
