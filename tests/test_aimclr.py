@@ -125,12 +125,7 @@ def test_mining_starts_half_way_through_the_actual_schedule():
 def test_train_steps_switch_to_mining():
   config = load_config("configs/aimclr.py", "smoke")
   config.aimclr.mining_epoch = 1
-  trainer = pretrain.Pretrainer(config, "/tmp/unused", train=_tiny_train(config))
-  state = trainer.init_state()
-  step = jax.jit(lambda s, x: step_lib.train_step(
-      s, x, method=trainer.method, tx=trainer.tx, momentum_fn=trainer.momentum_fn,
-      lr_fn=trainer.lr_fn, steps_per_epoch=1))
-  x = jnp.asarray(trainer.train.x[:config.optim.batch_size])
+  state, step, x = _one_epoch_per_step(config)
   state, m1 = step(state, x)
   state, m2 = step(state, x)
   assert float(m1["mining"]) == 0.0 and float(m2["mining"]) == 1.0
@@ -148,17 +143,21 @@ def test_d3m_warmup_ramps_the_weight_from_zero_per_epoch():
                              [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
   config = load_config("configs/aimclr.py", "smoke")
   config.aimclr.d3m_warmup_epochs = 2
-  trainer = pretrain.Pretrainer(config, "/tmp/unused", train=_tiny_train(config))
-  state = trainer.init_state()
-  step = jax.jit(lambda s, x: step_lib.train_step(
-      s, x, method=trainer.method, tx=trainer.tx, momentum_fn=trainer.momentum_fn,
-      lr_fn=trainer.lr_fn, steps_per_epoch=1))
-  x = jnp.asarray(trainer.train.x[:config.optim.batch_size])
+  state, step, x = _one_epoch_per_step(config)
   for weight in (0.0, 0.5, 1.0):  # epochs 1, 2, 3
     state, m = step(state, x)
     assert float(m["d3m_weight"]) == weight
     expected = m["loss_info"] + weight * (m["loss_d"] + m["loss_dd"]) / 2
     assert float(m["loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def _one_epoch_per_step(config):
+  """(initial state, jitted train step with one step per epoch, one batch) of `config`."""
+  trainer = pretrain.Pretrainer(config, "/tmp/unused", train=_tiny_train(config))
+  step = jax.jit(lambda s, x: step_lib.train_step(
+      s, x, method=trainer.method, tx=trainer.tx, momentum_fn=trainer.momentum_fn,
+      lr_fn=trainer.lr_fn, steps_per_epoch=1))
+  return trainer.init_state(), step, jnp.asarray(trainer.train.x[:config.optim.batch_size])
 
 
 def _tiny_train(config):
