@@ -1,7 +1,9 @@
-"""SkeAttnCLR's attention-mask neck, predictors and encoder (reference-spec sections 5.3, 5.4).
+"""SkeAttnCLR's attention-mask neck, predictors and encoder.
 
-The encoder is the ST-GCN backbone of spec 1.5 (AGCN graph, full width in the reference)
-followed by the neck `ObjectNeck_AM` of spec 5.3 and three BYOL-style predictors:
+Official code: SkeAttnCLR (GitHubOfHyl97/SkeAttnCLR) net/utils/AttnMask.py `ObjectNeck_AM`,
+`Attention_MASK`, `MLP1D`, and net/SkeAttnCLR.py `SkeAttnMask`. The encoder is the ST-GCN
+backbone of `skel_jax.models.stgcn` (AGCN graph, full width in the reference) followed by the
+neck `ObjectNeck_AM` and three BYOL-style predictors:
 
 * global branch: `z_x = proj(GAP(F))`, GAP over (T', V) and then over persons;
 * attention-mask branch: the `T'·V` tokens of each person go through LayerNorm and 8-head
@@ -12,18 +14,19 @@ followed by the neck `ObjectNeck_AM` of spec 5.3 and three BYOL-style predictors
   `z_s = proj(s)`, `z_ns = proj(ns)`;
 * given-mask branch (key encoder): the same pooling with a mask passed in;
 * `proj` = MLP1D(D, hidden, features): Linear (no bias) -> BN -> ReLU -> Linear (no bias), one
-  module shared by every branch, each call with its own batch statistics (spec 5.3 step 5);
+  module shared by every branch, each call with its own batch statistics;
 * predictors (query side only): `predictor_global`, `predictor_salient` and
   `predictor_nonsalient`, each MLP1D(features, predictor_hidden, features). The reference names
-  them `predictor`, `predictor_p` and `predictor_c` (spec 5.1); here they are named for what
-  they are.
+  them `predictor`, `predictor_p` and `predictor_c` (the names its forward pass and
+  evaluation configs use); here they are named for what they are.
 
 Persons stay separate through the attention: it runs on `N·M` sequences and the masks are
 `[N·M, T'·V, D]`, rows ordered (sample, person), so a key pooled with the query's mask lines up
-person by person (spec 5.4 step 4).
+person by person (`SkeAttnMask.forward`).
 
 The key encoder is the same module with the same parameter tree: its predictors exist (so the
-EMA of spec 5.5 maps over identical trees) but are never called in training.
+EMA of `SkeAttnMask.momentum_update` maps over identical trees) but are never called in
+training.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def to_tokens(fmap: jnp.ndarray) -> jnp.ndarray:
 
 
 def masked_pool(tokens: jnp.ndarray, mask: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """Salient and non-salient pooling of spec 5.3 step 2.4.
+  """Salient and non-salient pooling (`ObjectNeck_AM._mask_pooling`).
 
   Args:
     tokens: `[B, L, D]` features before the LayerNorm.
@@ -70,27 +73,24 @@ def person_mean(pooled: jnp.ndarray, num_persons: int) -> jnp.ndarray:
 
 def MLP1D(hidden: int, features: int, name: str | None = None,
           init_scheme: str = "reference") -> MLPHead:
-  """SkeAttnCLR's MLP1D (spec 5.3): 1x1 conv (no bias) -> BN -> ReLU -> 1x1 conv (no bias).
+  """SkeAttnCLR's MLP1D: 1x1 conv (no bias) -> BN -> ReLU -> 1x1 conv (no bias).
 
-  `init_scheme` as `heads.head_kernel_init` ('reference' = spec 1.5.4's std 0.02).
+  `init_scheme` as `heads.head_kernel_init` ('reference' = the reference's std 0.02).
   """
   return MLPHead(hidden=hidden, features=features, use_bn=True, use_bias=False, name=name,
                  init_scheme=init_scheme)
 
 
 class AttentionMask(nn.Module):
-  """LayerNorm + multi-head self-attention + `sigmoid(lambda * out)` (spec 5.3 step 2.1-2.3).
+  """LayerNorm + multi-head self-attention + `sigmoid(lambda * out)` (`Attention_MASK`).
 
   `qkv` and `proj` are Linear layers with bias; attention scale `head_dim^-1/2`, no dropout,
   no residual. Input `[B, L, D]` tokens, output the soft mask `[B, L, D]`.
 
   `init_scheme` picks their weight init as `heads.head_kernel_init` does: 'reference' is
-  N(0, 0.02^2) as every Linear (spec 1.5.4). With it the queries and keys start ~0.02 * sqrt(D)
-  times smaller than unit scale, every token's attention is uniform over the tokens, and the
-  gradient reaching `qkv`'s query and key parts is a product of two such small weights (a
-  saddle point): short runs never leave the token-uniform mask (measured on NW-UCLA: after 450
-  steps the mask's std over tokens was 1e-4). 'lecun' (variance 1 / fan_in) starts the
-  attention away from that point; the small presets use it with `model.attn_init`.
+  N(0, 0.02^2) as every Linear (CrosSCLR processor/pretrain.py `weights_init`); it starts the
+  attention at a token-uniform saddle point that short runs do not leave. 'lecun' (variance
+  1 / fan_in) starts it away from that point (`model.attn_init`; docs/findings.md).
   """
 
   num_heads: int = 8
@@ -103,7 +103,7 @@ class AttentionMask(nn.Module):
     if d % self.num_heads:
       raise ValueError(f"feature width {d} is not divisible by {self.num_heads} heads")
     head_dim = d // self.num_heads
-    # PyTorch LayerNorm defaults: eps 1e-5, weight 1, bias 0 (spec 1.5.4 keeps them).
+    # PyTorch LayerNorm defaults: eps 1e-5, weight 1, bias 0 (the reference's init keeps them).
     h = nn.LayerNorm(epsilon=1e-5, name="norm")(tokens)
     kernel_init = head_kernel_init(self.init_scheme)
     qkv = nn.Dense(3 * d, kernel_init=kernel_init, name="qkv")(h)  # [B, L, 3D]
@@ -116,7 +116,7 @@ class AttentionMask(nn.Module):
 
 
 class AttentionMaskNeck(nn.Module):
-  """The neck `ObjectNeck_AM` of spec 5.3 on feature maps `[N, M, T', V, D]`.
+  """The neck `ObjectNeck_AM` on feature maps `[N, M, T', V, D]`.
 
   Params: {'proj': MLP1D(D, hidden, features), 'attention': AttentionMask}.
   """
@@ -134,7 +134,7 @@ class AttentionMaskNeck(nn.Module):
                                    init_scheme=self.attn_init)
 
   def global_branch(self, fmap: jnp.ndarray, *, train: bool) -> jnp.ndarray:
-    """`z_x = proj(GAP(F))`, `[N, features]` (spec 5.3 step 1)."""
+    """`z_x = proj(GAP(F))`, `[N, features]` (the neck's global branch)."""
     return self.proj(global_pool(fmap), train=train)
 
   def pool_with_mask(self, fmap: jnp.ndarray, mask: jnp.ndarray, *, train: bool):
@@ -152,9 +152,9 @@ class AttentionMaskNeck(nn.Module):
     return z_s, z_ns
 
   def attention_branch(self, fmap: jnp.ndarray, *, train: bool):
-    """`(z_s, z_ns, mask)` of the attention-mask branch (spec 5.3 step 2).
+    """`(z_s, z_ns, mask)` of the attention-mask branch.
 
-    The gradient flows through the mask, so the losses train the attention (step 2.6).
+    The gradient flows through the mask, so the losses train the attention.
     """
     mask = self.attention(to_tokens(fmap))  # [N*M, T'*V, D]
     z_s, z_ns = self.pool_with_mask(fmap, mask, train=train)
@@ -162,7 +162,7 @@ class AttentionMaskNeck(nn.Module):
 
 
 class SkeAttnEncoder(nn.Module):
-  """ST-GCN backbone + attention-mask neck + three predictors (spec 5.3).
+  """ST-GCN backbone + attention-mask neck + three predictors.
 
   Params: {'backbone', 'neck', 'predictor_global', 'predictor_salient', 'predictor_nonsalient'};
   the query and the key encoder share this tree (the key never calls its predictors).
@@ -208,12 +208,12 @@ class SkeAttnEncoder(nn.Module):
     return aux["feature_map"]
 
   def encode_query(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
-    """`predictor_global(z_x(x))`, `[N, features]`: the query view's q_z (spec 5.4 step 3)."""
+    """`predictor_global(z_x(x))`, `[N, features]`: the query view's q_z."""
     return self.predictor_global(self.neck.global_branch(self.feature_map(x, train=train),
                                                          train=train), train=train)
 
   def encode_mixed(self, x: jnp.ndarray, *, train: bool) -> dict[str, jnp.ndarray]:
-    """The mixed view through the attention branch and the predictors (spec 5.4 step 3).
+    """The mixed view through the attention branch and the predictors (`SkeAttnMask.forward`).
 
     BN calls, in order: proj(global), proj(salient), proj(non-salient), then the global,
     salient and non-salient predictors. The global prediction 'z' is not used by any loss

@@ -1,4 +1,4 @@
-"""BatchNorm with PyTorch's statistics (reference-spec 1.5.4; docs/fidelity.md).
+"""BatchNorm with PyTorch's statistics (`torch.nn.BatchNorm{1,2}d`; docs/fidelity.md).
 
 `flax.linen.BatchNorm` differs from `torch.nn.BatchNorm{1,2}d` in two ways that matter for
 fidelity; this module keeps flax's variable names (params `scale`, `bias`; batch_stats `mean`,

@@ -6,10 +6,11 @@ exposes the three stages separately:
 
 * `feature_map(x, train)`: backbone up to the last block, `[N, M, T', V, D]`;
 * `project(pooled, train)`: the head on `[N, D]` pooled features;
-* `__call__(x, train)`: global average pooling (spec 1.5.3 step 4) and the head.
+* `__call__(x, train)`: global average pooling (CrosSCLR net/st_gcn.py Model.forward) and
+  the head.
 
 All of them run inside one `Module.apply`, so batch statistics thread through successive
-calls in order, as in the reference (spec 8, note 1).
+calls in order, as PyTorch's successive encoder calls do in the reference.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from skel_jax.models.stgcn import STGCN
 
 
 def global_pool(fmap: jnp.ndarray) -> jnp.ndarray:
-  """`[N, M, T', V, D]` -> `[N, D]`: mean over (T', V), then over persons (spec 1.5.3)."""
+  """`[N, M, T', V, D]` -> `[N, D]`: mean over (T', V), then over persons."""
   return fmap.mean(axis=(2, 3)).mean(axis=1)
 
 

@@ -1,6 +1,7 @@
-"""Adjacency subsets for graph convolution, built once in numpy (reference-spec section 1.5.1).
+"""Adjacency subsets for graph convolution, built once in numpy.
 
-Convention (spec 1.5.1): ``A[k, v, w]`` is the weight of source joint ``v`` into target joint
+Convention (the einsum of CrosSCLR net/utils/tgcn.py `ConvTemporalGraphical.forward`):
+``A[k, v, w]`` is the weight of source joint ``v`` into target joint
 ``w``; the aggregation is ``out[..., w, :] = sum_k sum_v y_k[..., v, :] A[k, v, w]``, so every
 subset is column-normalised (each target averages over its sources).
 
@@ -9,9 +10,10 @@ Two graph kinds:
 * ``stgcn``: the ST-GCN "spatial" partition (CrosSCLR, AimCLR), with the reference's hop
   truncation at ``max_hop = 1``: joints two or more hops apart, the centre included, are at
   distance infinity, so almost every neighbour pair lands in the "root" subset and only the
-  edges leaving the centre's one-hop ring are "further" (spec 1.5.1a).
+  edges leaving the centre's one-hop ring are "further" (CrosSCLR net/utils/graph.py `Graph`).
 * ``agcn``: the 2s-AGCN style graph (SkeleMixCLR, SkeAttnCLR): identity, parent-to-child and
-  children-to-parent subsets, each column-normalised, identity not normalised (spec 1.5.1b).
+  children-to-parent subsets, each column-normalised, identity not normalised (SkeleMixCLR
+  net/utils/ntu_rgb_d.py `Graph`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def column_normalize(a: np.ndarray) -> np.ndarray:
 
 
 def stgcn_partition(layout: SkeletonLayout, max_hop: int = 1, dilation: int = 1) -> np.ndarray:
-  """ST-GCN "spatial" partition subsets `[1 + 2 * max_hop, V, V]` (spec 1.5.1a).
+  """ST-GCN "spatial" partition subsets `[1 + 2 * max_hop, V, V]` (`Graph.get_adjacency`).
 
   Subset 0 is the normalised self-loop; each hop h >= 1 gives a "root + closer" subset and a
   "further" subset, by comparing the two joints' (truncated) distances to the centre.

@@ -1,4 +1,4 @@
-"""Projection heads and predictors (reference-spec sections 1.6, 4.2 and 5.3)."""
+"""Projection heads and predictors (docs/methods.md)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ def head_kernel_init(name: str):
 class MLPHead(nn.Module):
   """Linear -> (BN) -> ReLU -> Linear on `[N, D]` features.
 
-  `use_bn=False` is the SkeletonCLR / AimCLR head (256-256-128, spec 1.6); `use_bn=True` is
-  SkeleMixCLR+'s head with BatchNorm1d after the first layer (spec 4.2). `use_bias=False` with
-  `use_bn=True` is SkeAttnCLR's MLP1D (1x1 convs without bias, spec 5.3). Every call in train
+  `use_bn=False` is the SkeletonCLR / AimCLR head (256-256-128, CrosSCLR net/skeletonclr.py);
+  `use_bn=True` is SkeleMixCLR+'s head with BatchNorm1d after the first layer (SkeleMixCLR
+  net/skeletonclr_multi_swapv2.py). `use_bias=False` with `use_bn=True` is SkeAttnCLR's MLP1D
+  (1x1 convs without bias, SkeAttnCLR net/utils/AttnMask.py). Every call in train
   mode uses its own batch statistics, as the reference does.
   """
 

@@ -1,10 +1,11 @@
-"""ST-GCN encoder in Flax linen, channels-last (reference-spec sections 1.5.2-1.5.4).
+"""ST-GCN encoder in Flax linen, channels-last (CrosSCLR net/st_gcn.py `Model`, `st_gcn`).
 
 Input clips are `[N, M, T, V, C]`; persons are folded into the batch (`[N*M, T, V, C]`) and
-averaged after pooling, as in the reference (spec 1.5.3). The layer maths equals the PyTorch
-reference exactly (checked against its outputs in tests/test_stgcn.py), but the convolutions are
-written for speed on XLA:CPU (design.md, Speed): the weight gradient of `lax.conv_general_dilated`
-is 30-40x slower than its forward pass there, so with ``conv_impl='matmul'`` (the default)
+averaged after pooling, as in the reference (`Model.forward`). The layer maths equals the
+PyTorch reference exactly (checked against its outputs in tests/test_stgcn.py), but the
+convolutions are written for speed on XLA:CPU (docs/benchmarks.md): the weight gradient of
+`lax.conv_general_dilated` is 30-40x slower than its forward pass there, so with
+``conv_impl='matmul'`` (the default)
 
 * 1x1 convolutions are matmuls on the channel axis,
 * the (9, 1) temporal convolution is an unfold of the 9 (strided) shifted frames along the
@@ -100,7 +101,7 @@ def joint_keyed_bn_scale_init(joint_names: Sequence[str]):
   return init
 
 
-# PyTorch BatchNorm defaults (spec 1.5.4): eps 1e-5, running-stat momentum 0.1 (flax 0.9),
+# PyTorch BatchNorm defaults: eps 1e-5, running-stat momentum 0.1 (flax 0.9),
 # with PyTorch's unbiased running variance and a two-pass batch variance (models/batchnorm.py).
 BatchNorm = functools.partial(batchnorm.BatchNorm, momentum=0.9, epsilon=1e-5,
                               scale_init=bn_scale_init)
@@ -130,7 +131,7 @@ def _unfold_time(x: jnp.ndarray, k: int, stride: int, t_out: int) -> jnp.ndarray
   """`[B, T, V, C]` -> `[B, T', V, k * C]`: the k (strided) shifted frames side by side.
 
   Zero padding (k - 1) // 2 on both ends of time, tap-major on the last axis, so that
-  `unfold @ kernel.reshape(k * C, C_out)` is the (k, 1) convolution of spec 1.5.2. Forward
+  `unfold @ kernel.reshape(k * C, C_out)` is the reference's (k, 1) convolution. Forward
   as a gather, backward as the transpose of the concatenation (autodiff of the gather would
   be a scatter-add, several times slower on XLA:CPU); experiments/benchmark_encoder.py.
   """
@@ -265,7 +266,7 @@ class Dropout(nn.Module):
   """Inverted dropout (PyTorch semantics: keep with 1 - rate, scale kept by 1 / (1 - rate)).
 
   Draws from the 'dropout' rng stream like `flax.linen.Dropout`; rate 0.5, the reference's
-  (spec 1.5.3), uses `half_dropout_mask`, other rates `jax.random.bernoulli`.
+  uses `half_dropout_mask`, other rates `jax.random.bernoulli`.
   """
 
   rate: float
@@ -304,7 +305,7 @@ KRON_MAX_INPUT = 400
 
 
 class GraphConv(nn.Module):
-  """Spatial graph convolution of spec 1.5.2 step 1; x: `[B, T, V, C_in]` -> `[B, T, V, C_out]`.
+  """Spatial graph convolution (`ConvTemporalGraphical`); `[B, T, V, C_in]` -> `[B, T, V, C_out]`.
 
   A 1x1 conv to K * C_out channels, then `sum_k y_k A_k * E_k` over source joints, with a
   learnable edge-importance mask E (ones at init). Three formulations of the same parameters
@@ -395,7 +396,7 @@ class GraphConv(nn.Module):
 
 
 class STGCNBlock(nn.Module):
-  """One `st_gcn` block (spec 1.5.2): GCN, TCN, residual, ReLU; x: `[B, T, V, C]`."""
+  """One `st_gcn` block: GCN, TCN, residual, ReLU; x: `[B, T, V, C]`."""
 
   features: int
   adjacency: np.ndarray
@@ -434,7 +435,7 @@ class STGCNBlock(nn.Module):
 
 def block_plan(hidden: int, out_dim: int, dropout: float, widths: Sequence[int] | None = None,
                strides: Sequence[int] | None = None):
-  """(c_out, stride, residual, dropout) of the ten reference blocks (spec 1.5.3 table)."""
+  """(c_out, stride, residual, dropout) of the ten reference blocks (`Model.__init__`)."""
   widths = widths or (hidden, hidden, hidden, hidden, 2 * hidden, 2 * hidden, 2 * hidden,
                       4 * hidden, 4 * hidden, out_dim)
   strides = strides or (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
@@ -452,11 +453,11 @@ def temporal_out_length(t: int, strides: Sequence[int] = (1, 1, 1, 1, 2, 1, 1, 2
 
 
 class STGCN(nn.Module):
-  """The ST-GCN encoder of spec 1.5.3 on `[N, M, T, V, C]` clips.
+  """The ST-GCN encoder (CrosSCLR net/st_gcn.py `Model`) on `[N, M, T, V, C]` clips.
 
   Attributes:
     layout: skeleton layout name or path (sets V and the graph).
-    graph: 'stgcn' (CrosSCLR / AimCLR) or 'agcn' (SkeleMixCLR / SkeAttnCLR), spec 1.5.1.
+    graph: 'stgcn' (CrosSCLR / AimCLR) or 'agcn' (SkeleMixCLR / SkeAttnCLR), models/graph.py.
     hidden: width h of the first blocks (16 quarter width, 64 full width).
     out_dim: channels D of the last block (256).
     dropout: dropout of blocks 2-10 (0.5).
@@ -490,7 +491,7 @@ class STGCN(nn.Module):
     if v != adjacency.shape[-1]:
       raise ValueError(f"clips have {v} joints but layout {self.layout!r} has "
                        f"{adjacency.shape[-1]}")
-    # Data BN over V*C channels (index v*C + c), statistics pooled over N*M*T (spec 1.5.3).
+    # Data BN over V*C channels (index v*C + c), statistics pooled over N*M*T (`Model.forward`).
     h = x.reshape(n * m, t, v * c)  # [N*M, T, V*C]
     h = BatchNorm(use_running_average=not train, name="data_bn",
                   scale_init=joint_keyed_bn_scale_init(get_layout(self.layout).joint_names))(h)
