@@ -1,7 +1,9 @@
 """SkeleMix: spatio-temporal body-part mixing of a batch, and its feature-resolution mask.
 
-Reference-spec section 4.3 (SkeleMixCLR / SkeleMixCLR+) and 5.4 step 1 (SkeAttnCLR). One call
-mixes a whole batch `x` `[N, M, T, V, C]` with one set of draws:
+Official code: SkeleMixCLR (czhaneva/SkeleMixCLR) net/skeletonclr_multi_swapv2.py
+`SkeletonCLR.ske_swap` and SkeAttnCLR (GitHubOfHyl97/SkeAttnCLR) net/SkeAttnCLR.py
+`SkeAttnMask.ske_swap`. One call mixes a whole batch `x` `[N, M, T, V, C]` with one set of
+draws:
 
 1. Partner: `n ~ U{1, ..., N-2}` and `pi(i) = (i + n) mod N` (a batch roll, never 0 and never
    N-1).
@@ -17,7 +19,7 @@ mixes a whole batch `x` `[N, M, T, V, C]` with one set of draws:
 The donor region is returned at input resolution (`MixResult.region`, `[T, V]`);
 `feature_mask` maps it to the encoder's feature grid through the temporal strides, which is
 what the reference builds directly at `T/4` and which therefore needs `T` divisible by 4
-(spec 4.3 step 5). The rule used here (the centre rule, see `feature_mask`) equals the
+(docs/fidelity.md). The rule used here (the centre rule, see `feature_mask`) equals the
 reference's mask whenever the reference's is defined and works for any `T` (50 -> 13 rows).
 
 Every draw is on the device from an explicit key; shapes never depend on the draws, so the
@@ -37,10 +39,10 @@ import numpy as np
 from skel_jax.data import skeletons
 from skel_jax.models.stgcn import temporal_out_length
 
-# Temporal strides of the reference's ten ST-GCN blocks (spec 1.5.3): total stride 4.
+# Temporal strides of the reference's ten ST-GCN blocks (net/st_gcn.py): total stride 4.
 REFERENCE_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
 # Feature-grid length of the reference input (64 frames / 4): the grid its segment ranges
-# were written for (spec 4.3 step 3).
+# were written for (SkeleMixCLR's `ske_swap`).
 REFERENCE_GRID = 16
 SPATIAL_MODES = ("semantic", "random")
 START_RULES = ("floor", "ceil")
@@ -87,7 +89,7 @@ def fit_segments(segments_range: Sequence[int], num_frames: int, ratio: int = 4,
   of the reference's 64 frames): `lo' = max(1, floor(lo G / 16))`, `hi' = min(G, ceil(hi G /
   16))` (`scale_segments`). On grids of 12, 8 and 4 this maps (7, 11) to exactly the ranges
   the reference used for 48, 32 and 16 frames in its multi-resolution commits (5-9, 3-6, 1-3;
-  spec 4.5, last paragraph); at 48 or 50 frames (7, 11) fits and is kept.
+  SkeleMixCLR's history before commit e06bb79); at 48 or 50 frames (7, 11) fits and is kept.
 
   Args:
     segments_range: (lo, hi), both ends included.
@@ -132,7 +134,7 @@ def _random_subset(rng: jax.Array, size: int, count: jax.Array) -> jax.Array:
 
 
 def draw_partner_shift(rng: jax.Array, batch: int) -> jax.Array:
-  """`n ~ U{1, ..., N-2}` (spec 4.3 step 1).
+  """`n ~ U{1, ..., N-2}` (the batch roll of `ske_swap`).
 
   Raises:
     ValueError: for a batch of fewer than 3 clips (the reference's draw is empty then).
@@ -145,7 +147,7 @@ def draw_partner_shift(rng: jax.Array, batch: int) -> jax.Array:
 
 def draw_semantic_joints(rng: jax.Array, part_masks: np.ndarray,
                          parts_range: Sequence[int]) -> jax.Array:
-  """Union of `Cs ~ U{parts_range}` distinct body-part groups, float32 `[V]` (spec 4.3 step 2).
+  """Union of `Cs ~ U{parts_range}` distinct body-part groups, float32 `[V]` (semantic mode).
 
   The upper end is clipped to the number of groups P (at most every group).
 
@@ -164,7 +166,7 @@ def draw_semantic_joints(rng: jax.Array, part_masks: np.ndarray,
 
 def draw_random_joints(rng: jax.Array, num_joints: int,
                        joints_range: Sequence[int]) -> jax.Array:
-  """`Cj ~ U{joints_range}` distinct random joints, float32 `[V]` (spec 4.3, 'random' mode).
+  """`Cj ~ U{joints_range}` distinct random joints, float32 `[V]` (`ske_swap`'s 'random' mode).
 
   The upper end is clipped to V.
 
@@ -180,7 +182,7 @@ def draw_random_joints(rng: jax.Array, num_joints: int,
 
 
 def draw_segment(rng: jax.Array, grid: int, segments_range: Sequence[int]):
-  """`Ct ~ U{segments_range}`, `a ~ U{0, ..., grid - Ct}` (spec 4.3 step 3); int32 scalars.
+  """`Ct ~ U{segments_range}`, `a ~ U{0, ..., grid - Ct}` (the segment draw); int32 scalars.
 
   Raises:
     ValueError: when the range does not fit the grid (use `fit_segments`).
@@ -204,7 +206,7 @@ def temporal_region(start, length, num_frames: int, ratio: int) -> jax.Array:
 
 def skelemix_with_draws(x: jax.Array, partner_shift, joints_mask, start, length,
                         ratio: int = 4) -> MixResult:
-  """SkeleMix with given draws (spec 4.3 steps 4-5); the deterministic core of `skelemix`.
+  """SkeleMix with given draws (steps 4-5 above); the deterministic core of `skelemix`.
 
   Args:
     x: `[N, M, T, V, C]` batch.
@@ -232,11 +234,11 @@ def skelemix(rng: jax.Array, x: jax.Array, layout: skeletons.SkeletonLayout | st
              ratio: int = 4, spatial_mode: str = "semantic",
              random_joints_range: Sequence[int] = (10, 15),
              start_rule: str = "floor") -> MixResult:
-  """One SkeleMix of a whole batch (spec 4.3; SkeAttnCLR's variant in spec 5.4 step 1).
+  """One SkeleMix of a whole batch (SkeleMixCLR's `ske_swap`; SkeAttnCLR's variant of it).
 
   Args:
     rng: JAX key for all draws.
-    x: `[N, M, T, V, C]` batch (already in its input stream for SkeleMixCLR, spec 1.2), N >= 3.
+    x: `[N, M, T, V, C]` batch (already in its input stream for SkeleMixCLR), N >= 3.
     layout: the skeleton layout; its `parts` are the body-part groups of the semantic mode.
     parts_range: (lo, hi) number of body-part groups, both included (SkeleMixCLR+ (2, 3),
       original SkeleMixCLR (1, 4), SkeAttnCLR (3, 4)); hi is clipped to the group count.
@@ -274,7 +276,7 @@ def skelemix(rng: jax.Array, x: jax.Array, layout: skeletons.SkeletonLayout | st
 
 def skelemix_repeats(rng: jax.Array, x: jax.Array, layout: skeletons.SkeletonLayout | str,
                      repeats: int, **kwargs) -> MixResult:
-  """`repeats` independent SkeleMix calls on the same batch, vectorised (spec 4.3 step 6).
+  """`repeats` independent SkeleMix calls on the same batch, vectorised (SkeleMixCLR+: 3).
 
   Args:
     rng: JAX key; split into one key per repeat.
@@ -295,7 +297,7 @@ def skelemix_repeats(rng: jax.Array, x: jax.Array, layout: skeletons.SkeletonLay
 
 def skelemix_repeats_with_draws(x: jax.Array, shift, joints, start, length,
                                 ratio: int = 4) -> MixResult:
-  """R SkeleMix batches of `x` with given draws, each a leading `[R]` axis (spec 4.3 step 6).
+  """R SkeleMix batches of `x` with given draws, each a leading `[R]` axis.
 
   The deterministic core of `skelemix_repeats`: shift, start and length are int `[R]`,
   joints `[R, V]` 0/1 (see `skelemix_with_draws`).
@@ -309,14 +311,14 @@ def feature_mask(region: jax.Array, strides: Sequence[int] = REFERENCE_STRIDES) 
 
   Rule (centre rule): with the total temporal stride `r = prod(strides)`, feature frame t' is
   in the mask exactly when input frame `r * t'` is in the region. Every temporal convolution
-  of the encoder has an odd kernel with `k // 2` zero padding (spec 1.5.2), so output frame j
+  of the encoder has an odd kernel with `k // 2` zero padding (net/st_gcn.py), so output frame j
   of a stride-s layer is centred on its input frame `s * j`, and after the whole stack feature
   frame t' is centred on input frame `r * t'`: its receptive field is symmetric about that
   frame. Equivalently, t' covers input frames `[r t', r (t' + 1))` and is in the mask when the
   first of them is. Hence:
 
   * For a region on the r-frame grid, `[r a, r (a + Ct))`, the mask rows are exactly
-    `[a, a + Ct)`, which is the reference's mask (spec 4.3 step 5), for any T.
+    `[a, a + Ct)`, which is the reference's mask (built in `ske_swap`), for any T.
   * T' = `temporal_out_length(T, strides)` = `ceil(T / r)`, so T = 50 gives 13 rows (the last
     covers input frames 48-49) where the reference's `T // 4 = 12` fails.
   * The receptive-field spill-over at the region edges is ignored, as in the reference.

@@ -7,8 +7,10 @@ randomness comes from ``rng`` and random choices never change an output shape. A
 ``uniform(key) < p`` picks between the transformed and the unchanged clip with ``jnp.where``
 (never a Python ``if`` on a traced value), so ``p=0`` is the identity and ``p=1`` always applies.
 
-The ops follow reference-spec section 1.3 ("normal": temporal shift, shear) and section 1.4
-("extreme": spatial flip, rotate, Gaussian noise, Gaussian blur, axis mask, temporal flip).
+The ops follow CrosSCLR (LinguoLi/CrosSCLR) feeder/tools.py (``temperal_crop``, ``shear``: the
+"normal" augmentations) and AimCLR (Levigty/AimCLR) feeder/tools.py (the "extreme" ones:
+``random_spatial_flip``, ``random_rotate``, ``gaus_noise``, ``gaus_filter``, ``axis_mask``,
+``random_time_flip``).
 Every random op has a deterministic companion that takes its draws (coins included) as
 arguments (``temporal_shift_with_offset``, ``shear_with_values``, ``spatial_flip_with_draw``,
 ``rotate_with_angles``, ``gaussian_noise_with_draws``, ``gaussian_blur_with_draws``,
@@ -94,11 +96,11 @@ def apply_linear(x: Array, matrix: Array) -> Array:
 
 
 # ----------------------------------------------------------------------------------------------
-# Normal augmentations (spec 1.3).
+# Normal augmentations (CrosSCLR feeder/tools.py).
 
 
 def temporal_shift_with_offset(x: Array, offset, pad: int) -> Array:
-  """Mirror-pads `pad` frames at each end and keeps frames ``[offset, offset + T)`` (spec 1.3.1).
+  """Mirror-pads `pad` frames at each end and keeps frames ``[offset, offset + T)``.
 
   The padding prepends the first `pad` frames reversed and appends the last `pad` frames
   reversed (symmetric padding: the edge frame appears twice).
@@ -123,7 +125,7 @@ def temporal_shift_with_offset(x: Array, offset, pad: int) -> Array:
 
 
 def temporal_shift(rng: Array, x: Array, ratio: int = 6) -> Array:
-  """Random temporal shift with mirror padding, the reference's "temporal crop" (spec 1.3.1).
+  """Random temporal shift with mirror padding, the reference's ``temperal_crop``.
 
   ``pad = floor(T / ratio)`` (8 for T=50, 10 for T=64); the offset ``s ~ U{0, ..., 2 pad}``
   (both ends included) picks the window ``[s, s + T)`` of the padded clip, so ``s = pad`` is
@@ -149,7 +151,7 @@ def temporal_shift(rng: Array, x: Array, ratio: int = 6) -> Array:
 
 
 def shear_matrix(values: Array) -> Array:
-  """``S = [[1, a, b], [c, 1, d], [e, f, 1]]`` from ``values = (a, b, c, d, e, f)`` (spec 1.3.2)."""
+  """``S = [[1, a, b], [c, 1, d], [e, f, 1]]`` from ``values = (a, b, c, d, e, f)`` (``shear``)."""
   values = jnp.asarray(values)
   a, b, c, d, e, f = (values[i] for i in range(6))
   one = jnp.ones((), values.dtype)
@@ -162,7 +164,7 @@ def shear_with_values(x: Array, values: Array) -> Array:
 
 
 def shear(rng: Array, x: Array, amplitude: float = 0.5, coords: int = 3) -> Array:
-  """Random shear of the xyz coordinates (spec 1.3.2).
+  """Random shear of the xyz coordinates (CrosSCLR feeder/tools.py ``shear``).
 
   The six off-diagonal entries of ``S = [[1, a, b], [c, 1, d], [e, f, 1]]`` are independent
   ``U(-r, r)``; every point is mapped by ``p' = S p``.
@@ -185,11 +187,11 @@ def shear(rng: Array, x: Array, amplitude: float = 0.5, coords: int = 3) -> Arra
 
 
 # ----------------------------------------------------------------------------------------------
-# Extreme augmentations (spec 1.4).
+# Extreme augmentations (AimCLR feeder/tools.py).
 
 
 def spatial_flip(rng: Array, x: Array, perm: Sequence[int], p: float = 0.5) -> Array:
-  """Left/right joint relabelling with probability p (spec 1.4, op 1).
+  """Left/right joint relabelling with probability p (``random_spatial_flip``).
 
   ``new[:, :, i] = old[:, :, perm[i]]``. As in the reference the coordinates are **not**
   mirrored: only the joint labels of the left and right sides swap.
@@ -223,7 +225,7 @@ def spatial_flip_with_draw(x: Array, perm: Sequence[int], flip) -> Array:
 
 
 def rotation_matrix(angles: Array) -> Array:
-  """``R = R_z R_y R_x`` with the sign conventions of spec 1.4, op 2.
+  """``R = R_z R_y R_x`` with the sign conventions of AimCLR's ``random_rotate``.
 
   ``R_x = [[1,0,0],[0,c,s],[0,-s,c]]``, ``R_y = [[c,0,-s],[0,1,0],[s,0,c]]``,
   ``R_z = [[c,s,0],[-s,c,0],[0,0,1]]``; applying ``p' = R p`` is the reference's rotation about
@@ -251,7 +253,7 @@ def rotate_with_angles(x: Array, angles: Array) -> Array:
 
 def rotate(rng: Array, x: Array, main_max_deg: float = 30.0, other_max_deg: float = 1.0,
            coords: int = 3) -> Array:
-  """Random rotation, always applied (spec 1.4, op 2).
+  """Random rotation, always applied (``random_rotate``).
 
   The main axis is uniform over {x, y, z}; its angle is ``U(0, main_max_deg)`` degrees and the
   two other angles are ``U(0, other_max_deg)``. Angles are never negative, as in the reference.
@@ -275,7 +277,7 @@ def rotate(rng: Array, x: Array, main_max_deg: float = 30.0, other_max_deg: floa
 
 
 def gaussian_noise(rng: Array, x: Array, std: float = 0.01, p: float = 0.5) -> Array:
-  """Adds i.i.d. ``N(0, std^2)`` to every entry with probability p (spec 1.4, op 3).
+  """Adds i.i.d. ``N(0, std^2)`` to every entry with probability p (``gaus_noise``).
 
   All-zero (absent) persons get noise too, as in the reference.
 
@@ -301,7 +303,7 @@ def gaussian_noise_with_draws(x: Array, noise: Array, apply) -> Array:
 
 
 def blur_kernel(sigma, kernel_size: int = 15, normalize_kernel: bool = False) -> Array:
-  """``g_k = exp(-k^2 / (2 sigma^2))`` for ``k = -(K//2) .. K//2`` (spec 1.4, op 4).
+  """``g_k = exp(-k^2 / (2 sigma^2))`` for ``k = -(K//2) .. K//2`` (``GaussianBlurConv``).
 
   Args:
     sigma: standard deviation in frames (may be traced).
@@ -326,7 +328,7 @@ def _blur_half_width(kernel_size: int) -> int:
 
 def gaussian_blur_with_sigma(x: Array, sigma, kernel_size: int = 15,
                              normalize_kernel: bool = False) -> Array:
-  """Blurs `x` `[M, T, V, C]` along time with a fixed sigma (spec 1.4, op 4).
+  """Blurs `x` `[M, T, V, C]` along time with a fixed sigma (``GaussianBlurConv``).
 
   ``out[t] = sum_k g_k x[t + k]`` with frames outside ``0..T-1`` read as zeros: the
   reference's depthwise 1-D convolution with ``K // 2`` frames of zero padding per end (the
@@ -355,7 +357,7 @@ def gaussian_blur_with_sigma(x: Array, sigma, kernel_size: int = 15,
 
 def gaussian_blur(rng: Array, x: Array, sigma_min: float = 0.1, sigma_max: float = 2.0,
                   kernel_size: int = 15, p: float = 0.5, normalize_kernel: bool = False) -> Array:
-  """Random temporal Gaussian blur with probability p (spec 1.4, op 4; spec 8 item 8).
+  """Random temporal Gaussian blur with probability p (``gaus_filter``).
 
   ``sigma ~ U(sigma_min, sigma_max)`` is drawn every call; each coordinate of each joint and
   person is convolved along time with ``g_k = exp(-k^2 / (2 sigma^2))``, ``k = -7..7`` for the
@@ -374,7 +376,7 @@ def gaussian_blur(rng: Array, x: Array, sigma_min: float = 0.1, sigma_max: float
     sigma_max: upper bound of sigma, in frames.
     kernel_size: odd kernel length K.
     p: probability of blurring.
-    normalize_kernel: the fidelity switch of spec section 8 item 8 (False = reference).
+    normalize_kernel: a fidelity switch, docs/fidelity.md (False = reference).
 
   Returns:
     `[M, T, V, C]`.
@@ -399,7 +401,7 @@ def gaussian_blur_with_draws(x: Array, sigma, apply, kernel_size: int = 15,
 
 
 def axis_mask(rng: Array, x: Array, p: float = 0.5, coords: int | None = None) -> Array:
-  """Zeroes one coordinate axis (uniform over the C axes) with probability p (spec 1.4, op 5).
+  """Zeroes one coordinate axis (uniform over the C axes) with probability p (``axis_mask``).
 
   Args:
     rng: PRNG key.
@@ -425,7 +427,7 @@ def axis_mask_with_draws(x: Array, axis, apply) -> Array:
 
 
 def temporal_flip(rng: Array, x: Array, p: float = 0.5) -> Array:
-  """Reverses the time axis with probability p (spec 1.4, op 6; off in the default chain).
+  """Reverses the time axis with probability p (``random_time_flip``; off in the default chain).
 
   Args:
     rng: PRNG key.

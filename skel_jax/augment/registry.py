@@ -12,8 +12,9 @@ gets its joint permutation from ``layout.flip``, so the same spec string works f
 Positional spec arguments fill the op's other parameters in order, so ``spatial_flip(0.5)``
 sets ``p``.
 
-The reference chains (spec 1.3 and 1.4) are provided as ``NORMAL``, ``EXTREME`` and
-``EXTREME_V0``.
+The reference chains (CrosSCLR feeder/ntu_feeder.py ``Feeder_dual._aug``; AimCLR
+feeder/ntu_feeder.py ``Feeder_triple._strong_aug``, current and first-commit versions) are
+provided as ``NORMAL``, ``EXTREME`` and ``EXTREME_V0``.
 """
 
 from __future__ import annotations
