@@ -1,17 +1,19 @@
 """AimCLR: extreme augmentations, EADM, the D3M loss and nearest-neighbour mining.
 
-Reference-spec section 3 (and 1.4 for the extreme view). Per step, three views of every clip
-(spec 3.1, `Feeder_triple`): an extreme view (normal + extreme augmentations), a normal query
-view and a normal key view, each converted to the chosen stream.
+Official code: AimCLR (Levigty/AimCLR) net/aimclr.py `AimCLR.forward` and
+`nearest_neighbors_mining`, net/att_drop.py `Simam_Drop`, and the loss in
+processor/pretrain_aimclr.py `AimCLR_Processor.train`. Per step, three views of every clip
+(feeder/ntu_feeder.py `Feeder_triple`): an extreme view (normal + extreme augmentations), a
+normal query view and a normal key view, each converted to the chosen stream.
 
 * `q = n(f_q(x_q))`; one backbone pass on the extreme view gives the plain pooled feature and
-  the EADM-dropped one, both through the same head: `q_e`, `q_ed` (spec 3.2 step 5, 3.3 step 1).
+  the EADM-dropped one, both through the same head: `q_e`, `q_ed`.
 * `k = n(f_k(x_k))` with the momentum encoder (EMA done by the generic step before this).
-* D3M (spec 3.3): the normal view's distribution `p = softmax([q·k | q·Q]/tau)` is the
+* D3M: the normal view's distribution `p = softmax([q·k | q·Q]/tau)` is the
   stop-gradient target of the extreme ones: `L_d = H(p, p_e)`, `L_dd = H(p, p_ed)`.
 * Total: `CE(z, 0) + (L_d + L_dd)/2` up to `mining_epoch`, then the InfoNCE term becomes the
   NNM loss: the positives are column 0 plus the union of the top-1 queue entries of q, q_e and
-  q_ed, and `L_info = -mean_n mean_{j in P_n} log softmax(z_n)_j` (spec 3.3).
+  q_ed, and `L_info = -mean_n mean_{j in P_n} log softmax(z_n)_j`.
 * Only k is enqueued.
 * `aimclr.d3m_warmup_epochs` (0 in the reference) ramps the D3M terms' weight from 0 to 1
   over the first epochs (`d3m_ramp`); the small presets use half of the run.
@@ -31,7 +33,7 @@ EADM_MODES = ("fixed", "noop")
 
 
 def eadm_energy(fmap: jnp.ndarray, lam: float = 1e-4) -> jnp.ndarray:
-  """SimAM energy attention A in [0.622, 1) of a feature map `[N, M, T', V, D]` (spec 3.2.1).
+  """SimAM energy attention A in [0.622, 1) of a feature map `[N, M, T', V, D]` (`Simam_Drop`).
 
   Per (sequence, channel): `d = (F - mean_{T',V} F)^2`, `A = sigmoid(d / (4 (sum d / n + lam))
   + 0.5)` with `n = T' V - 1`.
@@ -44,12 +46,12 @@ def eadm_energy(fmap: jnp.ndarray, lam: float = 1e-4) -> jnp.ndarray:
 
 
 def eadm(fmap: jnp.ndarray, keep_prob: float = 0.7, mode: str = "fixed") -> jnp.ndarray:
-  """Energy-based attention-guided drop of spec 3.2 on `[N, M, T', V, D]`.
+  """Energy-based attention-guided drop (EADM, `Simam_Drop.forward`) on `[N, M, T', V, D]`.
 
   Drops the highest-attention joints (mean of A over channels and frames >= keep_prob), then
   the highest-attention elements (A >= keep_prob), each followed by a rescale by
   count / kept-count over the whole batch. The masks carry no gradient. `mode='noop'` is the
-  first public commit, whose thresholding left both masks at one (spec 3.2, version caveat).
+  first public commit, whose thresholding left both masks at one (docs/fidelity.md).
   """
   if mode == "noop":
     return fmap
@@ -104,7 +106,7 @@ def extreme_spec(config) -> str:
 
 
 def resolve_mining_epoch(mining_epoch: int, epochs: int) -> int:
-  """The last epoch before nearest-neighbour mining starts (spec 3.3).
+  """The last epoch before nearest-neighbour mining starts (`mining_epoch`).
 
   A negative `mining_epoch` means half of the pretraining epochs, the reference's proportion
   (150 of 300), as the configs written before the small presets derived it from `optim.epochs`
@@ -132,7 +134,7 @@ def d3m_ramp(epoch, warmup_epochs: int) -> jnp.ndarray:
 
 
 class AimCLR(SkeletonCLR):
-  """AimCLR on one stream (spec 3)."""
+  """AimCLR on one stream (docs/methods.md)."""
 
   name = "aimclr"
 
@@ -156,7 +158,7 @@ class AimCLR(SkeletonCLR):
             "key": self.to_stream(self.normal_aug(r_k, x))}
 
   def _extreme_forward(self, module, x, *, train):
-    """One backbone pass, two heads: plain and EADM-dropped pooled features (spec 3.2.5)."""
+    """One backbone pass, two heads: plain and EADM-dropped pooled features."""
     fmap = module.feature_map(x, train=train)
     plain = module.project(global_pool(fmap), train=train)
     dropped = module.project(global_pool(eadm(fmap, self.keep_prob, self.eadm_mode)),
@@ -165,7 +167,7 @@ class AimCLR(SkeletonCLR):
 
   def loss(self, params, batch_stats, key_params, key_batch_stats, queues, views, rng, epoch):
     r_q, r_e, r_k = jax.random.split(rng, 3)
-    # BN statistics thread through the query pass, then the extreme pass (spec 8, note 1).
+    # BN statistics thread through the query pass, then the extreme pass (the reference's order).
     q, batch_stats = self.apply(params, batch_stats, None, views["query"], rng=r_q)
     (q_e, q_ed), batch_stats = self.apply(params, batch_stats, self._extreme_forward,
                                           views["extreme"], rng=r_e)

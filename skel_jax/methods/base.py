@@ -4,7 +4,8 @@ A method owns its model, its augmented views and its loss; the train step (skel_
 owns the optimiser, the key-encoder EMA, the queues and the sharding. The contract:
 
 * `make_views(rng, x) -> dict[str, [N, M, T, V, C]]`: device-side augmentation and the stream
-  conversion (spec 1.2: streams are computed after augmentation, for every view).
+  conversion (streams are computed after augmentation, for every view, as in CrosSCLR
+  processor/pretrain_skeletonclr.py `SkeletonCLR_Processor.train`).
 * `loss(params, batch_stats, key_params, key_batch_stats, queues, views, rng, epoch)` ->
   `(loss, aux)` with aux = {'batch_stats', 'key_batch_stats', 'enqueue': {queue: [N, D]},
   'metrics': {...}}. The gradient is taken with respect to `params` only; everything computed
@@ -29,7 +30,7 @@ from skel_jax.models.contrastive import ContrastiveEncoder
 
 def build_encoder(config: ml_collections.ConfigDict, layout: str, *, no_grad: bool = False,
                   **overrides) -> ContrastiveEncoder:
-  """The query/key encoder of `config.model` (spec 1.5, heads of spec 1.6 / 4.2 / 5.3);
+  """The query/key encoder of `config.model` (backbone and head, docs/methods.md);
   `no_grad=True` for the key encoder (`stgcn.backbone_kwargs`)."""
   m = config.model
   kwargs = dict(layout=layout, **stgcn.backbone_kwargs(m, no_grad=no_grad),
@@ -51,7 +52,7 @@ class Method:
     self.layout = skeletons.get_layout(layout)
     self.layout_name = layout
     self.model = build_encoder(config, layout)
-    # The reference runs the key encoder in train mode with dropout on (spec 1.5.3 item 6).
+    # The reference runs the key encoder in train mode with dropout on (docs/fidelity.md).
     # It takes no gradient, so it runs the forward-only formulation (same parameter tree).
     self.key_model = build_encoder(
         config, layout, no_grad=True, **({} if config.moco.key_dropout else {"dropout": 0.0}))

@@ -1,4 +1,4 @@
-"""MoCo machinery shared by every method (reference-spec section 1.6).
+"""MoCo machinery shared by every method (CrosSCLR net/skeletonclr.py `SkeletonCLR`).
 
 Pure functions on arrays: L2 normalisation, the negatives queue, InfoNCE logits and losses,
 and the key-encoder momentum (EMA) update. Shapes: queries and keys `[N, D]`, queue `[K, D]`
@@ -19,7 +19,7 @@ def l2_normalize(x: jnp.ndarray, axis: int = -1, eps: float = 1e-12) -> jnp.ndar
 
 
 def init_queue(rng: jax.Array, size: int, dim: int) -> jnp.ndarray:
-  """`[K, D]` standard-normal rows normalised to unit length (spec 1.6)."""
+  """`[K, D]` standard-normal rows normalised to unit length (`SkeletonCLR.__init__`)."""
   return l2_normalize(jax.random.normal(rng, (size, dim), jnp.float32))
 
 
@@ -36,7 +36,7 @@ def advance(ptr: jnp.ndarray, batch: int, size: int) -> jnp.ndarray:
 
 def contrastive_logits(q: jnp.ndarray, positive: jnp.ndarray, queue: jnp.ndarray,
                        temperature: float, extra_negatives: jnp.ndarray | None = None):
-  """`[q·pos | q·Q (| q·extra)] / tau`, shape `[N, 1 + K (+ 1)]` (spec 1.6 step 4).
+  """`[q·pos | q·Q (| q·extra)] / tau`, shape `[N, 1 + K (+ 1)]` (`SkeletonCLR.forward`).
 
   `positive` and `extra_negatives` are `[N, D]` (one per row); the queue is a constant.
   """
@@ -59,12 +59,17 @@ def positive_accuracy(logits: jnp.ndarray) -> jnp.ndarray:
 
 
 def ema(target, online, momentum):
-  """`target <- m * target + (1 - m) * online` on matching pytrees (spec 1.6 step 2)."""
+  """`target <- m * target + (1 - m) * online` on matching pytrees.
+
+  (`SkeletonCLR._momentum_update_key_encoder`.)
+  """
   return optax.incremental_update(online, target, step_size=1.0 - momentum)
 
 
 def cosine_momentum(step, base: float, steps_per_epoch: int, total_epochs: int):
-  """SkeAttnCLR's key momentum (spec 5.5): `1 - (1 - m0) (cos(pi t / t_max) + 1) / 2`.
+  """SkeAttnCLR's key momentum: `1 - (1 - m0) (cos(pi t / t_max) + 1) / 2`.
+
+  SkeAttnCLR net/SkeAttnCLR.py `SkeAttnMask.momentum_update`.
 
   With `t = e * I + i` (e the 1-based epoch, i the 0-based iteration) = `step + I` and
   `t_max = I * total_epochs`; no clamp, as in the reference.

@@ -1,11 +1,13 @@
-"""SkeAttnCLR: attention-mask salient / non-salient contrast (reference-spec section 5).
+"""SkeAttnCLR: attention-mask salient / non-salient contrast.
 
-Per step (spec 5.4):
+Official code: SkeAttnCLR (GitHubOfHyl97/SkeAttnCLR) net/SkeAttnCLR.py `SkeAttnMask.forward`
+and processor/pretrain_SkeAttnLWL.py `SkeletonCLR_Processor.train`. Per step:
 
-1. Two normal views `x_q`, `x_k` (spec 1.3) and a mixed view `x~ = SkeleMix(x_q)` on joint
-   coordinates (spec 4.3 with parts U{3, 4}, segments U{4..7}, start `U{0..ceil(T/4) - Ct}`,
-   one repeat); the region mask and the partner index are thrown away: mixing is only a hard
-   augmentation here. Then all three views go to the chosen stream (spec 1.2).
+1. Two normal views `x_q`, `x_k` (`Feeder_dual`) and a mixed view `x~ = SkeleMix(x_q)` on joint
+   coordinates (`SkeAttnMask.ske_swap`: parts U{3, 4}, segments U{4..7}, start
+   `U{0..ceil(T/4) - Ct}`, one repeat); the region mask and the partner index are thrown away:
+   mixing is only a hard augmentation here. Then all three views go to the chosen stream
+   (`SkeAttnMask.view_gen`).
 2. Query side: `q_z = n(predictor_global(z_x(x_q)))`; the mixed view through the attention
    branch gives `q_s = n(predictor_salient(z_s))`, `q_ns = n(predictor_nonsalient(z_ns))` and the
    soft mask Mt (models/attention.py).
@@ -14,14 +16,14 @@ Per step (spec 5.4):
 4. `L_z = CE([q_z·k_z | q_z·Q_z]/tau)`,
    `L_s = CE([q_s·k_s | q_s·Q_z | q_s·sg(q_ns)]/tau)`,
    `L_ns = CE([q_ns·k_ns | q_ns·Q_z | q_ns·sg(q_s)]/tau)`, all with the one queue Q_z;
-   `L = L_z + mu L_s + (1 - mu) L_ns` (mu = 1 for NTU-60 joint, 0.5 otherwise, spec 5.2).
+   `L = L_z + mu L_s + (1 - mu) L_ns` (mu = 1 for NTU-60 joint, 0.5 otherwise: the configs).
 5. Enqueue k_z, k_s and k_ns into Q_z, Q_s and Q_ns; only Q_z is ever read.
 
-The key update of spec 5.5 (EMA after the optimiser step, BN running statistics included,
-momentum cosine-annealed from m0 towards 1) is the generic step's, selected by the config
-(`moco.ema_order='after_update'`, `moco.ema_batch_stats=True`, `moco.momentum_schedule=
-'cosine'`). The key encoder has the query's parameter tree, predictors included: the EMA maps
-over identical trees and the key's predictors are simply never called.
+The key update of `SkeAttnMask.momentum_update` (EMA after the optimiser step, BN running statistics
+included, momentum cosine-annealed from m0 towards 1) is the generic step's, selected by the config
+(`moco.ema_order='after_update'`, `moco.ema_batch_stats=True`, `moco.momentum_schedule='cosine'`).
+The key encoder has the query's parameter tree, predictors included: the EMA maps over identical
+trees and the key's predictors are simply never called.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from skel_jax.models.attention import SkeAttnEncoder
 
 def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str, *,
                           no_grad: bool = False, **overrides) -> SkeAttnEncoder:
-  """The query/key encoder of `config.model` (spec 1.5 backbone, spec 5.3 neck and predictors).
+  """The query/key encoder of `config.model` (backbone, neck and predictors).
 
   `model.head_hidden` is the neck's hidden width, `model.feature_dim` its output,
   `model.predictor_hidden` the predictors' hidden width, `model.attn_heads` / `attn_lambda` the
@@ -63,12 +65,14 @@ _MU_ONE = ("ntu60_xsub", "ntu60_xview")
 
 
 def reference_mu(dataset: str, stream: str) -> float:
-  """The reference's salient-loss weight mu for a dataset and stream (spec 5.2)."""
+  """The reference's salient-loss weight mu for a dataset and stream.
+
+  From the `mu` of SkeAttnCLR's config/SkeAttnCLR/*/ pretraining configs."""
   return 1.0 if dataset in _MU_ONE and stream == "joint" else 0.5
 
 
 def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu: float):
-  """The three InfoNCE terms of spec 5.4 step 5 and their weighted sum (step 6).
+  """The three InfoNCE terms of `SkeAttnMask.forward` and their weighted sum (`mu`).
 
   Args:
     q_z, q_s, q_ns: `[N, D]` normalised query predictions (global, salient, non-salient).
@@ -96,7 +100,7 @@ def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu
 
 
 def make_skelemix(config: ml_collections.ConfigDict, layout) -> Callable:
-  """`fn(rng, x) -> mixed x` with SkeAttnCLR's SkeleMix settings (spec 5.2, 5.4 step 1).
+  """`fn(rng, x) -> mixed x` with SkeAttnCLR's SkeleMix settings (`SkeAttnMask.ske_swap`).
 
   One mix per step; the region and the partner are thrown away. A segment range longer than
   the clip's grid is scaled to it by `mixing.fit_segments` (unchanged at the reference's 64
@@ -115,7 +119,7 @@ def make_skelemix(config: ml_collections.ConfigDict, layout) -> Callable:
 
 
 class SkeAttnCLR(Method):
-  """SkeAttnCLR on one stream (spec 5)."""
+  """SkeAttnCLR on one stream (docs/methods.md)."""
 
   name = "skeattnclr"
   # Spec 5.4 step 7: all three are filled, only 'z' is read.
@@ -136,7 +140,7 @@ class SkeAttnCLR(Method):
     """
     super().__init__(config, layout)
     self.model = build_skeattn_encoder(config, layout)
-    # The reference runs the key encoder in train mode with dropout on (spec 1.5.3 item 6).
+    # The reference runs the key encoder in train mode with dropout on (docs/fidelity.md).
     # It takes no gradient, so it runs the forward-only formulation (same parameter tree).
     self.key_model = build_skeattn_encoder(
         config, layout, no_grad=True, **({} if config.moco.key_dropout else {"dropout": 0.0}))
@@ -166,7 +170,7 @@ class SkeAttnCLR(Method):
   def loss(self, params, batch_stats, key_params, key_batch_stats, queues, views, rng, epoch):
     del epoch
     r_q, r_mix, r_k = jax.random.split(rng, 3)
-    # BN statistics thread through the query pass, then the mixed pass (spec 8, note 1).
+    # BN statistics thread through the query pass, then the mixed pass (the reference's order).
     q_z, batch_stats = self.apply(params, batch_stats, SkeAttnEncoder.encode_query,
                                   views["query"], rng=r_q)
     mixed, batch_stats = self.apply(params, batch_stats, SkeAttnEncoder.encode_mixed,

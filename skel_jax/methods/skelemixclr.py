@@ -1,21 +1,24 @@
 """SkeleMixCLR and SkeleMixCLR+: SkeleMix views, mask pooling and the extended pairs.
 
-Reference-spec section 4 (4.1 variants, 4.3 SkeleMix, 4.4 mask pooling, 4.5 pairs and loss),
-on the MoCo machinery of section 1.6. Per step:
+Official code: SkeleMixCLR (czhaneva/SkeleMixCLR) net/skeletonclr_multi_swapv2.py
+`SkeletonCLR.forward` (SkeleMixCLR+; net/skeletonclr_swap.py for the original), mask pooling
+in net/st_gcn_swap.py `Model._mask_pool`, the loss in
+processor/pretrain_skeletonclr_multi_swapv2.py `SkeletonCLR_Processor.train`. Per step:
 
-* Views (`make_views`): a normal query and key view (spec 1.3), each converted to the stream
-  (spec 1.2), then R independent SkeleMix batches of the query-stream batch (mixing happens
+* Views (`make_views`): a normal query and key view, each converted to the stream
+  (`view_gen`), then R independent SkeleMix batches of the query-stream batch (mixing happens
   after the stream conversion in SkeleMixCLR), with their partners and feature-grid masks.
 * `q = n(f_q(x_q))`; for each mix r, one backbone pass on `x~_r` pooled over the pasted
   region and over the rest (`mask_pool`), each through the same head with its own BN batch
   statistics: `(p_r, c_r)`. The query encoder runs 1 + R times and its BN stats thread
-  through the calls in that order (spec 8, note 1).
+  through the calls in that order, as in the reference.
 * `k = n(f_k(x_k))`; the key encoder never sees mixed data.
-* `skelemix_loss`: `L = w CE(z) + sum_r w_mix (0.5 CE(z_p^r) + 0.5 CE(z_c^r))` (spec 4.5).
+* `skelemix_loss`: `L = w CE(z) + sum_r w_mix (0.5 CE(z_p^r) + 0.5 CE(z_c^r))`.
 * Only k is enqueued.
 
 SkeleMixCLR+ (the shipped config) uses R = 3 and w_mix = 1; the original SkeleMixCLR
-(spec 4.1) is R = 1 with `w_mix = alpha`, so `L = L_ins + alpha (0.5 L_p + 0.5 L_c)`.
+(net/skeletonclr_swap.py) is R = 1 with `w_mix = alpha`, so
+`L = L_ins + alpha (0.5 L_p + 0.5 L_c)`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from skel_jax.models.stgcn import block_plan
 
 
 def mask_pool(fmap: jnp.ndarray, mask: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """Means over the pasted region and over the rest, then over persons (spec 4.4).
+  """Means over the pasted region and over the rest, then over persons (`Model._mask_pool`).
 
   `p = sum_{t,v} F Mk / sum Mk`, `c = sum_{t,v} F (1 - Mk) / sum (1 - Mk)`, each averaged
   over M. An empty side (possible only when a layout's groups cover every joint and the
@@ -59,7 +62,7 @@ def _mask_pooled_features(module, x, mask, *, train: bool):
 
 def skelemix_loss(q, k, queue, p, c, partner, temperature: float, *,
                   instance_weight: float = 1.0, mix_weight: float = 1.0):
-  """The SkeleMixCLR loss of spec 4.5 on normalised features.
+  """The SkeleMixCLR loss on normalised features.
 
   Logits (all divided by tau; sg = stop-gradient):
     `z = [q·k | q·Q]`,
@@ -102,13 +105,13 @@ def skelemix_loss(q, k, queue, p, c, partner, temperature: float, *,
 
 
 def encoder_strides(config: ml_collections.ConfigDict) -> tuple[int, ...]:
-  """Temporal strides of the encoder's blocks (spec 1.5.3), from the model's block plan."""
+  """Temporal strides of the encoder's blocks, from the model's block plan."""
   m = config.model
   return tuple(int(s) for _, s, _, _ in block_plan(m.hidden, m.out_dim, m.dropout))
 
 
 class SkeleMixCLR(SkeletonCLR):
-  """SkeleMixCLR / SkeleMixCLR+ (spec 4); `config.skelemix` holds the mixing settings.
+  """SkeleMixCLR / SkeleMixCLR+ (docs/methods.md); `config.skelemix` holds the mixing settings.
 
   config.skelemix fields: parts_range, segments_range (scaled to short clips with
   `mixing.fit_segments`), repeats R, spatial_mode ('semantic' | 'random'),
@@ -146,7 +149,7 @@ class SkeleMixCLR(SkeletonCLR):
     r_q, r_k, r_mix = jax.random.split(rng, 3)
     query = self.to_stream(self.normal_aug(r_q, x))
     key = self.to_stream(self.normal_aug(r_k, x))
-    # Mixing is done on the stream, after its conversion (spec 1.2), and carries no gradient.
+    # Mixing is done on the stream, after its conversion (as in the reference), without gradient.
     return self.views_from_mix(query, key, self.mix(r_mix, query))
 
   def views_from_mix(self, query, key, mix: mixing.MixResult) -> dict[str, jnp.ndarray]:
@@ -166,8 +169,8 @@ class SkeleMixCLR(SkeletonCLR):
     q = moco.l2_normalize(q)
 
     def mixed_pass(stats, inputs):
-      # One encoder call per mix: its own BN batch statistics (spec 4.4), running stats
-      # threaded mix 1, 2, 3 in order (spec 8, note 1). A scan compiles the pass once.
+      # One encoder call per mix: its own BN batch statistics, running stats threaded
+      # mix 1, 2, 3 in order, as in the reference. A scan compiles the pass once.
       mixed, mask, key = inputs
       (p, c), stats = self.apply(params, stats, _mask_pooled_features, mixed, mask, rng=key)
       return stats, (moco.l2_normalize(p), moco.l2_normalize(c))

@@ -1,7 +1,7 @@
-"""SkeletonCLR: MoCo v2 on skeletons, one stream (reference-spec sections 1.6 and 2).
+"""SkeletonCLR: MoCo v2 on skeletons, one stream (CrosSCLR net/skeletonclr.py `SkeletonCLR`).
 
-Two normal views (spec 1.3); `q = n(f_q(x_q))`, `k = n(f_k(x_k))`; InfoNCE over
-`[q·k | q·Q] / tau`; the keys of the global batch are enqueued.
+Two normal views (feeder/ntu_feeder.py `Feeder_dual`); `q = n(f_q(x_q))`, `k = n(f_k(x_k))`; InfoNCE
+over `[q·k | q·Q] / tau`; the keys of the global batch are enqueued.
 """
 
 from __future__ import annotations
