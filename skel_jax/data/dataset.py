@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclasses.dataclass
 class ArrayDataset:
-  """Clips with labels, in the library's layout (design.md, Data conventions).
+  """Clips with labels, in the library's layout (docs/architecture.md, Data flow).
 
   Attributes:
     x: float32 `[N, M, T, V, C]` clips (persons, frames, joints, xyz).

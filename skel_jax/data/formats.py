@@ -1,6 +1,6 @@
 """Readers of the preprocessed files that the reference repositories publish or produce.
 
-* The SkeletonCLR/AimCLR family (reference-spec 1.1): `{split}_position.npy`, float32
+* The SkeletonCLR/AimCLR family (docs/datasets.md): `{split}_position.npy`, float32
   `(N, 3, T, V, M)` after step B, with `{split}_label.pkl`, a pickle of
   `(sample_names, labels)`. The step-A array `{split}_data.npy` (300 frames, raw coordinates)
   is read too and preprocessed here. Splits are named 'train' and 'val' ('test' is accepted
@@ -27,7 +27,7 @@ from skel_jax.data.skeletons import LayoutError, get_layout
 
 # Joint count -> built-in layout, for files that do not say which skeleton they hold.
 _LAYOUT_BY_JOINTS = {25: "ntu25", 20: "kinect_v1_20"}
-# Both formats hold xyz coordinates of at most two persons (reference-spec 1.1, step A).
+# Both formats hold xyz coordinates of at most two persons (as tools/ntu_gendata.py writes).
 _COORDS = 3
 _MAX_PERSONS = 2
 # Labels are stored as int32; a larger value would wrap (2**32 -> 0).
@@ -298,7 +298,7 @@ def load_ctrgcn_npz(
     split: 'train' or 'test' ('val' is accepted for 'test').
     num_frames: when given, resize each clip's valid frames (first to last non-zero frame)
       to this many frames; None keeps the stored (padded) frames.
-    preprocess: run the whole step B of spec 1.1 instead (per-frame centring, resize to
+    preprocess: run the whole step B (`preprocess.preprocess_clip`) instead (centring, resize to
       `num_frames` or 50, y-rotation when `view_normalize`).
     num_classes: class count; default the one-hot width, or largest label + 1.
     layout: skeleton layout; default from the joint count.

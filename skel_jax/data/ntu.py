@@ -11,14 +11,16 @@ Format of a `.skeleton` file (text, CRLF line endings; see ../shared/data/README
                            25 lines of 12 values (x y z depthX depthY colorX colorY
                            orientationW orientationX orientationY orientationZ trackingState)
 
-Step A of reference-spec 1.1: bodies are kept in file order (no selection by motion energy),
-x, y, z camera coordinates of the first two bodies, zero padding to 300 frames. Step B is
+Step A as CrosSCLR (LinguoLi/CrosSCLR) tools/ntu_gendata.py `gendata` with
+tools/utils/ntu_read_skeleton.py `read_xyz`: bodies are kept in file order (no selection by motion
+energy), x, y, z camera coordinates of the first two bodies, zero padding to 300 frames. Step B is
 `skel_jax.data.preprocess.preprocess_clip` with the `ntu25` layout.
 
-Splits (spec 1.1 A.2): NTU-60 cross-subject (20 training performers) and cross-view
-(cameras 2 and 3 train); NTU-120 cross-subject (53 training performers) and cross-setup
-(even setup ids train). NTU-60 is actions 1-60 of setups 1-17, so an NTU-60 build ignores the
-NTU-120 files of a merged folder.
+Splits (`training_subjects` in tools/ntu_gendata.py; docs/datasets.md): NTU-60 cross-subject (20
+training performers) and cross-view (cameras 2 and 3 train); NTU-120 cross-subject (53 training
+performers, SkeAttnCLR's copy of the script) and cross-setup (even setup ids train, the NTU-120
+paper's protocol: no reference repository has a script). NTU-60 is actions 1-60 of setups 1-17, so
+an NTU-60 build ignores the NTU-120 files of a merged folder.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def parse_name(name: str) -> NtuName:
 
 
 def split_of(name: str | NtuName, dataset: str) -> str:
-  """'train' or 'test' for a sample under `dataset` (see DATASETS; spec 1.1 A.2)."""
+  """'train' or 'test' for a sample under `dataset` (see DATASETS and the module docstring)."""
   info = name if isinstance(name, NtuName) else parse_name(name)
   _, _, benchmark = dataset_info(dataset)
   if benchmark == "xsub":
@@ -323,7 +325,7 @@ def _read_skeleton(path: str, max_bodies: int, num_joints: int) -> np.ndarray:
 
 
 def pad_frames(skeleton: np.ndarray, max_frames: int = MAX_FRAMES) -> np.ndarray:
-  """Zero-pads (or cuts) `[M, T, V, C]` to `max_frames` frames (spec 1.1 step A.3).
+  """Zero-pads (or cuts) `[M, T, V, C]` to `max_frames` frames (as step A's 300-frame array).
 
   The reference assumes at most 300 frames; longer sequences keep their first `max_frames`.
   """
@@ -335,7 +337,7 @@ def pad_frames(skeleton: np.ndarray, max_frames: int = MAX_FRAMES) -> np.ndarray
 
 
 def load_step_a(path: str | os.PathLike, max_frames: int = MAX_FRAMES) -> np.ndarray:
-  """Step A of spec 1.1 for one file: float32 `[2, max_frames, 25, 3]`."""
+  """Step A (module docstring) for one file: float32 `[2, max_frames, 25, 3]`."""
   return pad_frames(read_skeleton(path), max_frames)
 
 
@@ -345,7 +347,7 @@ def process_file(
     *,
     view_normalize: bool = True,
 ) -> np.ndarray:
-  """Steps A and B of spec 1.1 for one file: float32 `[2, num_frames, 25, 3]`.
+  """Steps A and B (docs/datasets.md) for one file: float32 `[2, num_frames, 25, 3]`.
 
   Raises:
     DataError: for a malformed file or a file without any valid frame.

@@ -4,7 +4,7 @@ The `all_sqe` folder holds one file per clip, `aAA_sSS_eEE_vVV.json` =
 `{"file_name": str, "skeletons": [T][20][3], "label": 1..10}` (Kinect v1 joint order, metres,
 one person, T from 1 to about 200 frames). See `../shared/data/README.md`.
 
-Preprocessing reuses spec 1.1 step B (`skel_jax.data.preprocess`): centre on the layout's
+Preprocessing reuses the reference's step B (`skel_jax.data.preprocess`): centre on the layout's
 centre joint (`kinect_v1_20`: hip centre), resize the valid frames to `num_frames`, and
 optionally the per-frame y-rotation (off by default: NW-UCLA work does not use it).
 
@@ -175,7 +175,7 @@ def load_nw_ucla(
     root: the NW-UCLA folder (with `all_sqe/`) or the `all_sqe` folder itself.
     split: 'train', 'test' or 'all'.
     num_frames: frames after the time resize (T_out).
-    view_normalize: apply the per-frame y-rotation of spec 1.1 B.4 (shoulders 4 and 8).
+    view_normalize: apply the per-frame y-rotation of `preprocess.rotate_view` (shoulders 4, 8).
     protocol: 'cross_view' (views 1, 2 train; view 3 test).
 
   Returns:

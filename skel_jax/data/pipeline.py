@@ -2,7 +2,7 @@
 
 The batch at global step s is a pure function of (seed, s): epoch e = s // steps_per_epoch
 is shuffled by `np.random.default_rng([seed, e])` and the batch is slice s % steps_per_epoch
-of that permutation (drop_last, as the reference's train loaders, spec 1.7). A resumed run
+of that permutation (drop_last, as the reference's train loaders). A resumed run
 therefore reads exactly the batches an uninterrupted run would have read. Each process reads
 only its own rows of every global batch (multi-host). A background thread prepares the
 next batches and transfers them while the device computes (prefetch).

@@ -1,4 +1,7 @@
-"""PKU-MMD parts I and II: cut the long recordings into action clips (reference-spec 1.1, PKU).
+"""PKU-MMD parts I and II: cut the long recordings into action clips.
+
+As AimCLR (Levigty/AimCLR) tools/pku_part{1,2}_skeleton.py, tools/pku_part{1,2}_gendata.py
+and feeder/preprocess_pku.py (docs/datasets.md).
 
 Raw release (both parts):
 
@@ -17,7 +20,7 @@ view 1/2/3 for L/M/R, class, 1-based index of the action in its label file.
 Each clip is frames `[start - 1, end)`; body 2 is kept in the frames where its 75 values are
 not all zero (zero elsewhere, which is what the reference's one-or-two-body NTU-style files
 amount to); clips longer than 300 frames keep their central 300 (`(T - 300) // 2` first);
-labels are class - 1 (51 classes). Then step B of spec 1.1 (`preprocess_clip`, `ntu25`).
+labels are class - 1 (51 classes). Then the reference's step B (`preprocess_clip`, `ntu25`).
 """
 
 from __future__ import annotations
@@ -374,7 +377,7 @@ def load_pku_mmd(
     dataset: 'pku1_xsub', 'pku1_xview', 'pku2_xsub' or 'pku2_xview'.
     split: 'train', 'test' or 'all'.
     num_frames: frames after the time resize.
-    view_normalize: per-frame y-rotation (spec 1.1 B.4).
+    view_normalize: per-frame y-rotation (`preprocess.rotate_view`).
 
   Returns:
     ArrayDataset with x `[N, 2, num_frames, 25, 3]`, clips in video order, 51 classes.

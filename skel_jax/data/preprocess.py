@@ -1,10 +1,12 @@
-"""The reference preprocessing of one clip (reference-spec section 1.1, step B).
+"""The reference preprocessing of one clip (its "step B"; docs/datasets.md).
 
 Every function takes one clip `[M, T, V, C]` (persons, frames, joints, xyz) as a numpy array
 and returns float32. Computation runs in float64 and is cast once at the end, so composing the
 public functions through `preprocess_clip` rounds only once.
 
-Step B of spec 1.1, in order:
+Step B is CrosSCLR (LinguoLi/CrosSCLR) feeder/preprocess_ntu.py, which runs
+feeder/NTUDatasets.py `NTUMotionProcessor.__getitem__` (`parallel_skeleton` for the
+rotation) on the step-A arrays; in order:
 
 1. `valid_length`: L = number of frames where person 0's first joint is non-zero (a count,
    not the index of the last valid frame; a zero frame in the middle therefore shortens the
@@ -27,7 +29,7 @@ from skel_jax.data.skeletons import SkeletonLayout, get_layout
 __all__ = ["DataError", "center_clip", "preprocess_clip", "resize_source_positions",
            "resize_time", "rotate_view", "valid_length", "view_angles"]
 
-# Added to the norm of the shoulder vector before the arccos (spec 1.1 B.4).
+# Added to the norm of the shoulder vector before the arccos (`parallel_skeleton`).
 _ROTATION_EPS = 1e-4
 
 
@@ -43,7 +45,7 @@ def _check_clip(clip: np.ndarray, name: str = "") -> np.ndarray:
 
 
 def valid_length(clip: np.ndarray, joint: int | None = 0) -> int:
-  """Number of frames where person 0's first joint is non-zero (spec 1.1 B.1).
+  """Number of frames where person 0's first joint is non-zero (`NTUMotionProcessor.get_length`).
 
   A joint counts as non-zero when any of its coordinates is non-zero. This is a count of
   frames, not the index of the last valid frame.
@@ -67,7 +69,7 @@ def _center(x: np.ndarray, center: int) -> np.ndarray:
 
 
 def center_clip(clip: np.ndarray, center: int) -> np.ndarray:
-  """Subtracts the centre joint from every joint, per frame and person (spec 1.1 B.2).
+  """Subtracts the centre joint from every joint, per frame and person (step B item 2).
 
   Absent persons and padded frames (all zero) stay zero, since their centre is zero too.
 
@@ -110,7 +112,7 @@ def _resize(x: np.ndarray, length: int, t_out: int) -> np.ndarray:
 
 
 def resize_time(clip: np.ndarray, length: int, t_out: int) -> np.ndarray:
-  """Bilinear resize of frames `[0, length)` to `t_out` frames (spec 1.1 B.3).
+  """Bilinear resize of frames `[0, length)` to `t_out` frames (`real_resize`).
 
   Only the time axis changes. Uses OpenCV's half-pixel mapping and no anti-aliasing, so a
   downsampled frame interpolates between the two nearest source frames. A clip of one frame
@@ -136,7 +138,7 @@ def resize_time(clip: np.ndarray, length: int, t_out: int) -> np.ndarray:
 
 
 def view_angles(clip: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
-  """Per-frame, per-person rotation angles of spec 1.1 B.4.
+  """Per-frame, per-person rotation angles of the view normalisation (`parallel_skeleton`).
 
   `u = p[b] - p[a]` with its y component zeroed, `theta = arccos(u_x / (|u| + 1e-4))`, and
   every theta of a person negated when that person's `sum_t u_z >= 0` (one sign per person

@@ -4,8 +4,10 @@ A layout is everything the library needs to know about a skeleton; no code path 
 to NTU or Kinect v1. Built in (`BUILTIN_LAYOUTS`; pictures in docs/datasets.md):
 
 * ``ntu25``: Kinect v2, 25 joints (NTU RGB+D, PKU-MMD). Parents, body parts and the flip map
-  are those of reference-spec sections 1.2, 1.4 (flip) and 4.3 (body groups). Centre joint 21
-  (idx 20, spine shoulder), the graph centre and the preprocessing origin of spec 1.1/1.5.1.
+  are the reference's: the bone pairs of CrosSCLR processor/pretrain_skeletonclr.py, the flip
+  map of AimCLR feeder/tools.py `random_spatial_flip` and the body groups of SkeleMixCLR
+  net/skeletonclr_multi_swapv2.py `ske_swap`. Centre joint 21 (idx 20, spine shoulder), the
+  graph centre (net/utils/graph.py) and the preprocessing origin (feeder/NTUDatasets.py).
 * ``kinect_v1_20``: Kinect v1, 20 joints (NW-UCLA, UTKinect). Parents as in the NW-UCLA
   ``meta.json`` bones (rooted at the hip centre, idx 0).
 * ``coco17``: the 17 COCO keypoints of 2D pose estimators, channels (x, y, score).
@@ -52,10 +54,10 @@ class SkeletonLayout:
     joint_names: one name per joint; its length is the joint count V.
     parents: parent of each joint; the root (usually the centre) is its own parent.
     center: the centre joint (graph centre and preprocessing origin).
-    parts: ordered mapping of body-part name to joint indices (SkeleMix groups, spec 4.3).
-    flip: left/right permutation, ``new[i] = old[flip[i]]`` (spec 1.4, op 1).
+    parts: ordered mapping of body-part name to joint indices (SkeleMix groups).
+    flip: left/right permutation, ``new[i] = old[flip[i]]`` (AimCLR's spatial flip).
     shoulders: (a, b) joints whose difference ``p[b] - p[a]`` defines the view direction of
-      the per-frame y-rotation (spec 1.1 step B.4: NTU joints 5 and 9); None disables it.
+      the per-frame y-rotation (NTU joints 5 and 9, docs/datasets.md); None disables it.
     channels: names of the clips' C axis; the leading x, y[, z] are the coordinates.
   """
 
@@ -265,7 +267,8 @@ def _one_based(pairs):
   return [j - 1 for j in pairs]
 
 
-# NTU RGB+D (Kinect v2). Parents from the bone pairs of spec 1.2 (1-based (v, parent(v))).
+# NTU RGB+D (Kinect v2). Parents from the reference's bone pairs (1-based (v, parent(v)),
+# CrosSCLR processor/pretrain_skeletonclr.py `SkeletonCLR_Processor.train`).
 _NTU_PARENTS_1B = [2, 21, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19, 21,
                    23, 8, 25, 12]
 NTU25 = make_layout(

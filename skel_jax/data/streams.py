@@ -1,7 +1,10 @@
-"""Input streams: joint, motion and bone (reference-spec section 1.2).
+"""Input streams: joint, motion and bone.
+
+Official code: CrosSCLR (LinguoLi/CrosSCLR) processor/pretrain_skeletonclr.py
+`SkeletonCLR_Processor.train` (the `view` branches), copied in the other repositories.
 
 The reference trains one model per stream and converts each augmented view to its stream on
-the device, after the augmentations (spec 1.2; SkeleMixCLR before its mixing, SkeAttnCLR after).
+the device, after the augmentations (SkeleMixCLR before its mixing, SkeAttnCLR after).
 So the conversion here is a pure function that works on numpy arrays on the host and on jax
 arrays (also traced, inside `jax.jit`) on the device, for any leading batch dimensions:
 
@@ -29,7 +32,7 @@ def _array_module(x):
 
 
 def motion(x):
-  """Forward frame difference along axis -3 with a zero last frame (spec 1.2).
+  """Forward frame difference along axis -3 with a zero last frame.
 
   Args:
     x: `[..., T, V, C]` numpy or jax array.
@@ -43,7 +46,7 @@ def motion(x):
 
 
 def bone(x, layout: SkeletonLayout | str):
-  """Joint minus its parent joint along axis -2 (spec 1.2); roots give zero.
+  """Joint minus its parent joint along axis -2; roots give zero.
 
   Args:
     x: `[..., T, V, C]` numpy or jax array.
@@ -57,7 +60,7 @@ def bone(x, layout: SkeletonLayout | str):
 
 
 def to_stream(x, stream: str, layout: SkeletonLayout | str):
-  """Converts joint coordinates to one input stream (spec 1.2).
+  """Converts joint coordinates to one input stream.
 
   Args:
     x: `[..., T, V, C]` numpy or jax array of joint coordinates (any leading batch dims, e.g.

@@ -3,7 +3,7 @@
 Configs are `{dataset}_f{frames}` for every dataset of `skel_jax.prepare.DATASETS` and
 frames 50 (SkeletonCLR, AimCLR) or 64 (SkeleMixCLR, SkeAttnCLR), e.g. `ntu60_xsub_f50`.
 The raw release is the manual download folder; the preprocessing is the same as
-`python -m skel_jax.prepare` (reference-spec 1.1), run in parallel worker processes.
+`python -m skel_jax.prepare` (docs/datasets.md), run in parallel worker processes.
 
 Build (no TensorFlow needed; tfds 4.9 writes array_record with its own example serializer):
 
@@ -87,7 +87,7 @@ def _process(item, num_frames, view_normalize):
 
 
 class SkeletonActions(tfds.core.GeneratorBasedBuilder):
-  """Skeleton action clips `[M, T, V, 3]` with labels, preprocessed as in reference-spec 1.1."""
+  """Skeleton action clips `[M, T, V, 3]` with labels, preprocessed as the reference code."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
@@ -112,7 +112,7 @@ class SkeletonActions(tfds.core.GeneratorBasedBuilder):
     shape = (persons, self.builder_config.num_frames, joints, 3)
     return tfds.core.DatasetInfo(
         builder=self,
-        description="Skeleton action clips preprocessed as in reference-spec 1.1.",
+        description="Skeleton action clips preprocessed as in the reference code.",
         features=tfds.features.FeaturesDict({
             "clip": tfds.features.Tensor(shape=shape, dtype=np.float32),
             "label": tfds.features.ClassLabel(num_classes=classes),
