@@ -171,7 +171,7 @@ def _rotate(x: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
 def rotate_view(clip: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
   """Rotates every frame of every person about y so the shoulder line points to +x.
 
-  Spec 1.1 B.4; see `view_angles` for the angle and its per-sequence sign. An all-zero
+  As `parallel_skeleton`; see `view_angles` for the angle and its per-sequence sign. An all-zero
   person (or frame) stays zero. Frames whose shoulder vector has a z component of the other
   sign than the sequence sum end up mirrored about x, as in the reference.
 
@@ -202,7 +202,7 @@ def preprocess_clip(
     clip: `[M, T, V, 3]` raw coordinates, zero-padded (absent persons and frames are zero).
     layout: skeleton layout (or its name); gives the centre joint and the shoulders.
     t_out: number of output frames.
-    view_normalize: apply the per-frame rotation (B.4). Skipped when the layout has no
+    view_normalize: apply the per-frame rotation (`rotate_view`). Skipped when the layout has no
       shoulders.
     name: sample name for error messages.
 

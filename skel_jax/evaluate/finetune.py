@@ -1,15 +1,17 @@
-"""Fine-tuning a pretrained ST-GCN with a fresh classifier (reference-spec 1.8; schedule 1.7).
+"""Fine-tuning a pretrained ST-GCN with a fresh classifier.
 
-The protocol of the reference's `finetune_evaluation.py` processor:
+The protocol of the reference's processor/finetune_evaluation.py `FT_Processor` (AimCLR,
+SkeleMixCLR and SkeAttnCLR repositories):
 
 * the pretrained backbone (the query encoder without its projection head; SkeAttnCLR's neck is
-  dropped too) plus a fresh `fc` Linear(D -> classes), kernel ~ N(0, 0.02²), bias 0 (1.5.4);
+  dropped too) plus a fresh `fc` Linear(D -> classes), kernel ~ N(0, 0.02²), bias 0
+  (`weights_init`);
   every parameter trains;
 * cross-entropy, **no augmentation**; shuffled drop-last minibatches (a labelled subset smaller
   than one batch is used whole, once per epoch, see `linear.batch_layout`);
 * SGD, momentum 0.9 without dampening, optional Nesterov, coupled L2 weight decay on every
   parameter (BN and biases included), the per-epoch step (or cosine) schedule with the
-  fine-tune warm-up `lr = base * e / W` for `e < W` (1.7);
+  fine-tune warm-up `lr = base * e / W` for `e < W` (`FT_Processor.adjust_lr`);
 * the test set evaluated every `eval_every` epochs and at the last one; the final and the best
   of these evaluations are both reported (the reference reports the best: selected on the test
   set).
@@ -131,7 +133,7 @@ class FinetuneSettings:
 
 
 def make_optimizer(settings: FinetuneSettings, steps_per_epoch: int):
-  """(optax transformation, lr schedule) of spec 1.7 plus real gradient clipping.
+  """(optax transformation, lr schedule) of the reference processor plus real gradient clipping.
 
   The chain is `clip_by_global_norm` (raw gradient), `add_decayed_weights` (g + wd θ, PyTorch's
   coupled decay) and `sgd` (buf = μ buf + g; update -lr buf, or -lr (g + μ buf) with
@@ -275,7 +277,7 @@ def finetune(backbone: STGCN, variables: dict, train_x, train_y, test_x, test_y,
              num_classes: int, settings: FinetuneSettings, stream: str = "joint",
              layout=None, seed: int = 0,
              progress: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
-  """Fine-tunes `backbone` + a fresh classifier on clips and evaluates it (spec 1.8).
+  """Fine-tunes `backbone` + a fresh classifier on clips and evaluates it.
 
   Args:
     backbone: the pretrained STGCN (no classifier).
@@ -286,7 +288,7 @@ def finetune(backbone: STGCN, variables: dict, train_x, train_y, test_x, test_y,
     test_y: `[Nt]` labels.
     num_classes: classes of the classifier.
     settings: the hyper-parameters.
-    stream: input stream the clips are converted to (spec 1.2), once, on the host.
+    stream: input stream the clips are converted to (`data.streams`), once, on the host.
     layout: skeleton layout of the clips (for the bone stream); default the backbone's.
     seed: classifier init (`linear.init_key(seed)`), shuffling and dropout keys.
     progress: optional callback after every epoch with `epoch`, `lr`, `train_loss`,
@@ -369,7 +371,7 @@ def finetune(backbone: STGCN, variables: dict, train_x, train_y, test_x, test_y,
 
 
 def settings_for_semi(base: FinetuneSettings, semi_config, index: int) -> FinetuneSettings:
-  """The settings of the `index`-th semi-supervised fraction (spec 1.8).
+  """The settings of the `index`-th semi-supervised fraction (`config.eval.semi`).
 
   `semi_config.lr`, `.lr_steps` and `.weight_decay` hold one entry per fraction, or a single
   entry for all; `epochs`, `warmup_epochs` and `nesterov` come from `semi_config`, and so does

@@ -1,4 +1,4 @@
-"""Multi-stream score fusion (reference-spec 1.8, "3-stream ensemble"; AimCLR issues #1, #9, #11).
+"""Multi-stream score fusion (AimCLR ensemble_ntu_cs.py; Levigty/AimCLR issues #1, #9, #11).
 
 The reference trains one model per input stream (joint, motion, bone; no joint training),
 evaluates each with the linear protocol, saves the classifier's **logits** (not softmax

@@ -1,4 +1,6 @@
-"""Weighted k-nearest-neighbour classification of features, as in InstDisc (reference-spec §1.8).
+"""Weighted k-nearest-neighbour classification of features, as in InstDisc.
+
+The reference is SkeleMixCLR (czhaneva/SkeleMixCLR) processor/knn_monitor.py `knn_predict`.
 
 The bank is the L2-normalised features of every training clip; each query is normalised the
 same way. With cosine similarities `s = f · Bankᵀ`, the `k` most similar bank entries vote for
@@ -113,7 +115,7 @@ def knn_predict_multi(train_x, train_y, test_x, *, num_classes: int, ks: Sequenc
 
 def knn_classify(train_x, train_y, test_x, *, num_classes: int, k: int, t: float = 0.1,
                  chunk: int = 1024) -> np.ndarray:
-  """Weighted k-NN (InstDisc) predictions for one k (reference-spec §1.8).
+  """Weighted k-NN (InstDisc) predictions for one k (`knn_predict`).
 
   Args:
     train_x: `[Nb, D]` bank features.
@@ -137,7 +139,7 @@ def knn_classify(train_x, train_y, test_x, *, num_classes: int, k: int, t: float
 def knn_accuracy(train_x, train_y, test_x, test_y, *, num_classes: int,
                  ks: Sequence[int] = (10, 20, 40), t: float = 0.1,
                  chunk: int = 1024) -> dict[str, float]:
-  """Top-1 accuracy (percent) of the weighted k-NN monitor for each k (reference-spec §1.8).
+  """Top-1 accuracy (percent) of the weighted k-NN monitor for each k.
 
   Args:
     train_x: `[Nb, D]` bank features.

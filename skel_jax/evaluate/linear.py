@@ -1,4 +1,4 @@
-"""Linear evaluation on precomputed frozen features (reference-spec §1.8, schedule §1.7).
+"""Linear evaluation on precomputed frozen features (CrosSCLR processor/linear_evaluation.py).
 
 In the reference linear protocol the encoder stays in eval mode and the clips are not
 augmented, so the 256-d features are deterministic: they are computed once (elsewhere) and only
@@ -7,9 +7,9 @@ a Linear(D -> num_classes) is trained here, with
 * SGD, momentum 0.9 without dampening, optional Nesterov, coupled L2 weight decay added to the
   gradient before the momentum (PyTorch `SGD(weight_decay=...)`), expressed as
   `optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr, momentum))`;
-* the step schedule `lr(e) = base * 0.1 ** #{s : e > s}` set per 1-based epoch (§1.7);
+* the step schedule `lr(e) = base * 0.1 ** #{s : e > s}` set per 1-based epoch (`adjust_lr`);
 * a train loader that reshuffles every epoch and drops the last incomplete batch;
-* cross-entropy on the logits, classifier weight ~ N(0, 0.02²) and bias 0 (§1.5.4);
+* cross-entropy on the logits, classifier weight ~ N(0, 0.02²) and bias 0 (`weights_init`);
 * the test set evaluated in full every `eval_every` epochs and at the last epoch.
 
 One epoch is one jitted `lax.scan` over the shuffled minibatches, so 100 epochs over 40k x 256
@@ -33,7 +33,7 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 def init_classifier(key: jax.Array, dim: int, num_classes: int,
                     std: float = 0.02) -> dict[str, jax.Array]:
-  """A fresh linear classifier: kernel ~ N(0, std²) `[D, C]`, bias 0 `[C]` (reference-spec §1.5.4)."""
+  """A fresh linear classifier: kernel ~ N(0, std²) `[D, C]`, bias 0 `[C]` (`weights_init`)."""
   return {"kernel": std * jax.random.normal(key, (dim, num_classes), jnp.float32),
           "bias": jnp.zeros((num_classes,), jnp.float32)}
 
@@ -127,7 +127,7 @@ def standardize(train_x, test_x, eps: float = 1e-5) -> tuple[np.ndarray, np.ndar
 def make_optimizer(lr: float, *, steps_per_epoch: int, epochs: int, lr_steps: Sequence[int],
                    momentum: float, nesterov: bool, weight_decay: float,
                    schedule: str = "step") -> optax.GradientTransformation:
-  """PyTorch-equivalent SGD (reference-spec §1.7) with a per-epoch schedule ('step' as in the
+  """PyTorch-equivalent SGD (`torch.optim.SGD`) with a per-epoch schedule ('step' as in the
   reference, or 'cosine').
 
   `add_decayed_weights` first gives `g + wd * theta`; `optax.sgd`'s trace then computes
@@ -208,7 +208,7 @@ def train_linear(train_x, train_y, test_x, test_y, *, num_classes: int, epochs: 
                  schedule: str = "step",
                  init_params: dict[str, Any] | None = None,
                  progress: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
-  """Trains a linear classifier on frozen features and evaluates it (reference-spec §1.8).
+  """Trains a linear classifier on frozen features and evaluates it (`LE_Processor`).
 
   Defaults are the CrosSCLR/AimCLR linear settings (lr 3.0, 100 epochs, steps [80], batch 128,
   momentum 0.9, wd 0); SkeleMixCLR uses 150 epochs and SkeAttnCLR 150 epochs with steps
@@ -226,7 +226,7 @@ def train_linear(train_x, train_y, test_x, test_y, *, num_classes: int, epochs: 
     num_classes: number of classes C.
     epochs: training epochs.
     lr: base learning rate.
-    lr_steps: 1-based epochs after which the learning rate is divided by 10 (§1.7).
+    lr_steps: 1-based epochs after which the learning rate is divided by 10.
     batch_size: minibatch size; the last incomplete batch of each epoch is dropped, except
       that a training set smaller than one batch is used whole once per epoch.
     momentum: SGD momentum (0 for plain SGD).

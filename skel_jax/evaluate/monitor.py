@@ -1,8 +1,9 @@
-"""KNN monitoring during pretraining and the best-KNN backbone (reference-spec 1.8, 7).
+"""KNN monitoring during pretraining and the best-KNN backbone.
 
 `KnnMonitor(state) -> {'knn/top1@k': ...}` is the `Pretrainer.knn_monitor` hook, called every
 `config.train.knn_every_epochs` epochs; the scalars go to `metrics.jsonl` and TensorBoard with
-the training scalars. It runs the weighted k-NN of spec 1.8 (InstDisc: bank = L2-normalised
+the training scalars. It runs the weighted k-NN of SkeleMixCLR (czhaneva/SkeleMixCLR)
+processor/knn_monitor.py `knn_predict` (InstDisc: bank = L2-normalised
 training features, top-k neighbours weighted by `exp(s / t)`, k in `eval.knn.ks`, t =
 `eval.knn.temperature`; reference k 10/20/40, t 0.1) with training features as the bank and
 test features as the queries.
@@ -26,7 +27,8 @@ With `keep_best=True` (default) the backbone variables of the best monitored acc
 at k = `best_k`, default the first of `eval.knn.ks`) are saved to `{workdir}/best_knn.npz`
 with `{workdir}/best_knn.json` (epoch, step, k, accuracy, all scalars). A resumed run reads the
 JSON back and only replaces the file on a strict improvement. SkeAttnCLR's author selects the
-checkpoint this way (spec 7, issue #1): it is model selection on the test set, and reports
+checkpoint this way (GitHubOfHyl97/SkeAttnCLR issue #1): it is model selection on the test set,
+and reports
 should say so. `config.eval.use_best_knn` makes the evaluation use this backbone.
 """
 
@@ -139,7 +141,7 @@ class KnnMonitor:
 
     @jax.jit
     def embed(variables, batch, rng):
-      if aug is not None:  # spec 1.2: the stream is computed after the augmentation
+      if aug is not None:  # as in the reference: the stream is computed after the augmentation
         batch = aug(rng, batch)
       return encode(variables, streams.to_stream(batch, stream, layout))
 

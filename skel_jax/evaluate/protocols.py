@@ -2,9 +2,10 @@
 
 All protocols take the backbone variables (the query encoder without its projection head,
 params + BN running statistics) and the (train, test) clips of the dataset evaluated, which is
-the pretraining dataset or, for transfer (spec 5.6), another one with the same skeleton layout.
+the pretraining dataset or, for transfer (as SkeAttnCLR's config/SkeAttnCLR/transfer/), another
+one with the same skeleton layout.
 
-* linear (spec 1.8): the backbone in eval mode, no augmentation, so the frozen features are
+* linear: the backbone in eval mode, no augmentation, so the frozen features are
   computed once and only a Linear(D -> classes) is trained on them (lr 3.0, SGD 0.9, step
   schedule; evaluate/linear.py). Kept for comparison with the papers; its fixed learning rate
   makes it depend on the scale of the features.
@@ -12,11 +13,11 @@ the pretraining dataset or, for transfer (spec 5.6), another one with the same s
   training split's statistics (a non-affine BatchNorm in front of the classifier, as in MAE's
   linear probing), SGD with a cosine schedule (`config.eval.linear_std`). The fair probe for
   comparing encoders and baselines.
-* knn (spec 1.8): weighted k-NN on the same features (evaluate/knn.py); k = 1 is plain 1-NN.
+* knn: weighted k-NN on the same features (evaluate/knn.py); k = 1 is plain 1-NN.
 * tsne: a t-SNE plot of the test features (`tsne.png`).
-* finetune (spec 1.8): the whole backbone + a fresh fc, the method's reference schedule from
+* finetune: the whole backbone + a fresh fc, the method's reference schedule from
   `config.eval.finetune` (evaluate/finetune.py: BN-mode switch, real gradient clipping).
-* semi (spec 1.8): fine-tuning on a class-balanced labelled subset per fraction in
+* semi: fine-tuning on a class-balanced labelled subset per fraction in
   `config.eval.semi.fractions` (evaluate/semi.py; the subset is saved next to the results).
 
 Every protocol writes its entry to `results.json` / `results.md` (evaluate/results.py) with the
@@ -65,7 +66,7 @@ def backbone_variables(state) -> dict:
 
 def compute_features(config: ml_collections.ConfigDict, variables: dict, train: ArrayDataset,
                      test: ArrayDataset) -> tuple[np.ndarray, np.ndarray]:
-  """Frozen eval-mode backbone features `[N, D]` of both splits (spec 1.8)."""
+  """Frozen eval-mode backbone features `[N, D]` of both splits."""
   backbone = features_lib.backbone_from_encoder_config(config.model, config.data.layout,
                                                        no_grad=True)
   kw = dict(stream=config.data.stream, layout=config.data.layout,
@@ -199,7 +200,7 @@ def run_knn(config, train_f, train_y, test_f, test_y, num_classes) -> dict:
 def run_finetune(config: ml_collections.ConfigDict, variables: dict, train: ArrayDataset,
                  test: ArrayDataset, num_classes: int, *, name: str = "finetune",
                  settings: finetune_lib.FinetuneSettings | None = None) -> dict:
-  """Fine-tunes the backbone on `train` and evaluates on `test` (spec 1.8).
+  """Fine-tunes the backbone on `train` and evaluates on `test`.
 
   Returns:
     Metrics named `{name}_top1_final`, `{name}_top5_final`, `{name}_top1_best_of_evals`,

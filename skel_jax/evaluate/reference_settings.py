@@ -1,21 +1,22 @@
-"""The reference repositories' fine-tune and semi-supervised settings, per method (spec 1.8, 3.4,
-4.6, 5.6), written into `config.eval.finetune` / `config.eval.semi` by `apply_eval_defaults`.
+"""The reference repositories' fine-tune and semi-supervised settings, per method (their
+config/ folders), written into `config.eval.finetune` / `config.eval.semi` by
+`apply_eval_defaults`.
 
 Sources and the choices made where the reference has no config:
 
-* SkeletonCLR (CrosSCLR repo) has no fine-tune or semi processor, and AimCLR ships the
-  processor without a config (spec 3.4); its author says "same as linear but unfrozen, initial
-  lr 0.1" (spec 1.8, AimCLR issue #7). Both therefore use the linear schedule (100 epochs,
+* SkeletonCLR (CrosSCLR repo) has no fine-tune or semi processor, and AimCLR ships the processor
+  without a config (processor/finetune_evaluation.py); its author says "same as linear but unfrozen,
+  initial lr 0.1" (Levigty/AimCLR issue #7). Both therefore use the linear schedule (100 epochs,
   x0.1 after 80, wd 0, no Nesterov) with lr 0.1.
-* SkeleMixCLR's `finetune_eval_skeletonclr_swap.yaml` (spec 1.8): lr 0.1, Nesterov, wd 1e-4,
-  steps [50, 70, 90], a 10-epoch warm-up, 110 epochs, batch 128.
-* SkeAttnCLR (spec 5.6): 150 epochs, steps [60, 100], wd 0, no Nesterov, a learning rate per
-  dataset and stream. Its NTU-120 motion / bone configs say lr 3.0, apparently copies of the
-  linear configs; fine-tuning a whole encoder at 3.0 diverges, so the NTU-120 joint value
-  (0.01) is used for them. PKU (the transfer configs) uses the NTU-60 xsub / xview values;
-  every other dataset (NW-UCLA, the demo data) the NTU-60 xsub ones. No warm-up (the
-  processor supports one; the configs' value is not recorded in the spec).
-* Semi-supervised (spec 1.8, 5.6): SkeleMixCLR's two configs (1 %: lr 0.05, wd 0, steps [40];
+* SkeleMixCLR's `config/finetune_eval/finetune_eval_skeletonclr_swap.yaml`: lr 0.1, Nesterov, wd
+  1e-4, steps [50, 70, 90], a 10-epoch warm-up, 110 epochs, batch 128.
+* SkeAttnCLR (`config/SkeAttnCLR/*/*/FT_eval_*.yaml`): 150 epochs, steps [60, 100], wd 0, no
+  Nesterov, a learning rate per dataset and stream. Its NTU-120 motion / bone configs say lr 3.0,
+  apparently copies of the linear configs; fine-tuning a whole encoder at 3.0 diverges, so the
+  NTU-120 joint value (0.01) is used for them. PKU (the transfer configs) uses the NTU-60 xsub /
+  xview values; every other dataset (NW-UCLA, the demo data) the NTU-60 xsub ones. No warm-up (the
+  processor supports one; the configs set none, so its default 0 applies).
+* Semi-supervised: SkeleMixCLR's two `config/semi_eval/` configs (1 %: lr 0.05, wd 0, steps [40];
   10 %: lr 0.1, wd 1e-4, steps [80]; 150 epochs) for SkeletonCLR, AimCLR and SkeleMixCLR (AimCLR
   has the feeder but no config); SkeAttnCLR's table per dataset, stream and fraction, wd 0,
   150 epochs. Fractions other than 1 % and 10 % take the nearer of the two settings.
@@ -44,16 +45,16 @@ _SKELEMIX_FT = dict(epochs=110, lr=0.1, schedule="step", lr_steps=(50, 70, 90), 
                     nesterov=True, weight_decay=1e-4)
 _SKEATTN_FT = dict(epochs=150, schedule="step", lr_steps=(60, 100), warmup_epochs=0,
                    nesterov=False, weight_decay=0.0)
-# SkeAttnCLR fine-tune lr, spec 5.6: (dataset family, stream) -> lr.
+# SkeAttnCLR fine-tune lr (its FT_eval_*.yaml): (dataset family, stream) -> lr.
 _SKEATTN_FT_LR = {
     ("ntu60_xsub", "joint"): 0.008, ("ntu60_xsub", "bone"): 0.005,
     ("ntu60_xsub", "motion"): 0.003, ("ntu60_xview", "joint"): 0.005,
     ("ntu60_xview", "bone"): 0.005, ("ntu60_xview", "motion"): 0.003,
     ("ntu120", "joint"): 0.01, ("ntu120", "bone"): 0.01, ("ntu120", "motion"): 0.01,
 }
-# Semi-supervised, SkeleMixCLR configs (spec 1.8): fraction -> (lr, lr_steps, weight decay).
+# Semi-supervised, SkeleMixCLR configs: fraction -> (lr, lr_steps, weight decay).
 _SKELEMIX_SEMI = {0.01: (0.05, (40,), 0.0), 0.1: (0.1, (80,), 1e-4)}
-# SkeAttnCLR semi (spec 5.6): (dataset family, stream, fraction) -> (lr, lr_steps); wd 0.
+# SkeAttnCLR semi (semiFT*.yaml): (dataset family, stream, fraction) -> (lr, lr_steps); wd 0.
 _SKEATTN_SEMI = {
     ("ntu60_xsub", "joint", 0.01): (0.005, (50, 100)),
     ("ntu60_xview", "joint", 0.01): (0.05, (10, 60, 110)),
@@ -87,7 +88,7 @@ def _nearest_fraction(fraction: float) -> float:
 
 
 def finetune_reference(method: str, dataset: str, stream: str) -> dict:
-  """The reference fine-tune schedule of `method` (spec 1.8, 4.6, 5.6; see module docstring).
+  """The reference fine-tune schedule of `method` (see the module docstring).
 
   Returns:
     A dict with epochs, lr, schedule, lr_steps, warmup_epochs, nesterov, weight_decay.

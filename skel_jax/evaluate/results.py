@@ -157,10 +157,10 @@ def write_results(workdir: str, protocol: str, metrics: Mapping[str, Any],
                   extra: Mapping[str, Any] | None = None) -> dict:
   """Stores one protocol's results: its entry is replaced, the other protocols are kept.
 
-  The entry is `{**metrics, **extra, "_time": local time}`; name accuracies with the suffix
-  `_final` (last epoch) or `_best_of_evals` (maximum over the periodic test evaluations, i.e.
-  selected on the test set, reference-spec §1.7) so that the table labels them. Both files
-  are written atomically (temporary file in the workdir, fsync, `os.replace`).
+  The entry is `{**metrics, **extra, "_time": local time}`; name accuracies with the suffix `_final`
+  (last epoch) or `_best_of_evals` (maximum over the periodic test evaluations, i.e. selected on the
+  test set, as the reference repositories report) so that the table labels them. Both files are
+  written atomically (temporary file in the workdir, fsync, `os.replace`).
 
   Args:
     workdir: the run's folder (created if missing).

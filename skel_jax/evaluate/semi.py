@@ -1,4 +1,5 @@
-"""Class-balanced labelled subsets for semi-supervised evaluation (reference-spec 1.8).
+"""Class-balanced labelled subsets for semi-supervised evaluation (AimCLR feeder/ntu_feeder.py
+`Feeder_semi`).
 
 The reference's `Feeder_semi(label_percent=p)` keeps, for every class with `n_c` training
 clips, `round(p * n_c)` of them drawn at random, and sorts the union. Here:

@@ -1,4 +1,4 @@
-"""Exact t-SNE in JAX and a PNG scatter plot of the 2-D embedding (design.md, Outputs).
+"""Exact t-SNE in JAX and a PNG scatter plot of the 2-D embedding (docs/usage.md, outputs).
 
 Our own implementation of exact t-SNE (van der Maaten and Hinton, JMLR 2008), for the feature
 plots that the papers show; no sklearn dependency:
