@@ -1,7 +1,7 @@
-"""Epoch-based learning-rate schedules of the reference code (reference-spec §1.7).
+"""Epoch-based learning-rate schedules of the reference code (processor/pretrain.py `adjust_lr`).
 
 The reference sets the learning rate once at the start of every epoch, from the 1-based epoch
-number `e` (reference-spec header: "Epoch e" is 1-based). The scalar helpers (`step_lr`,
+number `e` (`meta_info['epoch']` in the processors). The scalar helpers (`step_lr`,
 `cosine_lr`, `warmup`, `lr_at_epoch`) are plain Python for host code and exact tests;
 `epoch_schedule` turns the same rule into an optax schedule over the global step, so an
 `optax.sgd(epoch_schedule(...), momentum=0.9)` reproduces the per-epoch values inside a jitted
@@ -20,7 +20,7 @@ KINDS = ("step", "cosine", "constant")
 
 
 def step_lr(base: float, epoch: int, steps: Sequence[int] = ()) -> float:
-  """Step decay: `base * 0.1 ** #{s in steps : epoch > s}` (reference-spec §1.7).
+  """Step decay: `base * 0.1 ** #{s in steps : epoch > s}` (`PT_Processor.adjust_lr`).
 
   Args:
     base: base learning rate.
@@ -35,7 +35,7 @@ def step_lr(base: float, epoch: int, steps: Sequence[int] = ()) -> float:
 
 
 def cosine_lr(base: float, epoch: int, total_epochs: int) -> float:
-  """Cosine decay `base * 0.5 * (1 + cos(pi * epoch / total_epochs))` (reference-spec §1.7).
+  """Cosine decay `base * 0.5 * (1 + cos(pi * epoch / total_epochs))` (SkeleMixCLR's `cos: 1`).
 
   With the 1-based epoch of the reference, epoch 1 is already slightly below `base` and the
   last epoch (`epoch == total_epochs`) trains with a learning rate of 0.
@@ -52,7 +52,7 @@ def cosine_lr(base: float, epoch: int, total_epochs: int) -> float:
 
 
 def warmup(lr: float, base: float, epoch: int, warmup_epochs: int) -> float:
-  """Fine-tune linear warm-up (reference-spec §1.7): `base * epoch / warmup_epochs` while
+  """Fine-tune linear warm-up (`FT_Processor.adjust_lr`): `base * epoch / warmup_epochs` while
   `epoch < warmup_epochs`, otherwise `lr` (the value of the main schedule) unchanged.
 
   The warm-up replaces the main schedule's value rather than multiplying it. With the 1-based

@@ -1,4 +1,4 @@
-"""Data parallelism with jit on a one-axis `data` mesh (design.md, Device side).
+"""Data parallelism with jit on a one-axis `data` mesh (docs/devices.md).
 
 The card's "data-parallel train steps over all devices" maps onto `jax.jit` with shardings,
 not `jax.pmap` (jax 0.10 implements pmap on shard_map): the state is replicated, the batch is
@@ -49,7 +49,7 @@ def check_global_batch(global_batch: int, mesh: Mesh, queue_size: int | None = N
                      f"{jax.process_count()} processes")
   if queue_size is not None and queue_size % global_batch:
     raise ValueError(f"queue size {queue_size} must be divisible by the global batch "
-                     f"{global_batch} (spec 1.6: the reference asserts K % N == 0)")
+                     f"{global_batch} (as the reference MoCo code asserts K % N == 0)")
 
 
 def put_global_batch(local_batch: np.ndarray, sharding: NamedSharding) -> jax.Array:

@@ -1,10 +1,11 @@
 """The train state and the generic jit-compiled contrastive train step.
 
-Everything the step changes lives in `TrainState` (design.md, Device side): step, query
+Everything the step changes lives in `TrainState` (docs/architecture.md): step, query
 params and BN stats, key-encoder params and BN stats, optimiser state, the queues `[K, D]`
 with their pointer, and the base rng. The step is a pure function; the method supplies
-views and loss (skel_jax.methods.base), this module supplies the MoCo bookkeeping of
-reference-spec 1.6 (key EMA, enqueue) and 5.5 (EMA after the update, of the BN stats too).
+views and loss (skel_jax.methods.base), this module supplies the MoCo bookkeeping of CrosSCLR
+net/skeletonclr.py `SkeletonCLR` (key EMA, enqueue) and of SkeAttnCLR net/SkeAttnCLR.py
+`SkeAttnMask.momentum_update` (EMA after the update, of the BN stats too).
 
 Under `jax.jit` on a `data` mesh the batch is one global array, so BN statistics, the
 logits against the queue and the enqueued keys all cover the global batch: the data-parallel
@@ -51,7 +52,7 @@ def create_train_state(method, tx: optax.GradientTransformation, rng: jax.Array,
     sample_x: a `[N, M, T, V, C]` batch with the training shapes.
     queue_size: K, rows of each queue.
     key_init: 'copy' (standard MoCo: the key encoder starts as a copy of the query) or
-      'independent' (the reference: its own random init, spec 1.5.4).
+      'independent' (the reference: its own random init, docs/fidelity.md).
   """
   r_init, r_key, r_queue, r_run = jax.random.split(rng, 4)
   variables = method.model.init(r_init, sample_x, train=False)
@@ -100,9 +101,9 @@ def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientT
       computes it in double precision); a traced float32 m = 0.999 gives 1 - m = 0.00099998713.
     lr_fn: step -> learning rate (for logging only; tx holds the schedule).
     steps_per_epoch: for the 1-based epoch passed to the method (mining starts, etc.).
-    ema_order: 'before_forward' (MoCo, spec 1.6: the key EMA uses the query params before
-      this step's update) or 'after_update' (SkeAttnCLR, spec 5.5).
-    ema_batch_stats: also move the key BN running statistics by EMA (SkeAttnCLR, spec 5.5).
+    ema_order: 'before_forward' (MoCo: the key EMA uses the query params before
+      this step's update) or 'after_update' (SkeAttnCLR).
+    ema_batch_stats: also move the key BN running statistics by EMA (SkeAttnCLR).
 
   Returns:
     The new state and scalar metrics.
