@@ -10,7 +10,7 @@ method's own values, `apply_preset` (dataset and size), the method's small-prese
 * `smoke`: tiny model and data for tests (seconds).
 * `nwucla`: NW-UCLA cross-view (views 1, 2 train; 3 test), kinect_v1_20 layout.
 * `ntu60_xsub`, `ntu60_xview`, `ntu120_xsub`, `ntu120_xset`, `pku1_xsub`, `pku1_xview`,
-  `pku2_xsub`, `pku2_xview`: the full-size reference settings (spec sections 2-5) on prepared
+  `pku2_xsub`, `pku2_xview`: the full-size reference settings (docs/methods.md) on prepared
   data (`python -m skel_jax.prepare ...`).
 
 Keys: `stream` (joint|motion|bone), `frames`, `epochs`, `batch`, `hidden`, `seed`, `aug`
@@ -82,7 +82,7 @@ def computed(fn, ref: ml_collections.FieldReference, field_type: type
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """SkeletonCLR at the reference's NTU-60 settings (spec 2, 1.6, 1.7)."""
+  """SkeletonCLR at the reference's NTU-60 settings (CrosSCLR's pretraining config)."""
   c = ml_collections.ConfigDict()
   c.method = "skeletonclr"
   c.seed = 0
@@ -104,7 +104,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.demo_classes = ()
   c.data.demo_shear = 0.0  # demo data only: per-clip shear of the augmentation's form
   c.data.demo_seed = 0  # demo data only: the generator's seed (independent of the run's seed)
-  c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (spec 1.1 B.4)
+  c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (preprocess.rotate_view)
   # npz: data only: centre, resample and view-normalise with data.layout on reading (off: the
   # clips are only resampled, as CTR-GCN's npz files are centred already).
   c.data.preprocess = False
@@ -128,7 +128,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.feature_dim = 128
   c.model.head_bn = False
   c.model.head_bias = True
-  c.model.head_init = "reference"  # spec 1.5.4 N(0, 0.02^2); 'lecun' (models/heads.py)
+  c.model.head_init = "reference"  # N(0, 0.02^2) as the reference; 'lecun' (models/heads.py)
 
   c.aug = ml_collections.ConfigDict()
   c.aug.normal = aug_registry.NORMAL
@@ -137,9 +137,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.moco = ml_collections.ConfigDict()
   c.moco.queue_size = 32768
   c.moco.momentum = 0.999
-  c.moco.momentum_schedule = "constant"  # or 'cosine' (SkeAttnCLR, spec 5.5)
+  c.moco.momentum_schedule = "constant"  # or 'cosine' (SkeAttnCLR)
   c.moco.temperature = 0.07
-  c.moco.key_init = "independent"  # reference (spec 1.5.4); 'copy' is standard MoCo
+  c.moco.key_init = "independent"  # reference (docs/fidelity.md); 'copy' is standard MoCo
   c.moco.key_dropout = True  # reference: key encoder in train mode, dropout on
   c.moco.ema_order = "before_forward"
   c.moco.ema_batch_stats = False
@@ -196,12 +196,12 @@ def base_config() -> ml_collections.ConfigDict:
   # Evaluate the backbone saved by the KNN monitor ({workdir}/best_knn.npz) instead of the
   # latest checkpoint.
   c.eval.use_best_knn = False
-  # Transfer (spec 5.6): evaluate on another dataset; '' = the pretraining dataset. The class
+  # Transfer: evaluate on another dataset; '' = the pretraining dataset. The class
   # count comes from the target (or target_num_classes when > 0); layouts must match.
   c.eval.target_dataset = ""
   c.eval.target_data_dir = ""
   c.eval.target_num_classes = 0
-  # Fine-tuning (spec 1.8): encoder + fresh fc, no augmentation. The method's reference
+  # Fine-tuning: encoder + fresh fc, no augmentation. The method's reference
   # schedule is filled in by skel_jax.evaluate.reference_settings.apply_eval_defaults.
   c.eval.finetune = ml_collections.ConfigDict()
   c.eval.finetune.epochs = 100
@@ -218,7 +218,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.finetune.clip_grad = True  # the reference's clipping never acts; this one does
   c.eval.finetune.max_grad_norm = 35.0
   c.eval.finetune.augment = ""  # none, as the reference; the small presets augment
-  # Semi-supervised (spec 1.8): fine-tuning on a class-balanced labelled subset per fraction.
+  # Semi-supervised: fine-tuning on a class-balanced labelled subset per fraction.
   # lr / lr_steps / weight_decay are per fraction (a single entry applies to all); the other
   # settings come from eval.finetune.
   c.eval.semi = ml_collections.ConfigDict()
@@ -231,7 +231,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.semi.warmup_epochs = 0
   c.eval.semi.nesterov = False
   c.eval.semi.batch_size = 0  # 0: the fine-tuning batch (the reference)
-  # KNN monitor during pretraining (every train.knn_every_epochs; spec 1.8).
+  # KNN monitor during pretraining (every train.knn_every_epochs; evaluate/monitor.py).
   c.eval.knn_monitor = ml_collections.ConfigDict()
   c.eval.knn_monitor.features = "backbone"  # eval-mode backbone; 'head' = projection output
   c.eval.knn_monitor.augment = ""  # '' = none; the reference augments (aug.normal chain)
@@ -239,7 +239,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.knn_monitor.best_k = 0  # select on top-1 at this k; 0 = the first of eval.knn.ks
   c.eval.knn_monitor.max_train = 0  # bank / query subsample sizes; 0 = whole splits
   c.eval.knn_monitor.max_test = 0
-  # Multi-stream fusion (spec 1.8, AimCLR ensemble): weighted sum of per-stream logits.
+  # Multi-stream fusion (AimCLR's ensemble_*.py): weighted sum of per-stream logits.
   c.eval.fusion = ml_collections.ConfigDict()
   c.eval.fusion.streams = ("joint", "motion", "bone")
   c.eval.fusion.weights = (0.6, 0.4, 0.6)  # parallel to streams: joint 0.6, motion 0.4, bone 0.6
@@ -267,15 +267,13 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     # (a per-clip shear as large as the augmentation's; little posture / distractor nuisance;
     # one person), so that pretraining has something to learn that random features do not
     # already give (experiments/demo_pretraining_gain.py; docs/benchmarks.md, demo). Ten
-    # actions without mirrored left / right pairs: AimCLR's spatial flip (spec 1.4) makes
+    # actions without mirrored left / right pairs: AimCLR's spatial flip makes
     # such pairs indistinguishable by design, and NTU's classes are not split that way.
     c.data.demo_classes = (0, 2, 3, 4, 5, 7, 8, 9, 10, 13)
     c.data.demo_nuisance = 0.1
     c.data.demo_two_person_prob = 0.0
     c.data.demo_shear = 0.5
-    # The reference's lr 0.1 is unstable for the demo's 8-wide encoder (the InfoNCE loss
-    # climbs back after ~40 steps); at 0.02 it keeps falling (200 steps, SkeletonCLR:
-    # reference linear probe 40 % -> 53 %).
+    # The reference's lr 0.1 is unstable for the demo's 8-wide encoder (docs/findings.md).
     c.optim.lr = 0.02
     c.model.hidden = 8
     c.model.out_dim = 64
@@ -336,11 +334,9 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.eval.linear.lr_steps = (80,)
 
 
-# The augmentation chain of the small presets: the reference's normal view (temporal shift,
-# shear) plus a random camera azimuth (+-60 deg, tilts +-10 deg) and per-axis body scale
-# (0.8-1.2). On NW-UCLA cross-view it lifts SkeletonCLR's scale-invariant linear probe from
-# 68.5 to 76.3 % (docs/small_data.md): the reference's +-0.5 shear does not cover the azimuth
-# gap between the training cameras and the unseen test camera.
+# The augmentation chain of the small presets: the reference's normal view plus a random
+# camera azimuth and per-axis body scale, the viewpoint change the reference's shear does not
+# cover (docs/small_data.md, docs/findings.md).
 SMALL_DATA_NORMAL = "temporal_shift(6)|shear(0.5)|view_rotate(60.0,10.0)|random_scale(0.8,1.2)"
 SMALL_DATA_EXTREME = SMALL_DATA_NORMAL + (
     "|spatial_flip(0.5)|rotate|gaussian_noise|gaussian_blur|axis_mask")
@@ -407,11 +403,10 @@ def small_data_finetuning(c: ml_collections.ConfigDict) -> None:
   `eval.finetune.augment` equal to `aug.normal`; the `aug=` key moves both), and one
   semi-supervised fraction, 10 %.
 
-  Without them the whole encoder memorises a thousand clips in a few epochs: on NW-UCLA
-  cross-view the reference's protocol (eval-mode BN, no augmentation) stays at chance, and
-  train-mode BN alone reaches 67 % against the frozen features' 76 % (docs/small_data.md).
-  A tenth of a thousand clips is one step per epoch at the fine-tuning batch: the
-  semi-supervised runs take batch 16 (and 100 epochs, evaluate/reference_settings.py).
+  Without them the whole encoder memorises a thousand clips in a few epochs
+  (docs/small_data.md, section 4). A tenth of a thousand clips is one step per epoch at the
+  fine-tuning batch: the semi-supervised runs take batch 16 (and 100 epochs,
+  evaluate/reference_settings.py).
   """
   c.eval.finetune.bn_mode = "train"
   c.eval.finetune.augment = c.aug.normal
