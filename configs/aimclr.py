@@ -1,4 +1,4 @@
-r"""AimCLR (reference-spec section 3): extreme views, EADM, D3M loss, nearest-neighbour mining.
+r"""AimCLR (Levigty/AimCLR): extreme views, EADM, D3M loss, nearest-neighbour mining.
 
 The command users launch first; with no argument it runs the embedded demo data:
 
@@ -12,15 +12,16 @@ motion|bone, frames, epochs, batch, hidden, seed. E.g.
     python -m skel_jax.main --config=configs/aimclr.py:ntu60_xsub \
         --config.data.data_dir=/data/skel_jax --workdir=/tmp/aimclr_ntu60
 
-Full-size defaults are the reference's NTU-60 settings (spec 3.1): ST-GCN graph, h = 16,
-MLP head 256-256-128, batch 128, SGD lr 0.1 (x0.1 after epoch 250 of 300), wd 1e-4,
-K = 32768, m = 0.999, tau = 0.07, NNM (top-1) from epoch 150, T = 50; linear evaluation with
-lr 3.0 for 100 epochs (x0.1 after 80). Fidelity switches (spec 8, notes 7-8):
-`aimclr.eadm_mode` fixed|noop, `aimclr.normalize_blur_kernel` (False = the reference's
-un-normalised blur kernel, which also scales the signal by up to ~5x), `aimclr.temporal_flip`
-(the first public commit's chain with a temporal flip).
+Full-size defaults are the reference's NTU-60 settings (config/ntu60/pretext/): ST-GCN graph, h =
+16, MLP head 256-256-128, batch 128, SGD lr 0.1 (x0.1 after epoch 250 of 300), wd 1e-4, K = 32768, m
+= 0.999, tau = 0.07, NNM (top-1) from epoch 150, T = 50; linear evaluation with lr 3.0 for 100
+epochs (x0.1 after 80). Fidelity switches (docs/fidelity.md): `aimclr.eadm_mode` fixed|noop,
+`aimclr.normalize_blur_kernel` (False = the reference's un-normalised blur kernel, which also scales
+the signal by up to ~5x), `aimclr.temporal_flip` (the first public commit's chain with a temporal
+flip).
 
-Reference results (linear top-1, joint): NTU-60 xsub 74.34, xview 79.68; PKU-I 83.43 (spec 6.1).
+Reference results (linear top-1, joint; the AimCLR README's released models): NTU-60 xsub 74.34,
+xview 79.68; PKU-I 83.43.
 """
 
 import ml_collections

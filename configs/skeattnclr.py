@@ -1,15 +1,15 @@
-r"""SkeAttnCLR (attention-mask salient / non-salient contrast; reference-spec section 5).
+r"""SkeAttnCLR (attention-mask salient / non-salient contrast; GitHubOfHyl97/SkeAttnCLR).
 
-Full-size defaults are the reference's pretrain setting (spec 5.2): ST-GCN with the AGCN graph
-at full width (h = 64, D = 256), T = 64 frames, neck MLP1D 256-256-128 with BN, predictors
-128-256-128, 8-head attention with lambda = 2, K = 32768, tau = 0.2, key momentum m0 = 0.996
-cosine-annealed towards 1 and moved by EMA after the optimiser step, BN running statistics
-included (spec 5.5); SkeleMix with 3-4 body parts and 4-7 segments of 4 frames; SGD lr 0.1
-(x0.1 after epoch 250 of 300), batch 128. The salient-loss weight mu is 1.0 for NTU-60 joint
-(the non-salient loss is off) and 0.5 for every other dataset and stream (spec 5.2); it follows
-the dataset and stream, also after `--config.data.stream=...` (set `--config.skeattn.mu=...`
-to override it).
-Linear evaluation: lr 3.0 for 150 epochs, x0.1 after epochs 60 and 100 (spec 5.6).
+Full-size defaults are the reference's pretrain setting (config/SkeAttnCLR/*/*/pretrain_*.yaml):
+ST-GCN with the AGCN graph at full width (h = 64, D = 256), T = 64 frames, neck MLP1D 256-256-128
+with BN, predictors 128-256-128, 8-head attention with lambda = 2, K = 32768, tau = 0.2, key
+momentum m0 = 0.996 cosine-annealed towards 1 and moved by EMA after the optimiser step, BN running
+statistics included; SkeleMix with 3-4 body parts and 4-7 segments of 4 frames; SGD lr 0.1 (x0.1
+after epoch 250 of 300), batch 128. The salient-loss weight mu is 1.0 for NTU-60 joint (the
+non-salient loss is off) and 0.5 for every other dataset and stream (the configs' `mu`); it follows
+the dataset and stream, also after `--config.data.stream=...` (set `--config.skeattn.mu=...` to
+override it). Linear evaluation: lr 3.0 for 150 epochs, x0.1 after epochs 60 and 100
+(linear_eval_*.yaml).
 
     python -m skel_jax.main --config=configs/skeattnclr.py --workdir=/tmp/sattn_demo
     python -m skel_jax.main --config=configs/skeattnclr.py:nwucla --workdir=/tmp/sattn_ucla
@@ -20,8 +20,8 @@ Small presets shrink the model (`demo` and `nwucla`: h = 8, D = 64, features 32;
 h = 4, D = 16, features 8) and scale the SkeleMix segment range to their shorter clips (`demo`
 and `nwucla`, 32 frames: 2-4 segments of 8 feature frames; `smoke`, 16 frames: 1-2 of 4).
 
-Reference results: the SkeAttnCLR repository publishes no table and the spec holds no verified
-paper numbers (spec 6.1, 6.2); read them from arXiv 2305.00666 before using them as targets.
+Reference results: the SkeAttnCLR repository publishes no table; read the paper's numbers
+(arXiv 2305.00666) before using them as targets.
 """
 
 import ml_collections

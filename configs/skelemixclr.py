@@ -1,15 +1,17 @@
-r"""SkeleMixCLR+ and SkeleMixCLR (reference-spec section 4).
+r"""SkeleMixCLR+ and SkeleMixCLR (czhaneva/SkeleMixCLR).
 
-Full-size defaults are the shipped SkeleMixCLR+ setting (spec 4.2): 2s-AGCN-style graph,
-h = 16, head Linear-BN-ReLU-Linear 256-256-128, K = 32768, m = 0.999, tau = 0.2, SGD lr 0.1
-constant for 300 epochs (its step at epoch 300 never fires), batch 128, T = 64; SkeleMix with
-2-3 body-part groups, 7-11 four-frame segments, 3 independent mixes per step, mixed-pair
-weight 1; linear evaluation lr 3.0 for 150 epochs (x0.1 after 80, spec 4.6).
+Full-size defaults are the shipped SkeleMixCLR+ setting
+(config/CrosSCLR/skelemixclr_multi_swap_ntu.yaml): 2s-AGCN-style graph, h = 16, head
+Linear-BN-ReLU-Linear 256-256-128, K = 32768, m = 0.999, tau = 0.2, SGD lr 0.1 constant for 300
+epochs (its step at epoch 300 never fires), batch 128, T = 64; SkeleMix with 2-3 body-part groups,
+7-11 four-frame segments, 3 independent mixes per step, mixed-pair weight 1; linear evaluation lr
+3.0 for 150 epochs (x0.1 after 80, config/linear_eval/linear_eval_skelemixclr_multi_swap_ntu.yaml).
 
-`variant=original` gives the single-mix SkeleMixCLR of spec 4.1: 1-4 groups, 1-15 segments,
-one mix, tau 0.07, `L = L_ins + alpha (0.5 L_p + 0.5 L_c)` with alpha = 1 (its optimiser is
-not documented by the reference; the "+" one is kept). `spatial=random` mixes 10-15 random
-joints instead of body-part groups (the reference's unused 'random' mode).
+`variant=original` gives the single-mix SkeleMixCLR of net/skeletonclr_swap.py (its code defaults;
+no config is shipped): 1-4 groups, 1-15 segments, one mix, tau 0.07,
+`L = L_ins + alpha (0.5 L_p + 0.5 L_c)` with alpha = 1 (its optimiser is not documented by the
+reference; the "+" one is kept). `spatial=random` mixes 10-15 random joints instead of body-part
+groups (the reference's unused 'random' mode).
 
 Segment ranges that do not fit a short clip are scaled to its feature grid
 (`skel_jax.augment.mixing.fit_segments`: 7-11 becomes 3-6 at 32 frames (demo, nwucla) and 1-3
@@ -21,9 +23,10 @@ mask is derived through the encoder's strides, so 13 feature frames work.
     python -m skel_jax.main --config=configs/skelemixclr.py:ntu60_xview,variant=original \
         --config.data.data_dir=/data/skel_jax --workdir=/tmp/smix_ntu60
 
-Reference results (linear top-1, joint stream; spec 6.1, from the SkeleMixCLR README):
+Reference results (linear top-1, joint stream, from the SkeleMixCLR README):
 SkeleMixCLR+ NTU-60 xsub 80.7, xview 85.5, NTU-120 xsub 69.0, xset 68.2; SkeleMixCLR 79.6,
-84.4, 67.4, 69.6. Users report lower reproductions (spec 7: batch size matters).
+84.4, 67.4, 69.6. Users report lower reproductions (czhaneva/SkeleMixCLR issues #1 and #4: the
+author says the batch size matters).
 """
 
 import ml_collections
@@ -45,7 +48,7 @@ def get_config(arg=None):
 
   c = config_lib.base_config()  # encoder width, MoCo queue and SGD as SkeletonCLR's
   c.method = "skelemixclr"
-  # SkeleMixCLR+ at the shipped NTU-60 settings (spec 4.2, 4.3, 4.5, 4.6).
+  # SkeleMixCLR+ at the shipped NTU-60 settings (config/CrosSCLR/skelemixclr_multi_swap_ntu.yaml).
   c.model.graph = "agcn"
   c.model.head_bn = True
   c.moco.temperature = 0.2
@@ -64,12 +67,12 @@ def get_config(arg=None):
   s.random_joints_range = (10, 15)
   s.start_rule = "floor"  # a ~ U{0..T//4 - Ct}
   s.instance_weight = 1.0
-  s.mix_weight = 1.0  # the last swap_params entry (spec 4.2)
+  s.mix_weight = 1.0  # the last swap_params entry of the shipped config
 
   config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
   c = config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
   if variant == "original":
-    # The single-mix SkeleMixCLR code defaults (spec 4.1); its head also has the BN layer.
+    # The single-mix SkeleMixCLR code defaults (net/skeletonclr_swap.py); its head has BN too.
     s.variant = "original"
     s.parts_range = (1, 4)
     s.segments_range = (1, 15)
