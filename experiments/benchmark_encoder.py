@@ -1,14 +1,14 @@
-"""Throughput of the ST-GCN encoder formulations on the local device (design.md, Speed).
+"""Throughput of the ST-GCN encoder formulations on the local device (docs/benchmarks.md).
 
 For each formulation this measures, at a fixed batch, the samples/s of
 
 * (a) the eval forward pass (`train=False`), and
 * (b) forward + backward in train mode: `value_and_grad` of `sum(pooled ** 2)` with respect
-  to the params, with `batch_stats` mutable and dropout on (spec 1.5.3 encoder, no optimizer),
+  to the params, with `batch_stats` mutable and dropout on (the reference encoder, no optimizer),
 
 both jitted, timed with `block_until_ready` after warm-up, median over iterations (and over
 `--repeats` interleaved rounds). FLOPs come from XLA's `cost_analysis()` of the compiled
-function; the reference-equivalent count of spec 1.5.2-1.5.3 (dense adjacency, no tricks) is
+function; the reference-equivalent count of CrosSCLR net/st_gcn.py (dense adjacency, no tricks) is
 printed as well, so formulations that do extra arithmetic are not flattered by their GFLOP/s.
 
 Formulations (`--impls`, comma separated):
@@ -160,7 +160,7 @@ def temporal_conv_convvjp(x, kernel, stride: int, axis: int, dtype: str):
   """(k, 1) convolution: `lax` convolution forward and for dx, an unfold matmul for dW.
 
   On XLA:CPU the forward convolution and its input gradient (a transposed convolution) are
-  fast, only the weight gradient is slow (design.md, Speed); dW = unfold(x)^T dy instead.
+  fast, only the weight gradient is slow (docs/benchmarks.md); dW = unfold(x)^T dy instead.
   """
   return _lax_temporal_conv(x, kernel, stride, axis, dtype)
 
@@ -238,7 +238,7 @@ class ProtoTemporalConv(nn.Module):
 
 
 class ProtoGraphConv(nn.Module):
-  """`GraphConv` (spec 1.5.2 step 1) with a selectable order of the two contractions.
+  """`GraphConv` (the reference's `ConvTemporalGraphical`), selectable order of the contractions.
 
   order: 'conv_first' (1x1 conv to K*C_out, then the adjacency einsum; the library's order),
   'agg_first' (adjacency first on C_in channels, then one [K*C_in, C_out] matmul), 'kron'
@@ -292,7 +292,7 @@ class ProtoGraphConv(nn.Module):
 
 
 class ProtoBlock(nn.Module):
-  """`STGCNBlock` (spec 1.5.2) built from the prototype convs."""
+  """`STGCNBlock` (the reference's `st_gcn`) built from the prototype convs."""
 
   features: int
   adjacency: np.ndarray
@@ -347,7 +347,7 @@ def pick_graph_order(c_in: int, c_out: int, options: frozenset[str], kron_max: i
 
 
 class ProtoSTGCN(nn.Module):
-  """`STGCN` (spec 1.5.3, no fc) with prototype convs; variables are interchangeable."""
+  """`STGCN` (reference `Model`, no fc) with prototype convs; variables are interchangeable."""
 
   options: frozenset[str] = frozenset()
   layout: str = "ntu25"
@@ -414,7 +414,7 @@ def reference_flops(frames: int, persons: int, hidden: int, num_subsets: int = 3
   """Multiply-add FLOPs (x2) of one sample's forward pass as the reference computes it.
 
   Counts the 1x1 convs, the dense adjacency einsum, the (9, 1) temporal convs and the residual
-  convs of the ten blocks (spec 1.5.2-1.5.3); BatchNorm, ReLU and pooling are ignored.
+  convs of the ten blocks (CrosSCLR net/st_gcn.py); BatchNorm, ReLU and pooling are ignored.
   """
   v, k, t, c_in, total = num_joints, num_subsets, frames, in_channels, 0.0
   for i, (c_out, stride, _, _) in enumerate(block_plan(hidden, out_dim, 0.0)):
@@ -643,7 +643,7 @@ def markdown_table(results: list[dict], sample_gflop: float) -> str:
   for r in results:
     name = r["impl"] + (f" [{r['xla_flags']}]" if r["xla_flags"] else "")
     ev, tr = r["eval"], r["train"]
-    # Reference-equivalent: forward FLOPs of spec 1.5.3 (x3 for forward + backward).
+    # Reference-equivalent: forward FLOPs of the reference encoder (x3 for forward + backward).
     ref_ev = sample_gflop * ev["samples_per_s"]
     ref_tr = 3 * sample_gflop * tr["samples_per_s"]
     lines.append(

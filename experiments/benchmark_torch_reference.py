@@ -8,17 +8,17 @@ same 2-core CPU". This script rebuilds that step in plain PyTorch from the refer
 specification (not from the reference's code), in the reference's formulation, so that both
 are timed on the same machine at the same time:
 
-* ST-GCN of spec 1.5 (data BN over V*C, ten blocks; per block a 1x1 `Conv2d` to K*C_out,
-  `einsum('nkctv,kvw->nctw')` with the adjacency times the edge importance, BN, ReLU, a
+* ST-GCN of CrosSCLR net/st_gcn.py (data BN over V*C, ten blocks; per block a 1x1 `Conv2d` to
+  K*C_out, `einsum('nkctv,kvw->nctw')` with the adjacency times the edge importance, BN, ReLU, a
   (9, 1) `Conv2d`, BN, dropout 0.5, residual, ReLU), NCHW layout as in the reference;
-* the AimCLR step of spec 3.3: query view and extreme view through the query encoder (EADM
-  on the extreme view's feature map, two heads), key view through the momentum encoder
-  (train mode, no gradient), D3M losses, InfoNCE against a 32768-entry queue, SGD with
-  momentum and weight decay, momentum update, enqueue.
+* the AimCLR step of Levigty/AimCLR net/aimclr.py `AimCLR.forward`: query view and extreme view
+  through the query encoder (EADM on the extreme view's feature map, two heads), key view through
+  the momentum encoder (train mode, no gradient), D3M losses, InfoNCE against a 32768-entry queue,
+  SGD with momentum and weight decay, momentum update, enqueue.
 
 Augmentations are left out on both sides of the comparison's headline figure (the reference
 does them on CPU workers, skel_jax inside its jitted step, where they cost ~10 ms); the
-graph is the ST-GCN partition of spec 1.5.1 (a). Prints samples/s (median of `--iters`
+graph is the ST-GCN partition of net/utils/graph.py. Prints samples/s (median of `--iters`
 steps after `--warmup`).
 """
 
@@ -34,7 +34,7 @@ from skel_jax.models.graph import build_adjacency
 
 
 def build(torch, nn, hidden: int, out_dim: int, v: int, adjacency: np.ndarray):
-  """The reference ST-GCN with the SkeletonCLR/AimCLR head (spec 1.5.3, 1.6)."""
+  """The reference ST-GCN with the SkeletonCLR/AimCLR head (net/skeletonclr.py)."""
   k = adjacency.shape[0]
 
   class Block(nn.Module):

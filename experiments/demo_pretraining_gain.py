@@ -7,8 +7,8 @@ overrides a config field, e.g. `--set data.demo_nuisance=0.5 --set train.max_ste
 evaluates its backbone and the same encoder at its random initialisation (same seed) on frozen
 eval-mode features with three probes:
 
-* `linear_ref`: the reference linear protocol (spec 1.8: lr 3.0 on the raw features). With the
-  reference init (N(0, 0.02^2) weights, spec 1.5.4) a random encoder's eval-mode features are
+* `linear_ref`: the reference linear protocol (lr 3.0 on the raw features). With the
+  reference init (N(0, 0.02^2) weights, `weights_init`) a random encoder's eval-mode features are
   ~1e-8 in scale, so this probe leaves it at chance: a win here says little.
 * `linear_std`: the same probe on features standardised with the training split's mean and
   std (lr 0.1), which removes that scale advantage: the fair comparison.

@@ -149,7 +149,7 @@ def single_device_enqueue_three(model, key_z, key_s, key_ns):
 
 
 def reference_init(torch, module):
-  """The processors' `weights_init` (spec 1.5.4): conv/linear N(0, 0.02^2), BN N(1, 0.02^2)."""
+  """The processors' `weights_init`: conv/linear N(0, 0.02^2), BN N(1, 0.02^2)."""
   name = module.__class__.__name__
   if "Conv1d" in name or "Conv2d" in name or "Linear" in name:
     module.weight.data.normal_(0.0, 0.02)

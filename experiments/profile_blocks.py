@@ -1,8 +1,8 @@
-r"""Where the ST-GCN encoder's time goes: each of the ten blocks timed alone (design.md, Speed).
+r"""Where the ST-GCN encoder's time goes: each of the ten blocks timed alone (docs/benchmarks.md).
 
     python experiments/profile_blocks.py --batch 64 --frames 50 --hidden 16 --persons 2
 
-For every block of spec 1.5.3 (input shape as inside the encoder, persons folded into the
+For every block of the reference encoder (input shape as inside the encoder, persons folded into the
 batch) this times, jitted and after warm-up, (a) the eval forward and (b) forward + backward
 in train mode (value_and_grad of sum(y^2) w.r.t. params and input, BN batch statistics,
 dropout on), and prints the reference-equivalent GFLOP (1x1 conv, dense graph aggregation,
@@ -26,7 +26,7 @@ from skel_jax.models.stgcn import STGCNBlock, block_plan
 
 def block_macs(c_in: int, c_out: int, stride: int, t_in: int, v: int, k: int,
                residual: str) -> int:
-  """Multiply-accumulates of one block per person (reference formulation, spec 1.5.2)."""
+  """Multiply-accumulates of one block per person (reference formulation, net/st_gcn.py)."""
   t_out = (t_in - 1) // stride + 1
   gcn = t_in * v * (c_in * k * c_out + k * v * c_out)  # 1x1 conv to K*C_out, then A_k
   tcn = t_out * v * 9 * c_out * c_out
