@@ -1,4 +1,4 @@
-"""SkeAttnCLR neck (reference-spec 5.3): masked pooling, the attention mask, branches, tree."""
+"""SkeAttnCLR neck (`ObjectNeck_AM`): masked pooling, the attention mask, branches, tree."""
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +15,7 @@ def test_masked_pool_values_and_identity():
   tokens = rng.normal(size=(3, 5, 4))
   mask = rng.uniform(size=(3, 5, 4))
   s, ns = attention.masked_pool(jnp.asarray(tokens, jnp.float32), jnp.asarray(mask, jnp.float32))
-  # Divided by the token count L = 5, not by the mask sum (spec 5.3 step 2.4).
+  # Divided by the token count L = 5, not by the mask sum (`ObjectNeck_AM._mask_pooling`).
   np.testing.assert_allclose(s, (tokens * mask).sum(1) / 5, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(ns, (tokens * (1 - mask)).sum(1) / 5, rtol=1e-5, atol=1e-6)
   # salient + non-salient = global mean.
@@ -38,7 +38,7 @@ def test_tokens_and_person_mean():
 
 
 def _numpy_attention_mask(tokens, p, num_heads, lam):
-  """Float64 LayerNorm + MHSA (no residual) + sigmoid(lam * out), from spec 5.3 step 2."""
+  """Float64 LayerNorm + MHSA (no residual) + sigmoid(lam * out), as `Attention_MASK`."""
   x = np.asarray(tokens, np.float64)
   b, length, d = x.shape
   hd = d // num_heads
@@ -157,7 +157,7 @@ def test_encoder_tree_and_parameter_count_at_full_width():
   assert sorted(params) == ["backbone", "neck", "predictor_global", "predictor_nonsalient",
                             "predictor_salient"]
   assert sorted(params["neck"]) == ["attention", "proj"]
-  assert count_params(params["backbone"]) == 3_083_412  # spec 1.5.3 item 7
+  assert count_params(params["backbone"]) == 3_083_412  # the reference's, h = 64, no fc
   d, hid, f = 256, 256, 128
   attn = 2 * d + (d * 3 * d + 3 * d) + (d * d + d)  # LayerNorm, qkv, proj (with biases)
   mlp1d = d * hid + 2 * hid + hid * f  # conv1x1 (no bias), BN, conv1x1 (no bias)

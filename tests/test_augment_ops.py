@@ -1,8 +1,9 @@
-"""Tests for skel_jax.augment.ops against float64 numpy written from reference-spec 1.3 / 1.4.
+"""Tests for skel_jax.augment.ops against float64 numpy references.
 
-The numpy helpers below are written from the spec text, independently of the JAX code: the
-mirror-padded temporal window (1.3.1), the shear matrix (1.3.2), the rotation matrices with the
-spec's sign conventions (1.4 op 2) and the zero-padded temporal blur (1.4 op 4).
+The numpy helpers below are written from the official code (CrosSCLR feeder/tools.py
+`temperal_crop`, `shear`; AimCLR feeder/tools.py `random_rotate`, `GaussianBlurConv`),
+independently of the JAX code: the mirror-padded temporal window, the shear matrix, the
+rotation matrices with the reference's sign conventions and the zero-padded temporal blur.
 """
 
 import functools
@@ -37,11 +38,11 @@ def _run_batched(op, key, batch, **kwargs):
 
 
 # ----------------------------------------------------------------------------------------------
-# float64 numpy references, from the spec.
+# float64 numpy references, from the official code.
 
 
 def np_mirror_window(x, s, pad):
-  """Spec 1.3.1: prepend first `pad` frames reversed, append last `pad` reversed, keep [s, s+T)."""
+  """Prepend first `pad` frames reversed, append last `pad` reversed, keep [s, s+T)."""
   x = np.asarray(x, np.float64)
   t = x.shape[1]
   padded = np.concatenate([x[:, :pad][:, ::-1], x, x[:, t - pad:][:, ::-1]], axis=1)
@@ -53,7 +54,7 @@ def np_shear_matrix(a, b, c, d, e, f):
 
 
 def np_rotation(ax, ay, az):
-  """Spec 1.4 op 2: R_x, then R_y, then R_z, each p' = R p."""
+  """`random_rotate`: R_x, then R_y, then R_z, each p' = R p."""
   cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
   r_x = np.array([[1, 0, 0], [0, cx, sx], [0, -sx, cx]])
   r_y = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
@@ -67,7 +68,7 @@ def np_points_map(x, matrix):
 
 
 def np_blur(x, sigma, kernel_size=15, normalize=False):
-  """Spec 1.4 op 4: depthwise conv along time, zero padding K//2 per end, same length."""
+  """`GaussianBlurConv`: depthwise conv along time, zero padding K//2 per end, same length."""
   x = np.asarray(x, np.float64)
   half = kernel_size // 2
   k = np.arange(-half, half + 1)
@@ -182,7 +183,7 @@ def test_one_clip_shape_is_checked():
 
 
 # ----------------------------------------------------------------------------------------------
-# Temporal shift (spec 1.3.1).
+# Temporal shift (`temperal_crop`).
 
 
 @pytest.mark.parametrize("t_len,pad", [(50, 8), (64, 10), (20, 3)])
@@ -218,7 +219,7 @@ def test_temporal_shift_disabled_cases_are_identity():
 
 
 # ----------------------------------------------------------------------------------------------
-# Shear (spec 1.3.2).
+# Shear (`shear`).
 
 
 def test_shear_with_values_exact():
@@ -246,11 +247,11 @@ def test_shear_recovered_matrix_is_unit_diagonal_with_entries_within_amplitude()
 
 
 # ----------------------------------------------------------------------------------------------
-# Rotation (spec 1.4 op 2).
+# Rotation (`random_rotate`).
 
 
 def _angles_from_matrix(r):
-  """Inverts R = R_z(g) R_y(b) R_x(a) with the spec's conventions (checked by rebuilding R)."""
+  """Inverts R = R_z(g) R_y(b) R_x(a) with the reference's conventions (checked by rebuilding R)."""
   b = np.arcsin(np.clip(r[2, 0], -1, 1))
   a = np.arctan2(-r[2, 1], r[2, 2])
   g = np.arctan2(-r[1, 0], r[0, 0])
@@ -269,7 +270,7 @@ def test_rotate_with_angles_exact():
 
 
 def test_rotate_single_axis_sign_convention():
-  # R_z with angle 90 deg maps (1, 0, 0) to (c, -s, 0) = (0, -1, 0) (spec: R_z = [[c,s,0],...]).
+  # R_z with angle 90 deg maps (1, 0, 0) to (c, -s, 0) = (0, -1, 0) (ref.: R_z = [[c,s,0],...]).
   x = jnp.zeros((1, 1, 1, 3)).at[..., 0].set(1.0)
   got = ops.rotate_with_angles(x, jnp.asarray([0.0, 0.0, np.pi / 2]))
   np.testing.assert_allclose(np.asarray(got).ravel(), [0.0, -1.0, 0.0], atol=1e-6)
@@ -303,7 +304,7 @@ def test_rotate_keeps_bone_lengths():
 
 
 # ----------------------------------------------------------------------------------------------
-# Spatial flip (spec 1.4 op 1).
+# Spatial flip (`random_spatial_flip`).
 
 
 def test_spatial_flip_permutes_joints_without_mirroring():
@@ -330,7 +331,7 @@ def test_spatial_flip_rejects_bad_perm():
 
 
 # ----------------------------------------------------------------------------------------------
-# Gaussian noise (spec 1.4 op 3).
+# Gaussian noise (`gaus_noise`).
 
 
 def test_gaussian_noise_statistics_and_absent_person():
@@ -343,7 +344,7 @@ def test_gaussian_noise_statistics_and_absent_person():
 
 
 # ----------------------------------------------------------------------------------------------
-# Gaussian blur (spec 1.4 op 4).
+# Gaussian blur (`gaus_filter`).
 
 
 @pytest.mark.parametrize("normalize", [False, True])
@@ -361,7 +362,7 @@ def test_blur_gain_on_constant_signal(normalize):
   x = np.full((2, t_len, 3, 3), 0.5, np.float32)
   got = np.asarray(ops.gaussian_blur_with_sigma(jnp.asarray(x), sigma, 15, normalize))
   gain = np.exp(-np.arange(-half, half + 1) ** 2 / (2 * sigma**2)).sum()
-  assert abs(gain - 5.0125) < 1e-3  # spec: sum(g) ~ 5.01 at sigma = 2
+  assert abs(gain - 5.0125) < 1e-3  # un-normalised kernel: sum(g) ~ 5.01 at sigma = 2
   want = 0.5 if normalize else 0.5 * gain
   np.testing.assert_allclose(got[:, half:t_len - half], want, rtol=1e-6)
   assert np.all(got[:, 0] < want - 1e-3)  # the zero padding loses mass at the ends
@@ -392,7 +393,7 @@ def test_blur_rejects_even_kernel():
 
 
 # ----------------------------------------------------------------------------------------------
-# Axis mask and temporal flip (spec 1.4 ops 5, 6).
+# Axis mask and temporal flip (`axis_mask`, `random_time_flip`).
 
 
 def test_axis_mask_zeroes_exactly_one_axis_everywhere():

@@ -65,7 +65,7 @@ class Draws:
 
 
 def extreme_chain(x, d: Draws, noise):
-  """The AimCLR extreme view: crop, shear, flip, rotate, noise, blur, axis mask (spec 1.4)."""
+  """The AimCLR extreme view: crop, shear, flip, rotate, noise, blur, axis mask."""
   x = ops.temporal_shift_with_offset(x, int(d.take()), x.shape[1] // 6)
   x = ops.shear_with_values(x, shear_values(d.take(6)))
   x = ops.spatial_flip_with_draw(x, FLIP, d.take() < 0.5)

@@ -1,4 +1,4 @@
-"""Fine-tuning (reference-spec 1.8, 1.7): optimiser, clipping, BN modes, reference settings."""
+"""Fine-tuning: optimiser, clipping, BN modes, reference settings."""
 
 import dataclasses
 
@@ -68,7 +68,7 @@ def test_warmup_step_schedule_and_nesterov():
                                 clip_grad=False)
   ones = {"w": jnp.ones(1)}
   got = [-u[0] for u in _updates(s, [ones] * 12, {"w": jnp.zeros(1)}, steps_per_epoch=2)]
-  # Spec 1.7: epochs 1, 2 warm up (0.1, 0.2); 3, 4 at base; 5, 6 after the step at 4.
+  # The reference warm-up: epochs 1, 2 warm up (0.1, 0.2); 3, 4 at base; 5, 6 after the step at 4.
   expected = [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.3, 0.3, 0.03, 0.03, 0.03, 0.03]
   np.testing.assert_allclose(got, expected, rtol=1e-6)
   nesterov = finetune.FinetuneSettings(lr=0.1, momentum=0.9, nesterov=True, clip_grad=False)

@@ -1,4 +1,4 @@
-"""Multi-stream score fusion (reference-spec 1.8: joint 0.6, bone 0.6, motion 0.4)."""
+"""Multi-stream score fusion (AimCLR ensemble_*.py: joint 0.6, bone 0.6, motion 0.4)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Adjacency subsets: the values of reference-spec 1.5.1 and the reference fixture."""
+"""Adjacency subsets: the reference values and the reference fixture."""
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ def test_stgcn_partition_values():
   expected[[3, 15, 19, 21, 23]] = 0.5
   np.testing.assert_allclose(diag, expected, rtol=1e-6)
   np.testing.assert_array_equal(a[0] - np.diag(diag), 0)
-  # The "further" subset has exactly the 8 source->target entries of the spec.
+  # The "further" subset has exactly the 8 source->target entries of the reference.
   further = {tuple(ix) for ix in np.argwhere(a[2] > 0)}
   assert further == _one_based([(2, 1), (3, 4), (5, 6), (9, 10), (21, 2), (21, 3), (21, 5),
                                 (21, 9)])

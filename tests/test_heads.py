@@ -1,4 +1,4 @@
-"""Projection head inits (skel_jax/models/heads.py; spec 1.5.4 and the small presets' 'lecun')."""
+"""Projection head inits (skel_jax/models/heads.py: the reference's and 'lecun')."""
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +53,7 @@ def test_skeattnclr_neck_and_predictors_follow_the_head_init():
   for name in ("predictor_global", "predictor_salient", "predictor_nonsalient"):
     kernel = np.asarray(params[name]["fc2"]["kernel"])
     assert enc.head_init == "lecun"
-    # Variance 1 / fan_in, not spec 1.5.4's 0.02^2 (std 0.02 would give about 0.02 * sqrt(fan_in)).
+    # Variance 1 / fan_in, not the reference 0.02^2 (std 0.02 would give about 0.02 * sqrt(fan_in)).
     assert 0.5 < float(np.std(kernel)) * np.sqrt(kernel.shape[0]) < 1.5
   proj = np.asarray(params["neck"]["proj"]["fc1"]["kernel"])
   assert 0.5 < float(np.std(proj)) * np.sqrt(proj.shape[0]) < 1.5

@@ -1,12 +1,12 @@
 """Tests of skel_jax.interop: reference pretraining checkpoints <-> train-state pieces.
 
 There is no PyTorch here, so the reference-layout state_dicts are built two ways: by our own
-exporter from random variables (round trips for the four methods), and from the AimCLR
-ST-GCN fixture (`../shared/fixtures/aimclr_stgcn_reference`) prefixed as the pretraining models
-prefix it, for parity with the PyTorch outputs (relative error below 1e-4). The SkeAttnCLR neck
-and predictors are checked against float64 numpy written from spec 5.3 on the reference-layout
-weights (Conv1d `[O, I, 1]`, Linear `[O, I]`), which pins down the transpositions and the
-qkv split.
+exporter from random variables (round trips for the four methods), and from the AimCLR ST-GCN
+fixture (`../shared/fixtures/aimclr_stgcn_reference`) prefixed as the pretraining models prefix it,
+for parity with the PyTorch outputs (relative error below 1e-4). The SkeAttnCLR neck and predictors
+are checked against float64 numpy written from SkeAttnCLR net/utils/AttnMask.py on the
+reference-layout weights (Conv1d `[O, I, 1]`, Linear `[O, I]`), which pins down the transpositions
+and the qkv split.
 """
 
 import functools
@@ -87,7 +87,7 @@ def test_round_trip(method):
 
 
 def test_moco_layout_is_the_reference_one():
-  """Spec 1.6: fc = Sequential(Linear, ReLU, Linear); queue [D, K]; queue_ptr int64 [1]."""
+  """SkeletonCLR: fc = Sequential(Linear, ReLU, Linear); queue [D, K]; queue_ptr int64 [1]."""
   config = _smoke("aimclr")
   pieces = _random_pieces(config)
   sd = reference.reference_from_state(pieces, config)
@@ -103,7 +103,7 @@ def test_moco_layout_is_the_reference_one():
 
 
 def test_skelemix_bn_head_layout():
-  """Spec 4.2: Linear-BN-ReLU-Linear -> fc.0, fc.1 (BN with running stats), fc.3."""
+  """SkeleMixCLR+: Linear-BN-ReLU-Linear -> fc.0, fc.1 (BN with running stats), fc.3."""
   config = _smoke("skelemixclr")
   pieces = _random_pieces(config)
   sd = reference.reference_from_state(pieces, config)
@@ -270,14 +270,14 @@ def _np_bn_eval(x, sd, key, eps=1e-5):
 
 
 def _np_mlp1d(x, sd, key):
-  """Spec 5.3 MLP1D in eval mode on `[N, C]`: Conv1d(k=1) -> BN -> ReLU -> Conv1d(k=1)."""
+  """SkeAttnCLR MLP1D in eval mode on `[N, C]`: Conv1d(k=1) -> BN -> ReLU -> Conv1d(k=1)."""
   h = x @ sd[f"{key}.0.weight"][..., 0].T.astype(np.float64)
   h = np.maximum(_np_bn_eval(h, sd, f"{key}.1"), 0.0)
   return h @ sd[f"{key}.3.weight"][..., 0].T.astype(np.float64)
 
 
 def _np_attention_mask(tokens, sd, key, heads, lam):
-  """Spec 5.3 steps 2.1-2.3 in float64 on the reference-layout weights."""
+  """SkeAttnCLR `Attention_MASK` in float64 on the reference-layout weights."""
   mu = tokens.mean(-1, keepdims=True)
   var = tokens.var(-1, keepdims=True)
   h = (tokens - mu) / np.sqrt(var + 1e-5) * sd[f"{key}.norm0.weight"] + sd[f"{key}.norm0.bias"]

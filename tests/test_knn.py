@@ -1,4 +1,4 @@
-"""Tests for skel_jax.evaluate.knn: the weighted k-NN monitor of reference-spec §1.8."""
+"""Tests for skel_jax.evaluate.knn: the weighted k-NN monitor (SkeleMixCLR `knn_predict`)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from skel_jax.evaluate import knn
 
 
 def _numpy_knn(bank, bank_y, queries, num_classes, k, t):
-  """float64 loop straight from the spec: normalise, s = f·Bankᵀ, top-k, exp(s/t), argmax."""
+  """float64 loop as `knn_predict`: normalise, s = f·Bankᵀ, top-k, exp(s/t), argmax."""
   bank = bank.astype(np.float64)
   bank = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
   preds = []

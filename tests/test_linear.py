@@ -1,4 +1,4 @@
-"""Tests for skel_jax.evaluate.linear: linear evaluation on frozen features (reference-spec §1.8)."""
+"""Tests for skel_jax.evaluate.linear: linear evaluation on frozen features."""
 
 import jax
 import numpy as np
@@ -9,7 +9,7 @@ from skel_jax.evaluate import linear
 
 def _torch_sgd_reference(x, y, kernel, bias, *, seed, epochs, base_lr, lr_steps, steps, batch,
                          momentum, nesterov, wd):
-  """float64 numpy transcription of the spec's loop: torch SGD + per-epoch step lr + CE."""
+  """float64 numpy transcription of the reference's loop: torch SGD + per-epoch step lr + CE."""
   w, b = kernel.astype(np.float64), bias.astype(np.float64)
   buf_w, buf_b = np.zeros_like(w), np.zeros_like(b)
   x = x.astype(np.float64)

@@ -1,4 +1,4 @@
-"""Tests for skel_jax.augment.mixing (SkeleMix, reference-spec 4.3 and 5.4 step 1)."""
+"""Tests for skel_jax.augment.mixing (SkeleMix, SkeleMixCLR's and SkeAttnCLR's `ske_swap`)."""
 
 import itertools
 
@@ -18,7 +18,7 @@ UCLA = skeletons.get_layout("kinect_v1_20")
 
 
 def np_skelemix(x, shift, joints, start, length, ratio):
-  """Spec 4.3 step 4 as loops in float64: x~[i, :, frames, S] = x[(i + n) mod N, :, frames, S]."""
+  """The mix as loops in float64: x~[i, :, frames, S] = x[(i + n) mod N, :, frames, S]."""
   x = np.asarray(x, np.float64)
   n, _, t, _, _ = x.shape
   out = x.copy()
@@ -30,7 +30,7 @@ def np_skelemix(x, shift, joints, start, length, ratio):
 
 
 def reference_feature_mask(joints, start, length, grid, num_joints):
-  """The reference's mask, built directly at feature resolution (spec 4.3 step 5)."""
+  """The reference's mask, built directly at feature resolution (`ske_swap`)."""
   mask = np.zeros((grid, num_joints))
   mask[start:start + length, list(joints)] = 1.0
   return mask

@@ -1,4 +1,4 @@
-"""The KNN monitor of pretraining and the best-KNN backbone (reference-spec 1.8)."""
+"""The KNN monitor of pretraining and the best-KNN backbone."""
 
 import json
 import types

@@ -1,7 +1,8 @@
 """Tests of skel_jax.data.preprocess against hand values and loop-based float64 references.
 
-The references below are written directly from the formulas of reference-spec 1.1 step B,
-frame by frame and joint by joint, independently of the vectorised implementation.
+The references below are written directly from the reference's step B (CrosSCLR
+feeder/NTUDatasets.py), frame by frame and joint by joint, independently of the vectorised
+implementation.
 """
 
 import math
@@ -30,7 +31,7 @@ def _ref_resize(seq, length, t_out):
 
 
 def _ref_rotate_person(seq, a, b):
-  """Loop reference of spec 1.1 B.4 for one person; seq is [T, V, 3]."""
+  """Loop reference of `parallel_skeleton` for one person; seq is [T, V, 3]."""
   thetas = []
   sum_z = 0.0
   for t in range(seq.shape[0]):

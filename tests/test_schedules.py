@@ -1,4 +1,4 @@
-"""Tests for skel_jax.train.schedules: the per-epoch learning rates of reference-spec §1.7."""
+"""Tests for skel_jax.train.schedules: the per-epoch learning rates of the reference."""
 
 import math
 
@@ -12,7 +12,7 @@ from skel_jax.train import schedules
 
 
 def test_step_lr_matches_spec_example():
-  # §1.7: steps [250], base 0.1 -> 0.1 for epochs 1-250, 0.01 for 251-300.
+  # The reference pretraining: steps [250], base 0.1 -> 0.1 for epochs 1-250, 0.01 for 251-300.
   assert schedules.step_lr(0.1, 1, [250]) == 0.1
   assert schedules.step_lr(0.1, 250, [250]) == 0.1
   assert schedules.step_lr(0.1, 251, [250]) == pytest.approx(0.01, rel=1e-15)

@@ -1,4 +1,4 @@
-"""Class-balanced labelled subsets for semi-supervised evaluation (reference-spec 1.8)."""
+"""Class-balanced labelled subsets for semi-supervised evaluation (`Feeder_semi`)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""SkeAttnCLR method (reference-spec 5.4, 5.5): losses, views, key momentum, config, one step."""
+"""SkeAttnCLR method: losses, views, key momentum, config, one step."""
 
 import importlib.util
 import math
@@ -27,7 +27,7 @@ def _load_config_module():
 CONFIGS = _load_config_module()
 
 
-# -- losses (spec 5.4 steps 5-6) -------------------------------------------------------------
+# -- losses (`SkeAttnMask.forward`) ----------------------------------------------------------------
 
 def _unit(rng, shape):
   v = rng.normal(size=shape)
@@ -90,7 +90,7 @@ def test_loss_gradients_respect_the_stop_gradients():
       np.testing.assert_array_equal(g[i], 0.0)
 
 
-# -- key momentum (spec 5.5) -------------------------------------------------------------------
+# -- key momentum (`SkeAttnMask.momentum_update`) --------------------------------------------------
 
 def test_momentum_schedule_follows_spec_formula():
   c = CONFIGS.get_config("ntu60_xsub")
@@ -117,7 +117,7 @@ def test_momentum_schedule_follows_spec_formula():
   assert float(short(4 * iters - 1)) < 0.9996
 
 
-# -- config --------------------------------------------------------------------------------
+# -- config ----------------------------------------------------------------------------------------
 
 def test_full_size_config_matches_the_reference():
   c = CONFIGS.get_config("ntu60_xview")
@@ -168,7 +168,7 @@ def test_small_presets_are_small():
   assert CONFIGS.get_config("nwucla").data.layout == "kinect_v1_20"
 
 
-# -- views (spec 5.4 steps 1-2) ------------------------------------------------------------
+# -- views (`SkeAttnMask.forward`) -----------------------------------------------------------------
 
 def _smoke_config(stream="joint"):
   c = CONFIGS.get_config(f"smoke,stream={stream}")
@@ -205,7 +205,7 @@ def test_views_with_skelemix():
     assert donors and i not in donors
 
 
-# -- one train step (spec 5.4 + 5.5 through the generic step) ----------------------------
+# -- one train step (through the generic step) -----------------------------------------------------
 
 def test_train_step_updates_queues_and_key_encoder():
   c = _smoke_config()
@@ -237,7 +237,7 @@ def test_train_step_updates_queues_and_key_encoder():
     np.testing.assert_allclose(np.linalg.norm(new.queues[name][:4], axis=-1), 1.0, rtol=1e-5)
   assert not np.allclose(new.queues["z"][:4], new.queues["s"][:4])
   assert int(new.queue_ptr) == 4
-  # Key update after the optimiser step (spec 5.5), over identical trees.
+  # Key update after the optimiser step, over identical trees.
   m = float(momentum_fn(0))
   assert m == pytest.approx(1 - 0.1 * (math.cos(math.pi * 10 / 20) + 1) / 2)
   assert jax.tree_util.tree_structure(new.key_params) == jax.tree_util.tree_structure(new.params)

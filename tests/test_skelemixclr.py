@@ -1,4 +1,4 @@
-"""Tests for SkeleMixCLR(+) (reference-spec 4.4, 4.5) and its config (4.1, 4.2)."""
+"""Tests for SkeleMixCLR(+): mask pooling, the loss and its config."""
 
 import importlib.util
 
@@ -42,7 +42,7 @@ def np_ce0(logits):
 
 
 def np_skelemix_loss(q, k, queue, p, c, partner, tau, w=1.0, w_mix=1.0):
-  """Spec 4.5 step 3-4 written out in float64 numpy."""
+  """The reference loss written out in float64 numpy."""
   z = np.concatenate([np.sum(q * k, 1, keepdims=True), q @ queue.T], 1) / tau
   total = w * np_ce0(z)
   for r in range(p.shape[0]):

@@ -1,4 +1,4 @@
-"""Skeleton layouts: built-in values against the spec, user layout files, errors."""
+"""Skeleton layouts: built-in values against the reference's, user layout files, errors."""
 
 import json
 
@@ -9,7 +9,7 @@ from skel_jax.data import skeletons
 
 
 def test_ntu25_matches_spec_bone_pairs():
-  # Spec 1.2, 1-based (v, parent(v)) pairs.
+  # The reference's bone pairs, 1-based (v, parent(v)).
   pairs = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
            (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17),
            (19, 18), (20, 19), (21, 21), (22, 23), (23, 8), (24, 25), (25, 12)]
@@ -20,7 +20,7 @@ def test_ntu25_matches_spec_bone_pairs():
 
 def test_ntu25_parts_and_flip_match_spec():
   layout = skeletons.NTU25
-  # Spec 4.3 groups (1-based) in the reference order.
+  # SkeleMixCLR's body groups (1-based) in the reference order.
   groups = [[4, 3, 21, 2, 1], [9, 10, 11, 12, 24, 25], [5, 6, 7, 8, 22, 23], [17, 18, 19, 20],
             [13, 14, 15, 16]]
   assert [sorted(j + 1 for j in joints) for _, joints in layout.parts] == [

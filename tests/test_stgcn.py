@@ -100,7 +100,7 @@ def test_missing_key_is_named(reference_fixture_dir):
 
 
 def _graph_conv_float64(x, kernel, bias, adjacency, importance):
-  """Spec 1.5.2 step 1 in float64: `out[w] = sum_k sum_v (x W_k + b_k)[v] (A_k * E_k)[v, w]`."""
+  """Reference graph conv, float64: `out[w] = sum_k sum_v (x W_k + b_k)[v] (A_k * E_k)[v, w]`."""
   k, v, _ = adjacency.shape
   x = np.asarray(x, np.float64)
   y = x @ np.asarray(kernel[0], np.float64) + np.asarray(bias, np.float64)  # [B, T, V, K*O]

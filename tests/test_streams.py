@@ -1,4 +1,4 @@
-"""Tests for skel_jax.data.streams: joint / motion / bone against the spec 1.2 formulas."""
+"""Tests for skel_jax.data.streams: joint / motion / bone against the reference formulas."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,7 @@ import pytest
 from skel_jax.data import streams
 from skel_jax.data.skeletons import get_layout
 
-# Spec 1.2: the 25 (v, parent(v)) pairs of NTU, 1-based, written out independently of skeletons.py.
+# The reference's 25 (v, parent(v)) of NTU, 1-based, written out independently of skeletons.py.
 NTU_PAIRS_1B = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21),
                 (10, 9), (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1),
                 (18, 17), (19, 18), (20, 19), (21, 21), (22, 23), (23, 8), (24, 25), (25, 12)]

@@ -319,7 +319,7 @@ def test_demo_preset_classes_have_no_mirrored_pair_and_must_match_num_classes():
   config = load_config(str(REPO_ROOT / "configs" / "aimclr.py"), "demo")
   names = synthetic.class_names(classes=config.data.demo_classes)
   assert len(names) == config.data.num_classes == 10
-  # AimCLR's spatial flip maps a left/right action onto its mirror image (spec 1.4).
+  # AimCLR's spatial flip maps a left/right action onto its mirror image.
   for side, other in (("right", "left"), ("left", "right")):
     assert not any(n.replace(side, other) in names for n in names if side in n), names
   config.data.num_classes = 9
