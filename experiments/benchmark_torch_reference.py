@@ -4,9 +4,8 @@ r"""The PyTorch baseline of the speed target: the reference's AimCLR train step,
     python experiments/benchmark_torch_reference.py --batch 64 --frames 50 --threads 2
 
 The AimCLR issue measures skel_jax against "the PyTorch reference's AimCLR train step on the
-same 2-core CPU". This script rebuilds that step in plain PyTorch from the reference
-specification (not from the reference's code), in the reference's formulation, so that both
-are timed on the same machine at the same time:
+same 2-core CPU". This script rebuilds that step in plain PyTorch, written
+independently of the reference's code but in its formulation, so that both are timed on the same machine at the same time:
 
 * ST-GCN of CrosSCLR net/st_gcn.py (data BN over V*C, ten blocks; per block a 1x1 `Conv2d` to
   K*C_out, `einsum('nkctv,kvw->nctw')` with the adjacency times the edge importance, BN, ReLU, a
@@ -99,7 +98,7 @@ def build(torch, nn, hidden: int, out_dim: int, v: int, adjacency: np.ndarray):
 
 
 def eadm(torch, fmap, keep_prob=0.7, lam=1e-4):
-  """Spec 3.2 (the fixed version) on an (NM, C, T', V) feature map."""
+  """AimCLR's EADM (`Simam_Drop`, the fixed version) on an (NM, C, T', V) feature map."""
   t, v = fmap.shape[2], fmap.shape[3]
   with torch.no_grad():
     d = (fmap - fmap.mean(dim=(2, 3), keepdim=True)) ** 2

@@ -31,11 +31,11 @@ import jax.numpy as jnp
 from skel_jax.augment import ops
 from skel_jax.data import skeletons
 
-# Spec 1.3: the SkeletonCLR view (both views of every method).
+# CrosSCLR `Feeder_dual._aug`: the SkeletonCLR view (both views of every method).
 NORMAL = "temporal_shift(6)|shear(0.5)"
-# Spec 1.4: AimCLR's extreme view, aug_method '12345': flip, rotate, noise, blur, axis mask.
+# AimCLR `Feeder_triple._strong_aug`, aug_method '12345': flip, rotate, noise, blur, axis mask.
 EXTREME = NORMAL + "|spatial_flip(0.5)|rotate|gaussian_noise|gaussian_blur|axis_mask"
-# Spec 1.4: the first public AimCLR commit (59fe004): temporal flip between rotate and noise.
+# The first public AimCLR commit (59fe004): temporal flip between rotate and noise.
 EXTREME_V0 = (NORMAL + "|spatial_flip(0.5)|rotate|temporal_flip|gaussian_noise|gaussian_blur"
               "|axis_mask")
 

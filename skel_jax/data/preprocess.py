@@ -196,7 +196,7 @@ def preprocess_clip(
     view_normalize: bool = True,
     name: str = "",
 ) -> np.ndarray:
-  """Spec 1.1 step B on one clip: valid length, centre, resize to `t_out`, y-rotation.
+  """Step B on one clip: valid length, centre, resize to `t_out`, y-rotation.
 
   Args:
     clip: `[M, T, V, 3]` raw coordinates, zero-padded (absent persons and frames are zero).

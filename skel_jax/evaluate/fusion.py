@@ -18,7 +18,7 @@ import numpy as np
 
 from skel_jax.data import streams as streams_lib
 
-# Spec 1.8: AimCLR's ensemble weights.
+# AimCLR's ensemble weights (ensemble_*.py).
 DEFAULT_WEIGHTS = {"joint": 0.6, "bone": 0.6, "motion": 0.4}
 
 

@@ -60,7 +60,7 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str, *,
   return SkeAttnEncoder(**kwargs)
 
 
-# Spec 5.2: mu = 1.0 for NTU-60 on the joint stream, 0.5 for every other setting.
+# The configs' `mu`: 1.0 for NTU-60 on the joint stream, 0.5 for every other setting.
 _MU_ONE = ("ntu60_xsub", "ntu60_xview")
 
 
@@ -122,7 +122,7 @@ class SkeAttnCLR(Method):
   """SkeAttnCLR on one stream (docs/methods.md)."""
 
   name = "skeattnclr"
-  # Spec 5.4 step 7: all three are filled, only 'z' is read.
+  # As `SkeAttnMask._dequeue_and_enqueue`: all three are filled, only 'z' is read.
   queue_names = ("z", "s", "ns")
 
   def __init__(self, config: ml_collections.ConfigDict, layout: str,
@@ -160,7 +160,7 @@ class SkeAttnCLR(Method):
   def views_from_clips(self, x_q, x_k, mixed) -> dict[str, jnp.ndarray]:
     """The step's views from the augmented joint clips and the mix of the query clip.
 
-    Spec 5.4 steps 1-2: the mixing is done on joint coordinates, then every view goes to the
+    As `SkeAttnMask.forward`: the mixing is done on joint coordinates, then every view goes to the
     stream. `make_views` draws the mix; a mix with given draws (`mixing.skelemix_with_draws`)
     feeds the step the official code's mix (tests/test_step_parity.py).
     """

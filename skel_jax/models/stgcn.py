@@ -70,12 +70,12 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
 
 
 def weight_init(key, shape, dtype=jnp.float32):
-  """Spec 1.5.4: every conv / linear weight ~ N(0, 0.02^2)."""
+  """`weights_init` (processor/pretrain.py): every conv / linear weight ~ N(0, 0.02^2)."""
   return 0.02 * jax.random.normal(key, shape, dtype)
 
 
 def bn_scale_init(key, shape, dtype=jnp.float32):
-  """Spec 1.5.4: every BatchNorm weight ~ N(1, 0.02^2)."""
+  """`weights_init`: every BatchNorm weight ~ N(1, 0.02^2)."""
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
