@@ -284,7 +284,8 @@ NTU25 = make_layout(
     parents=_one_based(_NTU_PARENTS_1B),
     center=20,
     # SkeleMixCLR's `ske_swap`: the five groups in the reference's order and with its
-    # (swapped) names kept in the docs only; here each group is named for the NTU side it really covers.
+    # (swapped) names kept in the docs only; here each group is named for the NTU side it
+    # really covers.
     parts=[
         ("trunk", _one_based([4, 3, 21, 2, 1])),
         ("arm_right", _one_based([9, 10, 11, 12, 24, 25])),
