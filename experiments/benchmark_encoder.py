@@ -11,23 +11,25 @@ both jitted, timed with `block_until_ready` after warm-up, median over iteration
 function; the reference-equivalent count of CrosSCLR net/st_gcn.py (dense adjacency, no tricks) is
 printed as well, so formulations that do extra arithmetic are not flattered by their GFLOP/s.
 
-Formulations (`--impls`, comma separated):
+Formulations (`--impls`, comma separated, each `<conv_impl>[/<gcn_impl>][+<option>...]`) are
+all skel_jax.models.stgcn's `STGCN`, one parameter tree, checked against `matmul` with
+`--check`:
 
-* `matmul`, `conv`: the library's `STGCN(conv_impl=...)` from skel_jax/models/stgcn.py, with
-  its default graph convolution (`gcn_impl='auto'`); `matmul/einsum`, `matmul/aggregate_first`,
-  `matmul/kron` pick the library's graph-convolution formulation.
-* prototypes of other formulations (same parameter tree, same maths; checked against `matmul`
-  with `--check`), named by `+`-joined options, e.g. `kron`, `shift`, `aggfirst+bf16`:
-  - `shift`:    the (9, 1) temporal conv as a sum of 9 shifted matmuls instead of one unfold.
-  - `aggfirst`: graph aggregation before the 1x1 conv where that is cheaper (C_in < C_out).
-  - `kron`:     each narrow graph conv (C_in, C_out <= `--kron_max`) as ONE matmul with the
-                `[V*C_in, V*C_out]` matrix `sum_k A_k (x) W_k` (no transposes; more FLOPs).
-  - `bf16`:     bfloat16 operands, float32 accumulation, in every matmul / einsum.
+* `matmul`, `conv`: `STGCN(conv_impl=...)` with its default graph convolution;
+  `/einsum`, `/aggregate_first`, `/kron`, `/auto` pick `gcn_impl` (the docs' "graph conv as a
+  Kronecker matmul" row is `matmul/kron`, "aggregate over the graph first" is
+  `matmul/aggregate_first`).
+* `+bf16`: `STGCN(dtype=jnp.bfloat16)`, bfloat16 operands with float32 accumulation.
+* `+shift`, `+convvjp`: the (9, 1) temporal convolutions computed by a prototype this
+  script keeps because the library has no such formulation (rows of docs/benchmarks.md):
+  - `shift`:   a sum of 9 shifted matmuls instead of one unfold;
+  - `convvjp`: XLA convolution forward and input gradient, an unfold matmul for the weight
+               gradient (a custom VJP).
 
 Example (the issue's setting; 2-core CPU):
 
   python experiments/benchmark_encoder.py --batch 64 --frames 50 --persons 2 --hidden 16 \
-      --impls matmul,conv,kron --iters 5 --repeats 3 --max_load 0.15 --json /tmp/bench.json
+      --impls matmul,conv,matmul/kron --iters 5 --repeats 3 --max_load 0.15 --json /tmp/bench.json
 
 XLA flags must be set before jax starts, so `--xla_flag_sets 'A;B'` re-runs this script once per
 flag set (in a subprocess with that `XLA_FLAGS`) and prints one combined table.
@@ -51,25 +53,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from skel_jax.models.graph import build_adjacency
-from skel_jax.models.stgcn import (
-  GCN_IMPLS,
-  STGCN,
-  BatchNorm,
-  block_plan,
-  count_params,
-  weight_init,
-)
+from skel_jax.models.stgcn import GCN_IMPLS, STGCN, TemporalConv, block_plan, count_params
 
-LIBRARY_IMPLS = ("matmul", "conv")
-PROTO_OPTIONS = ("shift", "outshift", "tvjp", "convvjp", "barrier", "aggfirst", "kron", "vmajor",
-                 "vmajor3", "bf16", "bf16act")
+CONV_IMPLS = ("matmul", "conv")
+TEMPORAL_OPTIONS = ("shift", "convvjp")
+OPTIONS = ("bf16",) + TEMPORAL_OPTIONS
 # PyTorch reference encoder, eval forward, batch 64, this machine class (issue 2).
 REFERENCE_EVAL_SAMPLES_PER_S = 98.0
 
 
 # --------------------------------------------------------------------------------------------
-# Prototype formulations (same parameter names and maths as skel_jax.models.stgcn).
+# Temporal-convolution formulations that the library does not have. They are kept only to
+# reproduce rows of docs/benchmarks.md ("temporal conv as 9 shifted matmuls", "convvjp"),
+# both measured slower than the library's unfold; they replace the computation of the
+# library's (9, 1) `TemporalConv` through `flax.linen.intercept_methods`, so the model, its
+# parameter tree and every other layer stay skel_jax.models.stgcn's.
 # --------------------------------------------------------------------------------------------
 
 
@@ -78,330 +76,111 @@ def _mm(x, w, dtype):
   return jnp.matmul(x.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32)
 
 
-class _Weights(nn.Module):
-  """Holds a conv's `kernel` / `bias` under the library's names, so trees are shared."""
-
-  kernel_shape: tuple[int, ...]
-
-  @nn.compact
-  def __call__(self):
-    kernel = self.param("kernel", weight_init, self.kernel_shape)
-    bias = self.param("bias", nn.initializers.zeros, (self.kernel_shape[-1],))
-    return kernel, bias
-
-
-def _unfold(x, k: int, stride: int, axis: int, t_out: int):
-  """The k taps `x[s t' + i]` (i < k, t' < t_out) along `axis`, concatenated on channels."""
+def _taps(x, k: int, stride: int, t_out: int) -> list:
+  """The k (strided) shifted frames `x_pad[s t' + i]`, i < k, of `[B, T, V, C]`, zero padding
+  (k - 1) // 2 on both ends of time."""
+  pad = (k - 1) // 2
+  xp = jnp.pad(x, ((0, 0), (pad, pad), (0, 0), (0, 0)))
   last = stride * (t_out - 1) + 1
-  taps = [jax.lax.slice_in_dim(x, i, i + last, stride, axis=axis) for i in range(k)]
-  return jnp.concatenate(taps, axis=-1)  # [..., t_out, ..., k * C], tap-major
+  return [jax.lax.slice_in_dim(xp, i, i + last, stride, axis=1) for i in range(k)]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def temporal_conv_vjp(x, kernel, stride: int, axis: int, dtype: str):
-  """(k, 1) convolution, padding k//2, as unfold + matmul, with a hand-written backward pass.
-
-  Autodiff of the unfold computes dx as a [N, C_out] x [C_out, k*C_in] matmul (a k-fold wide
-  output) followed by a shifted sum; here dx is instead the transposed convolution: the
-  (stride-dilated, padded) dy unfolded and multiplied by the flipped, transposed kernel, i.e.
-  the forward pass's matmul shape again. dW is unfold(x)^T dy.
-  """
-  return _temporal_conv_fwd(x, kernel, stride, axis, dtype)[0]
-
-
-def _temporal_conv_fwd(x, kernel, stride, axis, dtype):
-  k, c_in, c_out = kernel.shape
-  pad = (k - 1) // 2
-  t_out = (x.shape[axis] + 2 * pad - k) // stride + 1
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (pad, pad)
-  unfolded = _unfold(jnp.pad(x, widths), k, stride, axis, t_out)
-  y = _mm(unfolded, kernel.reshape(k * c_in, c_out), dtype)
-  return y, (unfolded, kernel, x.shape[axis])
-
-
-def _temporal_conv_bwd(stride, axis, dtype, res, dy):
-  unfolded, kernel, t_in = res
-  k, c_in, c_out = kernel.shape
-  pad = (k - 1) // 2
-  t_out = dy.shape[axis]
-  dw = jnp.einsum("...i,...o->io", unfolded.astype(dtype), dy.astype(dtype),
-                  preferred_element_type=jnp.float32).reshape(k, c_in, c_out)
-  # dx[t] = sum_j dy_up[t + j - (k-1-pad)] W[k-1-j]^T, dy_up = dy with stride-1 zeros between.
-  span = stride * (t_out - 1) + 1
-  config = [(0, 0, 0)] * dy.ndim
-  config[axis] = (k - 1 - pad, t_in + pad - span, stride - 1)
-  dy_up = jax.lax.pad(dy, jnp.zeros((), dy.dtype), config)  # time length t_in + k - 1
-  flipped = kernel[::-1].transpose(0, 2, 1).reshape(k * c_out, c_in)
-  dx = _mm(_unfold(dy_up, k, 1, axis, t_in), flipped, dtype)
-  return dx, dw
-
-
-temporal_conv_vjp.defvjp(_temporal_conv_fwd, _temporal_conv_bwd)
-
-
-def _lax_temporal_conv(x, kernel, stride: int, axis: int, dtype: str = "float32"):
-  """(k, 1) convolution, padding k//2, through `lax.conv_general_dilated` (time on `axis`)."""
+def shift_temporal_conv(x, kernel, stride: int, dtype):
+  """(k, 1) convolution as the sum of k matmuls of the shifted frames (no k-fold unfold)."""
   k = kernel.shape[0]
-  pad = (k - 1) // 2
-  if axis == 2:  # [V, B, T, C] -> [V*B, T, 1, C]
-    v, b = x.shape[:2]
-    y = _lax_temporal_conv(x.reshape(v * b, x.shape[2], 1, x.shape[3]), kernel, stride, 1,
-                           dtype)
-    return y.reshape(v, b, *y.shape[1:2], y.shape[-1])  # [V, B, T', C_out]
+  t_out = (x.shape[1] - 1) // stride + 1
+  return sum(_mm(tap, kernel[i], dtype) for i, tap in enumerate(_taps(x, k, stride, t_out)))
+
+
+def _lax_temporal_conv(x, kernel, stride: int, dtype):
+  """(k, 1) convolution, padding k//2, through `lax.conv_general_dilated`."""
+  pad = (kernel.shape[0] - 1) // 2
   return jax.lax.conv_general_dilated(
       x.astype(dtype), kernel[:, None].astype(dtype), window_strides=(stride, 1),
       padding=((pad, pad), (0, 0)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
       preferred_element_type=jnp.float32)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def temporal_conv_convvjp(x, kernel, stride: int, axis: int, dtype: str):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def convvjp_temporal_conv(x, kernel, stride: int, dtype):
   """(k, 1) convolution: `lax` convolution forward and for dx, an unfold matmul for dW.
 
   On XLA:CPU the forward convolution and its input gradient (a transposed convolution) are
   fast, only the weight gradient is slow (docs/benchmarks.md); dW = unfold(x)^T dy instead.
   """
-  return _lax_temporal_conv(x, kernel, stride, axis, dtype)
+  return _lax_temporal_conv(x, kernel, stride, dtype)
 
 
-def _convvjp_fwd(x, kernel, stride, axis, dtype):
-  return temporal_conv_convvjp(x, kernel, stride, axis, dtype), (x, kernel)
+def _convvjp_fwd(x, kernel, stride, dtype):
+  return convvjp_temporal_conv(x, kernel, stride, dtype), (x, kernel)
 
 
-def _convvjp_bwd(stride, axis, dtype, res, dy):
+def _convvjp_bwd(stride, dtype, res, dy):
   x, kernel = res
   k, c_in, c_out = kernel.shape
-  pad = (k - 1) // 2
-  _, x_vjp = jax.vjp(lambda x_: _lax_temporal_conv(x_, kernel, stride, axis, dtype), x)
+  _, x_vjp = jax.vjp(lambda x_: _lax_temporal_conv(x_, kernel, stride, dtype), x)
   (dx,) = x_vjp(dy.astype(jnp.float32))
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (pad, pad)
-  unfolded = _unfold(jnp.pad(x, widths), k, stride, axis, dy.shape[axis])
+  unfolded = jnp.concatenate(_taps(x, k, stride, dy.shape[1]), axis=-1)  # [B, T', V, k C_in]
   dw = jnp.einsum("...i,...o->io", unfolded.astype(dtype), dy.astype(dtype),
                   preferred_element_type=jnp.float32).reshape(k, c_in, c_out)
   return dx, dw
 
 
-temporal_conv_convvjp.defvjp(_convvjp_fwd, _convvjp_bwd)
+convvjp_temporal_conv.defvjp(_convvjp_fwd, _convvjp_bwd)
+
+TEMPORAL_CONVS = {"shift": shift_temporal_conv, "convvjp": convvjp_temporal_conv}
 
 
-class ProtoTemporalConv(nn.Module):
-  """`TemporalConv` (kernel (k, 1), padding k//2, stride s) in one of three formulations.
+class Formulation:
+  """skel_jax.models.stgcn's `STGCN`, optionally with a prototype temporal convolution.
 
-  method: 'unfold' (the library's: concatenate the k shifted frames on the channel axis, one
-  matmul with a [k*C_in, C_out] kernel), 'shift' (sum of k matmuls of the shifted frames), or
-  'outshift' (one matmul to k*C_out channels, then the sum of the k output slices shifted in
-  time; no k-fold copy of the input), or 'tvjp' (unfold + matmul with the hand-written backward
-  pass of `temporal_conv_vjp`). `time_axis` is 1 for `[B, T, V, C]`, 2 for `[V, B, T, C]`.
+  Quacks like the module for `init` / `apply`; `apply` runs the library's module with its
+  (9, 1) `TemporalConv` calls intercepted when `temporal` names a prototype.
   """
 
-  features: int
-  kernel_size: int = 9
-  stride: int = 1
-  method: str = "unfold"
-  time_axis: int = 1
-  dtype: str = "float32"
+  def __init__(self, model: nn.Module, temporal: str | None = None):
+    self.model, self.temporal = model, temporal
 
-  @nn.compact
-  def __call__(self, x):
-    c_in, k, s, ax = x.shape[-1], self.kernel_size, self.stride, self.time_axis
-    kernel = self.param("kernel", weight_init, (k, c_in, self.features))
-    bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    if k == 1:
-      return _mm(jax.lax.slice_in_dim(x, 0, None, s, axis=ax), kernel[0], self.dtype) + bias
-    if self.method == "tvjp":
-      return temporal_conv_vjp(x, kernel, s, ax, self.dtype) + bias
-    if self.method == "convvjp":
-      return temporal_conv_convvjp(x, kernel, s, ax, self.dtype) + bias
-    pad = (k - 1) // 2
-    t_out = (x.shape[ax] + 2 * pad - k) // s + 1
-    last = s * (t_out - 1) + 1
-    widths = [(0, 0)] * x.ndim
-    widths[ax] = (pad, pad)
-    if self.method == "outshift":
-      y = _mm(x, kernel.transpose(1, 0, 2).reshape(c_in, k * self.features), self.dtype)
-      y = jnp.pad(y.reshape(*x.shape[:-1], k, self.features), widths + [(0, 0)])
-      # out[t'] = sum_i y[s t' + i - pad, tap i]  (y padded in time)
-      return sum(jax.lax.slice_in_dim(y[..., i, :], i, i + last, s, axis=ax)
-                 for i in range(k)) + bias
-    xp = jnp.pad(x, widths)  # time axis padded by k//2 on both sides
-    taps = [jax.lax.slice_in_dim(xp, i, i + last, s, axis=ax) for i in range(k)]
-    if self.method == "shift":
-      y = sum(_mm(tap, kernel[i], self.dtype) for i, tap in enumerate(taps))
-    elif self.method == "unfold":
-      unfolded = jnp.concatenate(taps, axis=-1)  # [..., T', ..., k * C], tap-major
-      y = _mm(unfolded, kernel.reshape(k * c_in, self.features), self.dtype)
-    else:
-      raise ValueError(f"unknown temporal method {self.method!r}")
-    return y + bias
+  def _intercept(self, next_fun, args, kwargs, context):
+    module = context.module
+    if (context.method_name != "__call__" or not isinstance(module, TemporalConv)
+        or module.kernel_size == 1):
+      return next_fun(*args, **kwargs)
+    dtype = module.dtype or jnp.float32
+    kernel = module.get_variable("params", "kernel")
+    bias = module.get_variable("params", "bias")
+    return TEMPORAL_CONVS[self.temporal](args[0], kernel, module.stride, dtype) + bias
+
+  def init(self, *args, **kwargs):
+    return self.model.init(*args, **kwargs)
+
+  def apply(self, *args, **kwargs):
+    if self.temporal is None:
+      return self.model.apply(*args, **kwargs)
+    with nn.intercept_methods(self._intercept):
+      return self.model.apply(*args, **kwargs)
 
 
-class ProtoGraphConv(nn.Module):
-  """`GraphConv` (the reference's `ConvTemporalGraphical`), selectable order of the contractions.
-
-  order: 'conv_first' (1x1 conv to K*C_out, then the adjacency einsum; the library's order),
-  'agg_first' (adjacency first on C_in channels, then one [K*C_in, C_out] matmul), 'kron'
-  (one matmul with the [V*C_in, V*C_out] matrix sum_k A_k (x) W_k), or 'vmajor' (x is
-  `[V, B, T, C]`: the 1x1 conv writes `[K, V, B, T, C_out]` and the aggregation is one
-  [W, K*V] x [K*V, B*T*C_out] matmul, so no activation is transposed).
-  """
-
-  features: int
-  adjacency: np.ndarray  # [K, V, V]
-  order: str = "conv_first"
-  dtype: str = "float32"
-
-  @nn.compact
-  def __call__(self, x):
-    k, v, _ = self.adjacency.shape
-    c_in, c_out, dt = x.shape[-1], self.features, self.dtype
-    importance = self.param("edge_importance", nn.initializers.ones, (k, v, v))
-    kernel, bias = _Weights((1, c_in, k * c_out), name="conv")()
-    a = jnp.asarray(self.adjacency) * importance  # [K, V, W]
-    w3 = kernel[0].reshape(c_in, k, c_out)  # channel index k * C_out + c, as in the library
-    # The 1x1 conv's bias, carried through the aggregation: sum_k colsum(a_k)[w] b_k.
-    bias_w = jnp.einsum("kw,kc->wc", a.sum(axis=1), bias.reshape(k, c_out))  # [W, C_out]
-    ein = functools.partial(jnp.einsum, preferred_element_type=jnp.float32)
-    if self.order == "conv_first":
-      y = _mm(x, kernel[0], dt).reshape(*x.shape[:-1], k, c_out)  # [B, T, V, K, C]
-      out = ein("btvkc,kvw->btwc", y.astype(dt), a.astype(dt))
-    elif self.order == "agg_first":
-      z = ein("btvc,kvw->btwkc", x.astype(dt), a.astype(dt))  # [B, T, W, K, C_in]
-      z = z.reshape(*x.shape[:-1], k * c_in)  # [B, T, W, K*C_in]
-      out = _mm(z, w3.transpose(1, 0, 2).reshape(k * c_in, c_out), dt)
-    elif self.order == "kron":
-      big = jnp.einsum("kvw,ikc->viwc", a, w3).reshape(v * c_in, v * c_out)
-      flat = x.reshape(*x.shape[:-2], v * c_in)  # [B, T, V*C_in]
-      out = _mm(flat, big, dt).reshape(*x.shape[:-2], v, c_out)  # [B, T, W, C_out]
-    elif self.order == "vmajor3":
-      # One [V, B*T*C_out] matmul output per subset k and one [W, V] x [V, B*T*C_out] matmul
-      # each: no activation is transposed, forward or backward.
-      out = bias_w[:, None, None, :]
-      for i in range(k):
-        y = _mm(x, w3[:, i], dt)  # [V, B, T, C_out]
-        out = out + ein("vw,vbtd->wbtd", a[i].astype(dt), y.astype(dt))
-      return out
-    elif self.order == "vmajor":
-      y = ein("vbtc,ckd->kvbtd", x.astype(dt), w3.astype(dt))  # [K, V, B, T, C_out]
-      out = ein("kvw,kvbtd->wbtd", a.astype(dt), y.astype(dt))  # [W, B, T, C_out]
-      return out + bias_w[:, None, None, :]
-    else:
-      raise ValueError(f"unknown graph order {self.order!r}")
-    return out + bias_w
-
-
-class ProtoBlock(nn.Module):
-  """`STGCNBlock` (the reference's `st_gcn`) built from the prototype convs."""
-
-  features: int
-  adjacency: np.ndarray
-  stride: int = 1
-  residual: str = "auto"
-  dropout: float = 0.0
-  graph_order: str = "conv_first"
-  temporal: str = "unfold"
-  barrier: bool = False
-  dtype: str = "float32"
-  act_dtype: str = "float32"
-
-  @nn.compact
-  def __call__(self, x, *, train: bool):
-    norm = functools.partial(BatchNorm, use_running_average=not train, dtype=self.act_dtype)
-    residual = self.residual
-    if residual == "auto":
-      residual = "identity" if (x.shape[-1] == self.features and self.stride == 1) else "conv"
-    time_axis = 2 if self.graph_order.startswith("vmajor") else 1
-    conv = functools.partial(ProtoTemporalConv, method=self.temporal, time_axis=time_axis,
-                             dtype=self.dtype)
-    if residual == "none":
-      res = 0.0
-    elif residual == "identity":
-      res = x
-    else:
-      res = conv(self.features, kernel_size=1, stride=self.stride, name="residual_conv")(x)
-      res = norm(name="residual_bn")(res)
-    y = ProtoGraphConv(self.features, self.adjacency, order=self.graph_order, dtype=self.dtype,
-                       name="gcn")(x)
-    y = nn.relu(norm(name="tcn_bn1")(y))
-    if self.barrier:
-      # Materialise the TCN input once, so XLA cannot re-fuse BN + ReLU (+ transpose) into
-      # each of the k tap copies.
-      y = jax.lax.optimization_barrier(y)
-    y = conv(self.features, kernel_size=9, stride=self.stride, name="tcn_conv")(y)
-    y = norm(name="tcn_bn2")(y)
-    y = nn.Dropout(self.dropout, deterministic=not train)(y)
-    return nn.relu(y + res)
-
-
-def pick_graph_order(c_in: int, c_out: int, options: frozenset[str], kron_max: int) -> str:
-  """Graph-conv order of a block for a set of prototype options."""
-  for order in ("vmajor3", "vmajor"):
-    if order in options:
-      return order
-  if "kron" in options and max(c_in, c_out) <= kron_max:
-    return "kron"
-  if "aggfirst" in options and c_in < c_out:
-    return "agg_first"
-  return "conv_first"
-
-
-class ProtoSTGCN(nn.Module):
-  """`STGCN` (reference `Model`, no fc) with prototype convs; variables are interchangeable."""
-
-  options: frozenset[str] = frozenset()
-  layout: str = "ntu25"
-  graph: str = "stgcn"
-  hidden: int = 16
-  out_dim: int = 256
-  dropout: float = 0.5
-  kron_max: int = 16
-
-  @nn.compact
-  def __call__(self, x, *, train: bool):
-    adjacency = build_adjacency(self.layout, self.graph)
-    n, m, t, v, c = x.shape
-    h = x.reshape(n * m, t, v * c)  # [N*M, T, V*C]
-    act_dtype = "bfloat16" if "bf16act" in self.options else "float32"
-    h = BatchNorm(use_running_average=not train, dtype=act_dtype, name="data_bn")(h)
-    h = h.reshape(n * m, t, v, c)  # [N*M, T, V, C]
-    vmajor = bool(self.options & {"vmajor", "vmajor3"})
-    if vmajor:
-      h = h.transpose(2, 0, 1, 3)  # [V, N*M, T, C]
-    dtype = "bfloat16" if self.options & {"bf16", "bf16act"} else "float32"
-    temporal = next((o for o in ("shift", "outshift", "tvjp", "convvjp") if o in self.options),
-                    "unfold")
-    for i, (width, stride, residual, drop) in enumerate(
-        block_plan(self.hidden, self.out_dim, self.dropout)):
-      order = pick_graph_order(h.shape[-1], width, self.options, self.kron_max)
-      h = ProtoBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
-                     graph_order=order, temporal=temporal, barrier="barrier" in self.options,
-                     dtype=dtype, act_dtype=act_dtype, name=f"block{i}")(h, train=train)
-    if vmajor:
-      h = h.transpose(1, 2, 0, 3)  # [N*M, T', V, D]
-    fmap = h.reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
-    pooled = fmap.astype(jnp.float32).mean(axis=(2, 3)).mean(axis=1)  # [N, D]
-    return pooled, {"feature_map": fmap, "pooled": pooled}
-
-
-def make_model(impl: str, hidden: int, kron_max: int, dropout: float = 0.5) -> nn.Module:
-  """The module for a formulation name (see the module docstring).
+def make_model(impl: str, hidden: int, dropout: float = 0.5) -> Formulation:
+  """The model for a formulation name `<conv_impl>[/<gcn_impl>][+<option>...]`, e.g.
+  `matmul`, `conv/einsum`, `matmul/kron+bf16`, `matmul/einsum+shift` (module docstring).
 
   Raises:
     ValueError: for an unknown name or option.
   """
-  conv_impl, _, gcn_impl = impl.partition("/")
-  if conv_impl in LIBRARY_IMPLS:
-    if gcn_impl and gcn_impl not in GCN_IMPLS:
-      raise ValueError(f"unknown gcn_impl {gcn_impl!r} in {impl!r}; known: {GCN_IMPLS}")
-    return STGCN(hidden=hidden, dropout=dropout, conv_impl=conv_impl,
-                 gcn_impl=gcn_impl or "auto")
-  options = frozenset(impl.split("+"))
-  unknown = options - set(PROTO_OPTIONS)
-  if unknown:
-    raise ValueError(f"unknown formulation {impl!r}: options {sorted(unknown)} not in "
-                     f"{LIBRARY_IMPLS + PROTO_OPTIONS}")
-  return ProtoSTGCN(options=options, hidden=hidden, dropout=dropout, kron_max=kron_max)
+  head, *options = impl.split("+")
+  conv_impl, _, gcn_impl = head.partition("/")
+  unknown = set(options) - set(OPTIONS)
+  if conv_impl not in CONV_IMPLS or (gcn_impl and gcn_impl not in GCN_IMPLS) or unknown:
+    raise ValueError(f"unknown formulation {impl!r}: expected <conv_impl>[/<gcn_impl>]"
+                     f"[+<option>...] with conv_impl in {CONV_IMPLS}, gcn_impl in {GCN_IMPLS}"
+                     f", options in {OPTIONS}")
+  temporal = [o for o in options if o in TEMPORAL_OPTIONS]
+  if len(temporal) > 1:
+    raise ValueError(f"{impl!r}: at most one of {TEMPORAL_OPTIONS}")
+  model = STGCN(hidden=hidden, dropout=dropout, conv_impl=conv_impl, gcn_impl=gcn_impl or "auto",
+                dtype=jnp.bfloat16 if "bf16" in options else None)
+  return Formulation(model, temporal[0] if temporal else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,7 +292,7 @@ def time_calls(fn, args, iters: int) -> tuple[list[float], list[float]]:
 
 def setup_impl(impl: str, args, x, key) -> dict:
   """Compiled eval / train functions of one formulation with their arguments, warmed up."""
-  model = make_model(impl, args.hidden, args.kron_max)
+  model = make_model(impl, args.hidden)
   # Shared initialisation: every formulation sees the same parameter values.
   variables = jax.jit(lambda: STGCN(hidden=args.hidden).init(key, x[:1], train=False))()
   eval_fn, train_fn = make_fns(model)
@@ -588,7 +367,7 @@ def check_formulations(args) -> None:
   variables = STGCN(hidden=args.hidden).init(key, x, train=False)
 
   def run(impl, inputs):
-    eval_fn, train_fn = make_fns(make_model(impl, args.hidden, args.kron_max, dropout=0.0))
+    eval_fn, train_fn = make_fns(make_model(impl, args.hidden, dropout=0.0))
     _, grads, _ = train_fn(variables["params"], variables["batch_stats"], inputs, key)
     flat = jnp.concatenate([g.ravel() for g in jax.tree_util.tree_leaves(grads)])
     return eval_fn(variables, inputs), flat
@@ -706,10 +485,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument("--iters", type=int, default=5, help="timed calls per round and mode")
   p.add_argument("--repeats", type=int, default=1, help="interleaved rounds over formulations")
   p.add_argument("--impls", default="matmul,conv",
-                 help="comma-separated: matmul, conv (optionally /<gcn_impl>, one of "
-                      f"{GCN_IMPLS}), or '+'-joined prototype options {PROTO_OPTIONS}")
-  p.add_argument("--kron_max", type=int, default=16,
-                 help="widest graph conv (C_in and C_out) that the 'kron' option rewrites")
+                 help="comma-separated <conv_impl>[/<gcn_impl>][+<option>...]: conv_impl in "
+                      f"{CONV_IMPLS}, gcn_impl in {GCN_IMPLS}, options in {OPTIONS}")
   p.add_argument("--check", action="store_true",
                  help="first compare every formulation with 'matmul' on a small batch")
   p.add_argument("--max_load", type=float, default=1.0,
