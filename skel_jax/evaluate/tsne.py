@@ -1,7 +1,9 @@
 """Exact t-SNE in JAX and a PNG scatter plot of the 2-D embedding (docs/usage.md, outputs).
 
 Our own implementation of exact t-SNE (van der Maaten and Hinton, JMLR 2008), for the feature
-plots that the papers show; no sklearn dependency:
+plots that the papers show; no sklearn dependency. At the plot's sizes it is as fast as
+scikit-learn's Barnes-Hut `sklearn.manifold.TSNE` and at least as faithful (docs/benchmarks.md,
+experiments/benchmark_tsne.py), so it stays:
 
 1. optional PCA to `pca_dims` dimensions (numpy SVD), then squared Euclidean distances;
 2. per point, the Gaussian bandwidth whose conditional distribution `p_{j|i}` has the
