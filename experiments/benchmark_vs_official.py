@@ -55,7 +55,8 @@ budget).
 Thread budget: each worker pins itself to `--threads` CPUs (`os.sched_setaffinity`) before
 it imports its framework and sets OMP/MKL_NUM_THREADS; PyTorch also gets
 `torch.set_num_threads(threads)`, and XLA:CPU sizes its intra-op thread pool from the CPUs
-the process may run on (tsl's `port::MaxParallelism`, i.e. the affinity mask). With
+the process may run on (the affinity mask: one `tf_XLAEigen` thread per allowed CPU, which
+each worker's `threads_by_name` in the JSON shows). With
 `--threads 1` the JAX worker also gets
 `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`.
 `JAX_PLATFORMS=cpu` keeps JAX on the CPU as the official code (`--jax_platform` changes it).
@@ -193,6 +194,20 @@ def _pin(threads: int) -> list[int]:
   return cpus
 
 
+def _thread_names() -> dict[str, int]:
+  """How many threads of each name this process runs (XLA's intra-op pool: tf_XLAEigen)."""
+  names: dict[str, int] = {}
+  if os.path.isdir("/proc/self/task"):
+    for tid in os.listdir("/proc/self/task"):
+      try:
+        with open(f"/proc/self/task/{tid}/comm") as f:
+          name = f.read().strip()
+      except OSError:
+        continue
+      names[name] = names.get(name, 0) + 1
+  return names
+
+
 def _random_clips(n: int, t: int, seed: int = 0):
   """`[N, M, T, V, C]` float32 clips; the second person is absent in half of them."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -233,6 +248,8 @@ def build_official(bench: str, opts: dict):
     return forward, opts["batch"], info
   spec = dict(pr.METHODS[bench])
   spec.update(OFFICIAL_SPEC.get(bench, {}))
+  if opts.get("segments"):
+    spec["segments"] = opts["segments"]
   s = dict(pr.SETTINGS)
   s.update(batch=opts["batch"], frames=opts["frames"], hidden=opts["hidden"], hidden_dim=256,
            feature_dim=128, queue_size=opts["queue"], queue_ptr=0, steps=1, dropout=0.5)
@@ -295,6 +312,10 @@ def build_ours(bench: str, opts: dict):
   config.moco.queue_size = opts["queue"]
   if bench == "aimclr_nnm":
     config.aimclr.mining_epoch = 0  # mining from the first epoch
+  if opts.get("segments") and bench == "skelemixclr":
+    config.skelemix.segments_range = opts["segments"]
+  elif opts.get("segments") and bench == "skeattnclr":
+    config.skeattn.mix_segments = opts["segments"]
   method = methods.get_method(config.method)(config, config.data.layout)
   steps_per_epoch = 1000  # epoch 1 throughout
   tx, lr_fn = pretrain.make_optimizer(config.optim, steps_per_epoch)
@@ -330,7 +351,8 @@ def worker(side: str, bench: str, opts: dict, conn) -> None:
     fn, work, info = (build_ours if side == "ours" else build_official)(bench, opts)
     for _ in range(opts["warmup"]):
       fn()
-    info.update(cpus=cpus, build_and_warmup_s=time.perf_counter() - t0)
+    info.update(cpus=cpus, build_and_warmup_s=time.perf_counter() - t0,
+                threads_by_name=_thread_names())
     conn.send(("ready", work, info))
   except Exception as e:  # noqa: BLE001 - reported to the driver, which skips the bench
     import traceback  # pylint: disable=g-import-not-at-top
@@ -452,6 +474,8 @@ def bench_options(bench: str, args, width: int | None = None) -> dict:
     opts["hidden"] = width
   else:
     opts.update(hidden=args.hidden or base["hidden"], queue=args.queue)
+    if args.mix_segments and bench in ("skelemixclr", "skeattnclr"):
+      opts["segments"] = tuple(int(v) for v in args.mix_segments.split(","))
   return opts
 
 
@@ -477,6 +501,9 @@ def main(argv=None):
   p.add_argument("--hidden", type=int, default=0,
                  help="train-step encoder width h; 0: the official config's value")
   p.add_argument("--queue", type=int, default=32768, help="K (a multiple of the batch)")
+  p.add_argument("--mix_segments", default="",
+                 help="LO,HI segments of the mixing methods on both sides (short clips); "
+                      "default: the official configs' 7,11 (SkeleMixCLR+) and 4,7 (SkeAttnCLR)")
   p.add_argument("--encoder_widths", default="16,64", help="h of the encoder bench")
   p.add_argument("--jax_platform", default="cpu", help="JAX_PLATFORMS of our side")
   p.add_argument("--json", default="", help="write every sample here")
