@@ -72,6 +72,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -359,7 +360,10 @@ def worker(side: str, bench: str, opts: dict, conn) -> None:
     conn.send(("error", repr(e), traceback.format_exc()))
     return
   while True:
-    msg = conn.recv()
+    try:
+      msg = conn.recv()
+    except EOFError:  # the driver is gone
+      return
     if msg[0] == "stop":
       return
     times = []
@@ -508,6 +512,8 @@ def main(argv=None):
   p.add_argument("--jax_platform", default="cpu", help="JAX_PLATFORMS of our side")
   p.add_argument("--json", default="", help="write every sample here")
   args = p.parse_args(argv)
+  # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so the workers are stopped on the way out.
+  signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
   benches = [] if args.gemm_only else [b for b in args.benches.split(",") if b]
   unknown = set(benches) - set(BENCHES)
