@@ -164,7 +164,7 @@ def model_kwargs(method: str, spec: dict, s: dict) -> dict:
   kwargs = dict(base_encoder=spec["encoder"], pretrain=True, feature_dim=s["feature_dim"],
                 queue_size=s["queue_size"], momentum=spec["momentum"],
                 Temperature=spec["temperature"], in_channels=3, hidden_channels=s["hidden"],
-                hidden_dim=s["hidden_dim"], num_class=60, dropout=0.0,
+                hidden_dim=s["hidden_dim"], num_class=60, dropout=s.get("dropout", 0.0),
                 graph_args=spec["graph_args"], edge_importance_weighting=True)
   if method == "skelemixclr":
     swap = [*spec["parts"], *spec["segments"], spec["repeats"], 1.0]

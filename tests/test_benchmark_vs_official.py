@@ -1,0 +1,75 @@
+"""The side-by-side benchmark's bookkeeping (experiments/benchmark_vs_official.py).
+
+Only the driver's pure parts run here (no official checkout, no worker processes): the
+per-round rate and ratio, the summary, the markdown table, the /proc load probe and the
+flag-to-shape defaults.
+"""
+
+import importlib.util
+import os
+import pathlib
+import sys
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "benchmark_vs_official.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+  spec = importlib.util.spec_from_file_location("benchmark_vs_official", SCRIPT)
+  module = importlib.util.module_from_spec(spec)
+  sys.modules["benchmark_vs_official"] = module
+  spec.loader.exec_module(module)
+  return module
+
+
+def _side(rate, others=0.1):
+  return {"rate": rate, "times_s": [1.0], "loadavg_1min": [0.5, 0.7], "others_cores": others}
+
+
+def test_round_rate_uses_the_median_step(bench):
+  assert bench.round_rate(128, [2.0, 1.0, 100.0]) == 64.0
+
+
+def test_summary_and_table(bench):
+  rounds = [{"round": i, "order": ["ours", "official"], "ours": _side(o), "official": _side(f),
+             "ratio": o / f} for i, (o, f) in enumerate([(20.0, 10.0), (30.0, 10.0), (12.0, 12.0)])]
+  s = bench.summarize(rounds)
+  assert s["median_ratio"] == 2.0 and s["min_ratio"] == 1.0 and s["max_ratio"] == 3.0
+  assert s["median_ours"] == 20.0 and s["median_official"] == 10.0
+  table = bench.markdown({"bench": "aimclr", "unit": "samples/s", "shapes": {"batch": 128},
+                          "rounds": rounds, "summary": s})
+  lines = table.splitlines()
+  assert len(lines) == 4 + 3 + 1  # title, blank, header, rule, three rounds, the median
+  assert "**2.00** (1.00-3.00)" in lines[-1]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs Linux /proc")
+def test_load_probe_counts_this_process(bench):
+  probe = bench.LoadProbe(os.getpid())
+  probe.start()
+  x = 0
+  for i in range(2_000_000):  # some CPU time of our own
+    x += i
+  out = probe.stop()
+  assert out["wall_s"] > 0 and len(out["loadavg_1min"]) == 2
+  assert 0.0 <= out["others_cores"] <= (os.cpu_count() or 1) + 0.5
+  assert all(p["pid"] != os.getpid() for p in out["top_others"])
+
+
+def test_defaults_follow_the_official_configs(bench):
+  args = bench.argparse.Namespace(threads=2, warmup=1, jax_platform="cpu", batch=0, frames=0,
+                                  hidden=0, queue=32768, mix_segments="", skeletonclr_repo="a",
+                                  aimclr_repo="b", skelemixclr_repo="c", skeattnclr_repo="d",
+                                  gemm_size=64)
+  assert bench.bench_options("aimclr", args)["frames"] == 50
+  mix = bench.bench_options("skelemixclr", args)
+  assert (mix["batch"], mix["frames"], mix["hidden"], mix["repo_path"]) == (128, 64, 16, "c")
+  assert "segments" not in mix
+  attn = bench.bench_options("skeattnclr", args)
+  assert (attn["frames"], attn["hidden"]) == (64, 64)
+  enc = bench.bench_options("encoder", args, width=64)
+  assert (enc["batch"], enc["frames"], enc["hidden"]) == (64, 50, 64)
+  args.mix_segments = "1,2"
+  assert bench.bench_options("skeattnclr", args)["segments"] == (1, 2)
