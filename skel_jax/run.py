@@ -158,13 +158,14 @@ def run_single(config: ml_collections.ConfigDict, workdir: str, *, pretrain: boo
   if do_pretrain:
     train, test = splits
     trainer = pretrain_lib.Pretrainer(config, workdir, train)
+    knn_monitor = None
     if jax.process_count() == 1:  # the monitor reads the state on one host
-      trainer.knn_monitor = monitor_lib.build_monitor(
-          config, workdir, train, test, steps_per_epoch=trainer.steps_per_epoch)
+      knn_monitor = monitor_lib.build_monitor(config, workdir, train, test,
+                                              steps_per_epoch=trainer.steps_per_epoch)
     elif config.train.get("knn_every_epochs", 0):
       log.warning("train.knn_every_epochs is ignored in a multi-process run: the KNN monitor "
                   "runs with one process only")
-    state = trainer.run()
+    state = trainer.run(knn_monitor)
   if not protocols:
     return {}
   # Every process takes part up to the features (restoring a checkpoint and computing the
@@ -244,16 +245,6 @@ def eval_tag(config: ml_collections.ConfigDict) -> str:
   return "_".join(parts)
 
 
-def _dummy_train(config: ml_collections.ConfigDict) -> ArrayDataset:
-  """Zero clips with the right joint count: parameter shapes depend on V and C only, so a
-  state template can be built without reading the dataset."""
-  n = int(config.optim.batch_size)
-  v = skeletons.get_layout(config.data.layout).num_joints
-  x = np.zeros((n, 1, int(config.data.num_frames), v, 3), np.float32)
-  return ArrayDataset(x, np.zeros((n,), np.int32), [f"template_{i}" for i in range(n)],
-                      config.data.layout, int(config.data.num_classes))
-
-
 def eval_variables(config: ml_collections.ConfigDict, workdir: str,
                    state=None) -> tuple[dict, dict]:
   """The backbone variables to evaluate and a record of where they came from.
@@ -266,7 +257,8 @@ def eval_variables(config: ml_collections.ConfigDict, workdir: str,
   """
   if config.eval.random_init:
     if state is None:
-      state = pretrain_lib.Pretrainer(config, workdir, _dummy_train(config)).init_state()
+      state = pretrain_lib.Pretrainer(config, workdir,
+                                      pretrain_lib.placeholder_dataset(config)).init_state()
     return protocols_lib.backbone_variables(state), {"weights": "random_init"}
   if config.eval.get("use_best_knn", False):
     variables, info = monitor_lib.load_best_variables(workdir)
@@ -274,15 +266,9 @@ def eval_variables(config: ml_collections.ConfigDict, workdir: str,
                        "best_knn_step": info["step"], "best_knn_k": info["k"],
                        "best_knn_top1": info["top1"]}
   if state is None:
-    checkpointer = ckpt_lib.Checkpointer(workdir)
-    if checkpointer.latest_step() is None:
-      checkpointer.close()
-      raise FileNotFoundError(
-          f"no checkpoint in {workdir}/checkpoints to evaluate: run --mode=pretrain first, "
-          "or set --config.eval.random_init=True for the random-init baseline")
-    template = pretrain_lib.Pretrainer(config, workdir, _dummy_train(config)).init_state()
-    state, _ = checkpointer.restore(template)
-    checkpointer.close()
+    state = pretrain_lib.restore_checkpoint(
+        config, workdir, hint=" to evaluate: run --mode=pretrain first, or set "
+        "--config.eval.random_init=True for the random-init baseline")
   return (protocols_lib.backbone_variables(state),
           {"weights": "checkpoint", "checkpoint_step": int(jax.device_get(state.step))})
 

@@ -1,6 +1,6 @@
 """KNN monitoring during pretraining and the best-KNN backbone (reference-spec 1.8, 7).
 
-`KnnMonitor(state) -> {'knn/top1@k': ...}` is the `Pretrainer.knn_monitor` hook, called every
+`KnnMonitor(state) -> {'knn/top1@k': ...}` is the `knn_monitor` of `Pretrainer.run`, called every
 `config.train.knn_every_epochs` epochs; the scalars go to `metrics.jsonl` and TensorBoard with
 the training scalars. It runs the weighted k-NN of spec 1.8 (InstDisc: bank = L2-normalised
 training features, top-k neighbours weighted by `exp(s / t)`, k in `eval.knn.ks`, t =
@@ -208,7 +208,7 @@ class KnnMonitor:
 
 def build_monitor(config: ml_collections.ConfigDict, workdir: str, train: ArrayDataset,
                   test: ArrayDataset, *, steps_per_epoch: int) -> KnnMonitor | None:
-  """The monitor for `Pretrainer.knn_monitor`, or None when `train.knn_every_epochs` is 0."""
+  """The `knn_monitor` for `Pretrainer.run`, or None when `train.knn_every_epochs` is 0."""
   if int(config.train.get("knn_every_epochs", 0)) <= 0:
     return None
   return KnnMonitor(config, train, test, workdir=workdir, steps_per_epoch=steps_per_epoch)

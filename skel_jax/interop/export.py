@@ -20,43 +20,11 @@ import numpy as np
 from skel_jax.interop import reference, state_dict_io
 
 
-def placeholder_dataset(config):
-  """Zero clips with the training shapes: enough to build the train state's template.
-
-  Parameter shapes depend on the layout only (not on T or M), so no data has to be read.
-  """
-  from skel_jax.data import skeletons  # pylint: disable=g-import-not-at-top
-  from skel_jax.data.dataset import ArrayDataset  # pylint: disable=g-import-not-at-top
-  n = int(config.optim.batch_size)
-  v = skeletons.get_layout(config.data.layout).num_joints
-  x = np.zeros((n, 1, int(config.data.num_frames), v, 3), np.float32)
-  return ArrayDataset(x, np.zeros(n, np.int32), [f"placeholder{i}" for i in range(n)],
-                      config.data.layout, int(config.data.num_classes))
-
-
-def restore_state(config, workdir: str, step: int | None = None):
-  """The TrainState of `workdir`'s checkpoint at `step` (default: latest).
-
-  Raises:
-    FileNotFoundError: the workdir has no checkpoint.
-  """
-  from skel_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
-  from skel_jax.train import pretrain  # pylint: disable=g-import-not-at-top
-  trainer = pretrain.Pretrainer(config, workdir, placeholder_dataset(config))
-  checkpointer = ckpt_lib.Checkpointer(workdir)
-  try:
-    if checkpointer.latest_step() is None:
-      raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}")
-    state, _ = checkpointer.restore(trainer.init_state(), step)
-  finally:
-    checkpointer.close()
-  return state
-
-
 def export_checkpoint(config, workdir: str, out: str, step: int | None = None
                       ) -> dict[str, np.ndarray]:
   """Writes the checkpoint of `workdir` to `out` (`.npz` or `.pt`); returns the state_dict."""
-  sd = reference.reference_from_state(restore_state(config, workdir, step), config)
+  from skel_jax.train import pretrain  # pylint: disable=g-import-not-at-top
+  sd = reference.reference_from_state(pretrain.restore_checkpoint(config, workdir, step), config)
   if state_dict_io.is_torch_file(out):
     state_dict_io.write_torch_state_dict(sd, out)
   else:
