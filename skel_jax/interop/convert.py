@@ -8,7 +8,7 @@ The direction follows the suffixes: a `.pt` / `.pth` / `.tar` / `.ckpt` input is
 one array per state_dict key, in PyTorch layouts; an `.npz` input is written as a PyTorch
 state_dict. Only this command needs PyTorch (`pip install -e '.[torch]'`); skel_jax reads the
 `.npz` with numpy alone (skel_jax.interop.init_from, `config.init_from`,
-`python -m skel_jax.interop.evaluate_released`).
+`python -m skel_jax.released evaluate`).
 """
 
 from __future__ import annotations

@@ -432,19 +432,23 @@ class STGCNBlock(nn.Module):
     return nn.relu(y + res)
 
 
+# Temporal strides of the reference's ten blocks (`net/st_gcn.py`): total stride 4.
+REFERENCE_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
+
+
 def block_plan(hidden: int, out_dim: int, dropout: float, widths: Sequence[int] | None = None,
                strides: Sequence[int] | None = None):
   """(c_out, stride, residual, dropout) of the ten reference blocks (spec 1.5.3 table)."""
   widths = widths or (hidden, hidden, hidden, hidden, 2 * hidden, 2 * hidden, 2 * hidden,
                       4 * hidden, 4 * hidden, out_dim)
-  strides = strides or (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
+  strides = strides or REFERENCE_STRIDES
   if len(widths) != len(strides):
     raise ValueError(f"{len(widths)} block widths but {len(strides)} strides")
   return [(w, s, "none" if i == 0 else "auto", 0.0 if i == 0 else dropout)
           for i, (w, s) in enumerate(zip(widths, strides))]
 
 
-def temporal_out_length(t: int, strides: Sequence[int] = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)) -> int:
+def temporal_out_length(t: int, strides: Sequence[int] = REFERENCE_STRIDES) -> int:
   """Feature-map length T' for input length T (kernel 9, padding 4): 50 -> 13, 64 -> 16."""
   for s in strides:
     t = (t - 1) // s + 1
