@@ -48,6 +48,7 @@ from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import features as features_lib
 from skel_jax.evaluate import files
 from skel_jax.evaluate import knn as knn_lib
+from skel_jax.evaluate import tsne as tsne_lib
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,9 @@ FEATURES = ("backbone", "head")
 
 def subsample(num: int, max_num: int, seed: int) -> np.ndarray:
   """Sorted indices of a deterministic subset of `min(num, max_num)` items (all if max_num<=0)."""
-  if max_num <= 0 or num <= max_num:
+  if max_num <= 0:
     return np.arange(num)
-  return np.sort(np.random.default_rng(seed).choice(num, size=max_num, replace=False))
+  return tsne_lib.subsample_indices(num, max_num, seed)
 
 
 def best_k(config: ml_collections.ConfigDict) -> int:

@@ -436,6 +436,12 @@ class STGCNBlock(nn.Module):
 REFERENCE_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
 
 
+def global_pool(fmap: jnp.ndarray) -> jnp.ndarray:
+  """`[N, M, T', V, D]` -> `[N, D]`: mean over (T', V), then over persons (the reference's
+  `F.avg_pool2d` over the feature map and `mean` over persons in `net/st_gcn.py`)."""
+  return fmap.mean(axis=(2, 3)).mean(axis=1)
+
+
 def block_plan(hidden: int, out_dim: int, dropout: float, widths: Sequence[int] | None = None,
                strides: Sequence[int] | None = None):
   """(c_out, stride, residual, dropout) of the ten reference blocks (spec 1.5.3 table)."""
@@ -505,7 +511,7 @@ class STGCN(nn.Module):
                      conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
                      name=f"block{i}")(h, train=train)
     fmap = h.astype(jnp.float32).reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
-    pooled = fmap.mean(axis=(2, 3)).mean(axis=1)  # [N, D]: GAP over (T', V), then persons
+    pooled = global_pool(fmap)  # [N, D]
     aux = {"feature_map": fmap, "pooled": pooled}
     if self.num_classes is None:
       return pooled, aux

@@ -112,23 +112,25 @@ def make_optimizer(optim: ml_collections.ConfigDict, steps_per_epoch: int):
   lr_fn = schedules.epoch_schedule(optim.schedule, optim.lr, steps_per_epoch, optim.epochs,
                                    lr_steps=tuple(optim.lr_steps),
                                    warmup_epochs=optim.get("warmup_epochs", 0))
-  # PyTorch SGD: g += wd * theta, buf = mu * buf + g, theta -= lr * buf.
-  sgd = [optax.add_decayed_weights(optim.weight_decay),
-         optax.sgd(lr_fn, momentum=optim.momentum or None, nesterov=optim.nesterov)]
+  tx = schedules.torch_sgd(lr_fn, momentum=optim.momentum, nesterov=optim.nesterov,
+                           weight_decay=optim.weight_decay, clip=_gradient_clip(optim))
+  return tx, lr_fn
+
+
+def _gradient_clip(optim: ml_collections.ConfigDict) -> optax.GradientTransformation | None:
+  """The clip of the raw loss gradient (before the L2 term), or None; off in the reference."""
   clip = float(optim.get("clip_grad_norm", 0.0))
-  if clip > 0:
-    # Off in the reference; clips the raw loss gradient, before the L2 term is added.
-    mode = optim.get("clip_mode", "global")
-    if mode == "global":
-      sgd.insert(0, optax.clip_by_global_norm(clip))
-    elif mode == "adaptive":
-      # Unit-wise: each output unit's gradient norm is capped at clip * its weight norm, so
-      # one layer's huge gradient (the early temporal kernels at init) cannot shrink the
-      # step of every other layer, as a global-norm clip does.
-      sgd.insert(0, optax.adaptive_grad_clip(clip))
-    else:
-      raise ValueError(f"unknown optim.clip_mode {mode!r}; known: 'global', 'adaptive'")
-  return optax.chain(*sgd), lr_fn
+  if clip <= 0:
+    return None
+  mode = optim.get("clip_mode", "global")
+  if mode == "global":
+    return optax.clip_by_global_norm(clip)
+  if mode == "adaptive":
+    # Unit-wise: each output unit's gradient norm is capped at clip * its weight norm, so one
+    # layer's huge gradient (the early temporal kernels at init) cannot shrink the step of
+    # every other layer, as a global-norm clip does.
+    return optax.adaptive_grad_clip(clip)
+  raise ValueError(f"unknown optim.clip_mode {mode!r}; known: 'global', 'adaptive'")
 
 
 def make_momentum_fn(moco_config: ml_collections.ConfigDict, steps_per_epoch: int, epochs: int):
