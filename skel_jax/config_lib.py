@@ -100,7 +100,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.demo_nuisance = 1.0  # demo data only: scale of posture / distractor nuisance
   c.data.demo_two_person_prob = 0.3  # demo data only: share of clips with a second person
   # Demo data only: the generator's action ids behind labels 0..num_classes-1; () = the first
-  # num_classes actions (skel_jax/data/synthetic.py lists them).
+  # num_classes actions (skel_jax/data/synthetic/ lists them).
   c.data.demo_classes = ()
   c.data.demo_shear = 0.0  # demo data only: per-clip shear of the augmentation's form
   c.data.demo_seed = 0  # demo data only: the generator's seed (independent of the run's seed)

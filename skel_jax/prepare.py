@@ -5,8 +5,9 @@
 
 DATASET is one of ntu60_xsub, ntu60_xview, ntu120_xsub, ntu120_xset, pku1_xsub, pku1_xview,
 pku2_xsub, pku2_xview, nwucla. The raw files are read in parallel (one process per worker,
-one raw file per work item), preprocessed as in reference-spec 1.1 (steps A and B; no view
-rotation for NW-UCLA unless --view-normalize), and written to `{out}/{dataset}/{train,test}.npz`
+one raw file per work item), preprocessed as the reference repositories do (`tools/ntu_gendata.py`
+then `feeder/preprocess_ntu.py` in LinguoLi/CrosSCLR and the others; docs/datasets.md; no view
+rotation for NW-UCLA unless --view_normalize), and written to `{out}/{dataset}/{train,test}.npz`
 (format in skel_jax/data/prepared.py; read it with `load_prepared(out, dataset, split)`).
 
 Long runs show a progress bar (files/s, ETA) on stderr. A run is resumable: finished shards
@@ -16,15 +17,14 @@ and the dataset folder appears only at the end, by a rename (never half written)
 Your own skeletons (skel_jax/data/custom.py; docs/datasets.md, "Your own skeleton"):
 
     python -m skel_jax.prepare custom --raw=CLIPS_DIR --layout=my_layout.json --name=mydata \
-        --out=/data/skel_jax [--labels=CLIPS_DIR/labels.csv] [--frames=64] [--no-center]
+        --out=/data/skel_jax [--labels=CLIPS_DIR/labels.csv] [--frames=64] [--nocenter]
 
 NTU needs the missing-skeletons list (`ntu60_samples_with_missing_skeletons.txt` or the
-`ntu120_` one): give it with --skip-list, or put it in the raw folder (or its `meta/`).
+`ntu120_` one): give it with --skip_list, or put it in the raw folder (or its `meta/`).
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import hashlib
@@ -37,7 +37,9 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from absl import flags
 
+from skel_jax import cli
 from skel_jax import progress as progress_lib
 from skel_jax.data import custom, ntu, nw_ucla, pku_mmd
 from skel_jax.data.dataset import ArrayDataset
@@ -101,8 +103,8 @@ def find_ntu_skip_list(num_classes: int, raw_dir: str, skip_list: str | None) ->
       return ntu.read_skip_list(path)
   raise DataError(
       f"the NTU missing-skeletons list {name} was not found (looked in {places}); pass "
-      "--skip-list=PATH (the list of samples without skeletons published with NTU RGB+D), "
-      "or --skip-list=none to keep every file")
+      "--skip_list=PATH (the list of samples without skeletons published with NTU RGB+D), "
+      "or --skip_list=none to keep every file")
 
 
 def plan_dataset(
@@ -410,7 +412,7 @@ def prepare(
           raise
   except DataError as e:
     raise DataError(f"{e}\n(finished shards are kept in {partial}; fix or remove the file, or "
-                    "add --skip-bad, and rerun the same command to resume)") from e
+                    "add --skip_bad, and rerun the same command to resume)") from e
   bar.close()
   if progress:
     resumed = f" ({done_before} done before)" if done_before else ""
@@ -434,7 +436,7 @@ def prepare(
 
 
 def _rejected_summary(rejected: list[dict], final: str, shown: int = 5) -> str:
-  lines = [f"skipped {len(rejected)} bad file(s) (--skip-bad); all are listed with their "
+  lines = [f"skipped {len(rejected)} bad file(s) (--skip_bad); all are listed with their "
            f"reason under 'rejected' in {os.path.join(final, 'info.json')}:"]
   lines += [f"  {r['reason']}" for r in rejected[:shown]]
   if len(rejected) > shown:
@@ -442,47 +444,51 @@ def _rejected_summary(rejected: list[dict], final: str, shown: int = 5) -> str:
   return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog="python -m skel_jax.prepare",
-      description="Prepare a skeleton action dataset from its raw release.")
-  parser.add_argument("dataset", choices=DATASETS + (custom.KIND,),
-                      help="a built-in dataset, or 'custom' for your own clips")
-  parser.add_argument("--raw", required=True, help="folder of the raw release")
-  parser.add_argument("--out", required=True, help="output folder ({out}/{dataset}/...)")
-  parser.add_argument("--frames", type=int, default=None,
-                      help="frames per clip (default 50; custom: 64)")
-  parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
-  parser.add_argument("--skip-list", default=None,
-                      help="NTU missing-skeletons list, or 'none' (default: search beside --raw)")
-  parser.add_argument("--view-normalize", default=None, action=argparse.BooleanOptionalAction,
-                      help="per-frame y-rotation (default: on for NTU/PKU, off for NW-UCLA)")
-  parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
-  parser.add_argument("--shard-size", type=int, default=64, help="raw files per shard")
-  parser.add_argument("--skip-bad", action="store_true",
-                      help="leave out raw files that cannot be read (listed with the reason "
-                      "in info.json) instead of stopping at the first")
-  group = parser.add_argument_group("custom", "options of `custom` (one file per clip in --raw)")
-  group.add_argument("--layout", help="the clips' skeleton layout: a built-in name or a .json "
-                     "file (docs/datasets.md)")
-  group.add_argument("--name", help="dataset name: the folder under --out and "
-                     "--config.data.dataset")
-  group.add_argument("--labels", help="CSV with the columns clip, label, split "
-                     "(default RAW/labels.csv)")
-  group.add_argument("--center", default=True, action=argparse.BooleanOptionalAction,
-                     help="centre every frame on the layout's centre joint (default on)")
-  return parser
+_PROG = "python -m skel_jax.prepare"
+_FLAGS = flags.FlagValues()
+_RAW = flags.DEFINE_string("raw", None, "folder of the raw release", flag_values=_FLAGS)
+_OUT = flags.DEFINE_string("out", None, "output folder ({out}/{dataset}/...)",
+                           flag_values=_FLAGS)
+_FRAMES = flags.DEFINE_integer("frames", None, "frames per clip (default 50; custom: 64)",
+                               flag_values=_FLAGS)
+_WORKERS = flags.DEFINE_integer("workers", None, "processes (default: all CPUs)",
+                                flag_values=_FLAGS)
+_SKIP_LIST = flags.DEFINE_string(
+    "skip_list", None, "NTU missing-skeletons list, or 'none' (default: search beside --raw)",
+    flag_values=_FLAGS)
+_VIEW_NORMALIZE = flags.DEFINE_bool(
+    "view_normalize", None, "per-frame y-rotation (default: on for NTU/PKU, off for NW-UCLA)",
+    flag_values=_FLAGS)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an existing dataset",
+                               flag_values=_FLAGS)
+_SHARD_SIZE = flags.DEFINE_integer("shard_size", 64, "raw files per shard", flag_values=_FLAGS)
+_SKIP_BAD = flags.DEFINE_bool(
+    "skip_bad", False, "leave out raw files that cannot be read (listed with the reason in "
+    "info.json) instead of stopping at the first", flag_values=_FLAGS)
+# Options of `custom` (one file per clip in --raw).
+_LAYOUT = flags.DEFINE_string(
+    "layout", None, "custom: the clips' skeleton layout, a built-in name or a .json file "
+    "(docs/datasets.md)", flag_values=_FLAGS)
+_NAME = flags.DEFINE_string("name", None, "custom: dataset name, the folder under --out and "
+                            "--config.data.dataset", flag_values=_FLAGS)
+_LABELS = flags.DEFINE_string("labels", None, "custom: CSV with the columns clip, label, split "
+                              "(default RAW/labels.csv)", flag_values=_FLAGS)
+_CENTER = flags.DEFINE_bool("center", True, "custom: centre every frame on the layout's centre "
+                            "joint", flag_values=_FLAGS)
+flags.mark_flags_as_required(["raw", "out"], flag_values=_FLAGS)
+_DESCRIPTION = (f"{_PROG} DATASET --raw=RAW_DIR --out=DATA_DIR: prepare a skeleton action "
+                f"dataset from its raw release. DATASET: {', '.join(DATASETS)}, or "
+                f"{custom.KIND} for your own clips.")
 
 
-def _main_custom(args) -> int:
-  if not args.layout or not args.name:
-    print("error: custom needs --layout=NAME_OR_FILE and --name=DATASET_NAME", file=sys.stderr)
-    return 2
+def _main_custom() -> int:
+  if not _LAYOUT.value or not _NAME.value:
+    return cli.usage_error("custom needs --layout=NAME_OR_FILE and --name=DATASET_NAME", _PROG)
   try:
     final = custom.prepare_folder(
-        args.raw, args.out, args.name, args.layout, labels=args.labels,
-        num_frames=args.frames or 64, center=args.center,
-        view_normalize=bool(args.view_normalize), overwrite=args.overwrite)
+        _RAW.value, _OUT.value, _NAME.value, _LAYOUT.value, labels=_LABELS.value,
+        num_frames=_FRAMES.value or 64, center=_CENTER.value,
+        view_normalize=bool(_VIEW_NORMALIZE.value), overwrite=_OVERWRITE.value)
   except (DataError, LayoutError, FileExistsError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -491,20 +497,29 @@ def _main_custom(args) -> int:
   print(f"wrote {final}: " + ", ".join(f"{k} {v} clips" for k, v in info["counts"].items())
         + f", {info['num_classes']} classes, layout {info['layout']} "
         f"({info['num_joints']} joints, channels {','.join(info['channels'])})\n"
-        f"train with: --config.data.dataset={args.name} --config.data.data_dir={args.out}")
+        f"train with: --config.data.dataset={_NAME.value} --config.data.data_dir={_OUT.value}")
   return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  """Command-line entry point; returns the exit status."""
-  args = _parser().parse_args(argv)
-  if args.dataset == custom.KIND:
-    return _main_custom(args)
+  """Command-line entry point (arguments without the program name); returns the exit status.
+
+  Raises:
+    SystemExit: status 2 for a bad flag or DATASET, 0 after --help.
+  """
+  positional = cli.parse(_FLAGS, argv, _PROG, _DESCRIPTION)
+  if len(positional) != 1 or positional[0] not in DATASETS + (custom.KIND,):
+    raise SystemExit(cli.usage_error(
+        f"give one DATASET among {', '.join(DATASETS + (custom.KIND,))}; got {positional}",
+        _PROG))
+  dataset = positional[0]
+  if dataset == custom.KIND:
+    return _main_custom()
   try:
-    final = prepare(args.dataset, args.raw, args.out, num_frames=args.frames or 50,
-                    workers=args.workers, skip_list=args.skip_list,
-                    view_normalize=args.view_normalize, overwrite=args.overwrite,
-                    shard_size=args.shard_size, skip_bad=args.skip_bad)
+    final = prepare(dataset, _RAW.value, _OUT.value, num_frames=_FRAMES.value or 50,
+                    workers=_WORKERS.value, skip_list=_SKIP_LIST.value,
+                    view_normalize=_VIEW_NORMALIZE.value, overwrite=_OVERWRITE.value,
+                    shard_size=_SHARD_SIZE.value, skip_bad=_SKIP_BAD.value)
   except (DataError, FileExistsError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -515,4 +530,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run_tool(main)

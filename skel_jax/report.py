@@ -1,6 +1,6 @@
 r"""Side-by-side comparison of finished runs: a markdown table and PNG curves.
 
-    python -m skel_jax.report WORKDIR [WORKDIR ...] [--out=report_dir] [--no-plots]
+    python -m skel_jax.report WORKDIR [WORKDIR ...] [--out=report_dir] [--noplots]
 
 Each WORKDIR is a run directory (with `results.json`, `config.json`, `metrics.jsonl`) or a
 multi-stream directory from `--mode=three_stream`, whose stream runs (`joint/`, `motion/`,
@@ -18,7 +18,6 @@ plot written by the evaluation (`tsne*.png`) is copied to `{out}/<run>_tsne*.png
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -26,6 +25,9 @@ import shutil
 import sys
 from collections.abc import Sequence
 
+from absl import flags
+
+from skel_jax import cli
 from skel_jax.data import streams as streams_lib
 from skel_jax.evaluate import files
 from skel_jax.evaluate import results as results_lib
@@ -269,23 +271,29 @@ def write_report(workdirs: Sequence[str], out: str, *, plots: bool = True) -> st
   return table
 
 
+_PROG = "python -m skel_jax.report"
+_FLAGS = flags.FlagValues()
+_OUT = flags.DEFINE_string("out", "report", "output folder", flag_values=_FLAGS)
+_PLOTS = flags.DEFINE_bool("plots", True, "PNG curves and t-SNE copies beside the table "
+                           "(--noplots: only the table)", flag_values=_FLAGS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog="python -m skel_jax.report",
-      description="Compare skel_jax runs side by side (markdown table + PNG curves).")
-  parser.add_argument("workdirs", nargs="+", help="run folders (or three_stream folders)")
-  parser.add_argument("--out", default="report", help="output folder (default: ./report)")
-  parser.add_argument("--no-plots", action="store_true", help="only the table")
-  args = parser.parse_args(argv)
+  """Command-line entry point (arguments without the program name); returns the exit status."""
+  workdirs = cli.parse(_FLAGS, argv, _PROG, f"{_PROG} WORKDIR [WORKDIR ...]: compare skel_jax "
+                       "runs (or three_stream folders) side by side (markdown table + PNG "
+                       "curves).")
+  if not workdirs:
+    raise SystemExit(cli.usage_error("give at least one WORKDIR", _PROG))
   try:
-    table = write_report(args.workdirs, args.out, plots=not args.no_plots)
+    table = write_report(workdirs, _OUT.value, plots=_PLOTS.value)
   except FileNotFoundError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   sys.stdout.write(table)
-  print(f"\nreport written to {os.path.join(args.out, 'report.md')}", file=sys.stderr)
+  print(f"\nreport written to {os.path.join(_OUT.value, 'report.md')}", file=sys.stderr)
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run_tool(main)

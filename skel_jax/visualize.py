@@ -11,7 +11,7 @@ r"""Look at skeletons: a layout, a clip of any layout, and a method's augmented 
         --views=normal,extreme,mixed --config=configs/skelemixclr.py:demo --out=views.png
 
 A clip is drawn in the plane of its first two coordinates (x right, y up; image coordinates
-of 2D layouts have y down and are flipped unless --no-y-down), bones from the layout's parents,
+of 2D layouts have y down and are flipped unless --noy_down), bones from the layout's parents,
 joints coloured by body part, the centre joint ringed. A `.npy` / `.json` / `.csv` clip file is
 read as `python -m skel_jax.prepare custom` reads it; `--dataset` reads a prepared dataset (or
 any name `load_dataset` knows). Views come from the config's `aug.normal` and `aug.extreme`
@@ -21,9 +21,9 @@ comes from `jax.random.key(--seed)`. Files are written under a temporary name, t
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+import types
 from collections.abc import Sequence
 
 import matplotlib
@@ -31,8 +31,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
+from skel_jax import cli  # noqa: E402
 from skel_jax.data.preprocess import DataError  # noqa: E402
 from skel_jax.data.skeletons import LayoutError, SkeletonLayout, get_layout  # noqa: E402
 
@@ -316,31 +318,42 @@ def _load_clips(args, layout_arg: str | None):
   return ds.x[picks], layout_arg or ds.layout
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m skel_jax.visualize",
-                              description="Draw a skeleton layout, clips and augmented views.")
-  p.add_argument("--layout", help="layout name or file (required for --clip; alone: draw it)")
-  p.add_argument("--clip", nargs="+", help="clip file(s): .npy, .json or .csv")
-  p.add_argument("--dataset", help="a dataset name (as --config.data.dataset)")
-  p.add_argument("--data_dir", default=None, help="its data folder")
-  p.add_argument("--split", default="train", choices=("train", "test"))
-  p.add_argument("--index", type=int, default=0, help="clip index in the split")
-  p.add_argument("--num_frames", type=int, default=64, help="frames when reading --dataset")
-  p.add_argument("--views", default="", help=f"comma-separated views among {VIEWS}")
-  p.add_argument("--config", default="configs/skelemixclr.py:demo",
-                 help="method config whose augmentations make the views")
-  p.add_argument("--frames", type=int, default=8, help="frames per row of a PNG strip")
-  p.add_argument("--seed", type=int, default=0, help="JAX key of the augmentation draws")
-  p.add_argument("--y-down", default=None, action=argparse.BooleanOptionalAction,
-                 help="y points down (default: for 2D layouts)")
-  p.add_argument("--fps", type=int, default=10)
-  p.add_argument("--out", required=True, help=".png (strip / diagram) or .gif (animation)")
-  return p
+_PROG = "python -m skel_jax.visualize"
+_FLAGS = flags.FlagValues()
+flags.DEFINE_string("layout", None, "layout name or file (required for --clip; alone: draw it)",
+                    flag_values=_FLAGS)
+flags.DEFINE_multi_string("clip", None, "clip file: .npy, .json or .csv (repeat the flag, or "
+                          "list more files after it, for several)", flag_values=_FLAGS)
+flags.DEFINE_string("dataset", None, "a dataset name (as --config.data.dataset)",
+                    flag_values=_FLAGS)
+flags.DEFINE_string("data_dir", None, "its data folder", flag_values=_FLAGS)
+flags.DEFINE_enum("split", "train", ("train", "test"), "split of --dataset", flag_values=_FLAGS)
+flags.DEFINE_integer("index", 0, "clip index in the split", flag_values=_FLAGS)
+flags.DEFINE_integer("num_frames", 64, "frames when reading --dataset", flag_values=_FLAGS)
+flags.DEFINE_string("views", "", f"comma-separated views among {VIEWS}", flag_values=_FLAGS)
+flags.DEFINE_string("config", "configs/skelemixclr.py:demo",
+                    "method config whose augmentations make the views", flag_values=_FLAGS)
+flags.DEFINE_integer("frames", 8, "frames per row of a PNG strip", flag_values=_FLAGS)
+flags.DEFINE_integer("seed", 0, "JAX key of the augmentation draws", flag_values=_FLAGS)
+flags.DEFINE_bool("y_down", None, "y points down (default: for 2D layouts)", flag_values=_FLAGS)
+flags.DEFINE_integer("fps", 10, "frames per second of a GIF", flag_values=_FLAGS)
+flags.DEFINE_string("out", None, ".png (strip / diagram) or .gif (animation)", flag_values=_FLAGS)
+flags.mark_flag_as_required("out", flag_values=_FLAGS)
+
+
+def _parse_args(argv: Sequence[str] | None) -> types.SimpleNamespace:
+  """The flags' values by name; files after `--clip=A` (`--clip A B`) are more clips."""
+  rest = cli.parse(_FLAGS, argv, _PROG, "Draw a skeleton layout, clips and augmented views.")
+  args = types.SimpleNamespace(**{name: _FLAGS[name].value for name in _FLAGS})
+  if rest and not args.clip:
+    raise SystemExit(cli.usage_error(f"unexpected arguments {rest}", _PROG))
+  args.clip = (args.clip or []) + rest
+  return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   """Command-line entry point; returns the exit status."""
-  args = _parser().parse_args(argv)
+  args = _parse_args(argv)
   try:
     if not args.clip and not args.dataset:
       if not args.layout:
@@ -375,4 +388,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run_tool(main)

@@ -457,7 +457,7 @@ def test_converter_without_torch_says_how_to_install(monkeypatch, tmp_path, caps
 
 
 def test_export_checkpoint_writes_the_reference_layout(tmp_path):
-  from skel_jax.interop import export  # pylint: disable=g-import-not-at-top
+  from skel_jax import released  # pylint: disable=g-import-not-at-top
   from skel_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   from skel_jax.train import pretrain  # pylint: disable=g-import-not-at-top
   config = _smoke("skeletonclr")
@@ -466,24 +466,24 @@ def test_export_checkpoint_writes_the_reference_layout(tmp_path):
   checkpointer = ckpt_lib.Checkpointer(str(tmp_path))
   checkpointer.save(3, state, {"step": 3})
   checkpointer.close()
-  sd = export.export_checkpoint(config, str(tmp_path), str(tmp_path / "out.npz"))
+  sd = released.export_checkpoint(config, str(tmp_path), str(tmp_path / "out.npz"))
   want = reference.reference_from_state(state, config)
   back = state_dict_io.load_npz_state_dict(tmp_path / "out.npz")
   assert sorted(back) == sorted(want) == sorted(sd)
   for key in want:
     np.testing.assert_array_equal(back[key], want[key])
   with pytest.raises(FileNotFoundError, match="no checkpoint"):
-    export.export_checkpoint(config, str(tmp_path / "empty"), str(tmp_path / "x.npz"))
+    released.export_checkpoint(config, str(tmp_path / "empty"), str(tmp_path / "x.npz"))
 
 
 def test_evaluate_released_weights(tmp_path):
   pytest.importorskip("skel_jax.evaluate.results", reason="skel_jax/evaluate/results.py missing")
-  from skel_jax.interop import evaluate_released  # pylint: disable=g-import-not-at-top
+  from skel_jax import released  # pylint: disable=g-import-not-at-top
   config = _smoke("aimclr")
   weights = tmp_path / "released.npz"
   state_dict_io.save_npz_state_dict(
       reference.reference_from_state(_random_pieces(config, seed=2), config), weights)
-  results = evaluate_released.evaluate_released(config, str(weights), str(tmp_path / "eval"),
-                                                protocols=("knn",))
+  results = released.evaluate_released(config, str(weights), str(tmp_path / "eval"),
+                                       protocols=("knn",))
   assert any(k.startswith("knn") for k in results)
   assert (tmp_path / "eval" / "released_weights.txt").read_text().strip() == str(weights)

@@ -152,7 +152,7 @@ def test_skip_list_resolution(ntu_raw, tmp_path, monkeypatch):
                                                      "train").names
   os.unlink(ntu_raw / "meta")
   monkeypatch.setattr(prepare, "_shared_data_dirs", lambda: [])
-  with pytest.raises(DataError, match="--skip-list=PATH .* --skip-list=none"):
+  with pytest.raises(DataError, match="--skip_list=PATH .* --skip_list=none"):
     prepare.find_ntu_skip_list(60, str(ntu_raw), None)
   with pytest.raises(DataError, match="skip list not found"):
     prepare.find_ntu_skip_list(60, str(ntu_raw), str(tmp_path / "nope.txt"))
@@ -225,7 +225,7 @@ def test_skip_bad_lists_every_rejected_file(ntu_raw, tmp_path, capsys):
       "S002C002P003R001A009.skeleton, line 3: expected a body info line of 10 values in frame 0, "
       "got 4 values 'not a body line' (body count wrong?)")
   err = capsys.readouterr().err
-  assert err.startswith("skipped 2 bad file(s) (--skip-bad); all are listed with their reason "
+  assert err.startswith("skipped 2 bad file(s) (--skip_bad); all are listed with their reason "
                         f"under 'rejected' in {final}/info.json:\n")
 
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from skel_jax import run
+from skel_jax import fusion_run, run
 from skel_jax.config_lib import load_config
 from skel_jax.evaluate import fusion, protocols, results, semi
 from skel_jax.train import metrics_writer, pretrain
@@ -106,7 +106,7 @@ def test_train_mode_bn_results_sit_beside_the_reference_ones(pretrained):
   assert res["finetune_bntrain"]["settings"]["bn_mode"] == "train"
   assert res["finetune_bntrain"]["finetune_top1_final"] == out["finetune_top1_final"]
   assert os.path.isfile(os.path.join(workdir, "finetune_bntrain_test_logits.npy"))
-  assert run.stream_is_done(c, workdir, ("finetune",), len(splits[0]))
+  assert fusion_run.stream_is_done(c, workdir, ("finetune",), len(splits[0]))
 
 
 def test_best_knn_weights_and_transfer(pretrained):
@@ -134,13 +134,13 @@ def test_best_knn_weights_and_transfer(pretrained):
 def test_finished_streams_are_recognised(pretrained):
   config, workdir, splits, _ = pretrained
   protocols = ("linear", "knn", "tsne")
-  assert run.stream_is_done(config, workdir, protocols, len(splits[0]))
+  assert fusion_run.stream_is_done(config, workdir, protocols, len(splits[0]))
   c = config.copy_and_resolve_references()
   c.eval.linear.epochs = 6  # other settings: the stored result is stale
-  assert not run.stream_is_done(c, workdir, protocols, len(splits[0]))
+  assert not fusion_run.stream_is_done(c, workdir, protocols, len(splits[0]))
   c = config.copy_and_resolve_references()
   c.train.max_steps = 4  # would end at step 4: the checkpoint is not that run's
-  assert not run.stream_is_done(c, workdir, protocols, len(splits[0]))
+  assert not fusion_run.stream_is_done(c, workdir, protocols, len(splits[0]))
 
 
 def test_three_stream_fuses_and_reuses(tmp_path, monkeypatch):

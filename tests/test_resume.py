@@ -2,6 +2,7 @@
 
 import json
 
+import jax
 import numpy as np
 
 from skel_jax.config_lib import load_config
@@ -36,3 +37,16 @@ def test_resume_continues_exactly(tmp_path):
                              [expected[s] for s in range(1, total + 1)], rtol=1e-6)
   config_json = json.loads((resumed / "config.json").read_text())
   assert config_json["method"] == "skeletonclr"
+
+
+def test_restoring_needs_only_the_abstract_state():
+  """`abstract_state` (what a restore is given) has `init_state`'s structure, shapes, dtypes
+  and shardings, without running the init."""
+  config = load_config("configs/skeletonclr.py", "smoke")
+  trainer = pretrain.Pretrainer(config, "/tmp/unused", pretrain.load_splits(config)[0])
+  abstract, state = trainer.abstract_state(), trainer.init_state()
+  leaves = jax.tree_util.tree_leaves_with_path(abstract)
+  assert jax.tree_util.tree_structure(abstract) == jax.tree_util.tree_structure(state)
+  for (path, a), b in zip(leaves, jax.tree_util.tree_leaves(state), strict=True):
+    assert isinstance(a, jax.ShapeDtypeStruct), path
+    assert (a.shape, a.dtype, a.sharding) == (b.shape, b.dtype, b.sharding), path

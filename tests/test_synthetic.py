@@ -264,13 +264,13 @@ def test_scale_nuisance_moves_posture_toward_neutral_and_shrinks_gestures():
              "arms": np.full((1, 2, 4), 40.0), "legs": np.array([[[-10.0, 5.0, 25.0]] * 2]),
              "idle_amp": np.array([[0.5, 1.0]]), "dis_amp": np.array([[-0.8, 0.4]]),
              "speed": np.array([1.1])}
-  half = synthetic._scale_nuisance(persons, 0.5)
+  half = synthetic.generator._scale_nuisance(persons, 0.5)
   np.testing.assert_array_equal(half["trunk"], [[5.0, -10.0, 2.0]])
   np.testing.assert_array_equal(half["arms"], np.full((1, 2, 4), 20.0))
   np.testing.assert_array_equal(half["dis_amp"], [[-0.4, 0.2]])
   np.testing.assert_array_equal(half["idle_amp"], [[0.25, 0.5]])
   assert half["speed"] is persons["speed"]  # timing and style are not nuisance
-  assert synthetic._scale_nuisance(persons, 1.0) is persons
+  assert synthetic.generator._scale_nuisance(persons, 1.0) is persons
 
 
 def test_nuisance_zero_keeps_actions_and_removes_posture():

@@ -17,7 +17,8 @@ draws:
    Ct for the whole batch.
 
 The donor region is returned at input resolution (`MixResult.region`, `[T, V]`);
-`feature_mask` maps it to the encoder's feature grid through the temporal strides, which is
+`feature_mask` maps it to the encoder's feature grid through the encoder's total temporal
+stride (the method passes it: augmentations do not know the network), which is
 what the reference builds directly at `T/4` and which therefore needs `T` divisible by 4
 (docs/fidelity.md). The rule used here (the centre rule, see `feature_mask`) equals the
 reference's mask whenever the reference's is defined and works for any `T` (50 -> 13 rows).
@@ -37,10 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from skel_jax.data import skeletons
-from skel_jax.models.stgcn import temporal_out_length
 
-# Temporal strides of the reference's ten ST-GCN blocks (net/st_gcn.py): total stride 4.
-REFERENCE_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
 # Feature-grid length of the reference input (64 frames / 4): the grid its segment ranges
 # were written for (SkeleMixCLR's `ske_swap`).
 REFERENCE_GRID = 16
@@ -306,10 +304,10 @@ def skelemix_repeats_with_draws(x: jax.Array, shift, joints, start, length,
       jnp.asarray(shift), jnp.asarray(joints), jnp.asarray(start), jnp.asarray(length))
 
 
-def feature_mask(region: jax.Array, strides: Sequence[int] = REFERENCE_STRIDES) -> jax.Array:
+def feature_mask(region: jax.Array, ratio: int = 4) -> jax.Array:
   """The feature-resolution mask `[..., T', V]` of an input-level region `[..., T, V]`.
 
-  Rule (centre rule): with the total temporal stride `r = prod(strides)`, feature frame t' is
+  Rule (centre rule): with the encoder's total temporal stride `r = ratio`, feature frame t' is
   in the mask exactly when input frame `r * t'` is in the region. Every temporal convolution
   of the encoder has an odd kernel with `k // 2` zero padding (net/st_gcn.py), so output frame j
   of a stride-s layer is centred on its input frame `s * j`, and after the whole stack feature
@@ -319,20 +317,18 @@ def feature_mask(region: jax.Array, strides: Sequence[int] = REFERENCE_STRIDES) 
 
   * For a region on the r-frame grid, `[r a, r (a + Ct))`, the mask rows are exactly
     `[a, a + Ct)`, which is the reference's mask (built in `ske_swap`), for any T.
-  * T' = `temporal_out_length(T, strides)` = `ceil(T / r)`, so T = 50 gives 13 rows (the last
+  * T' = `ceil(T / r)`, the encoder's feature length, so T = 50 gives 13 rows (the last
     covers input frames 48-49) where the reference's `T // 4 = 12` fails.
   * The receptive-field spill-over at the region edges is ignored, as in the reference.
 
   Args:
     region: `[..., T, V]` 0/1 input-level mask (leading axes, e.g. repeats, are kept).
-    strides: per-block temporal strides of the encoder (default: the reference's ten blocks).
+    ratio: the encoder's total temporal stride, the product of its blocks' strides (the
+      method passes its encoder's; 4 for the reference's ten blocks).
 
   Returns:
     `[..., T', V]` 0/1 mask, dtype of `region`.
   """
-  r = int(np.prod(strides))
-  t = region.shape[-2]
-  out = region[..., ::r, :]  # [..., ceil(T / r), V]
+  r = int(ratio)
   # Nested floors compose, so the encoder's T' is ceil(T / r) for any stride sequence.
-  assert out.shape[-2] == temporal_out_length(t, strides), (out.shape, t, strides)
-  return out
+  return region[..., ::r, :]  # [..., ceil(T / r), V]

@@ -2,7 +2,7 @@
 
     python -m skel_jax.prepare custom --raw=CLIPS_DIR --labels=labels.csv \\
         --layout=my_layout.json --name=mydata --out=DATA_DIR [--frames=64] \\
-        [--no-center] [--view-normalize]
+        [--nocenter] [--view_normalize]
 
 Input (docs/datasets.md, "Your own skeleton"):
 

@@ -142,13 +142,10 @@ def make_optimizer(settings: FinetuneSettings, steps_per_epoch: int):
   lr_fn = schedules.epoch_schedule(settings.schedule, settings.lr, steps_per_epoch,
                                    settings.epochs, tuple(settings.lr_steps),
                                    settings.warmup_epochs)
-  parts = []
-  if settings.clip_grad:
-    parts.append(optax.clip_by_global_norm(settings.max_grad_norm))
-  if settings.weight_decay:
-    parts.append(optax.add_decayed_weights(settings.weight_decay))
-  parts.append(optax.sgd(lr_fn, momentum=settings.momentum or None, nesterov=settings.nesterov))
-  return optax.chain(*parts), lr_fn
+  clip = optax.clip_by_global_norm(settings.max_grad_norm) if settings.clip_grad else None
+  tx = schedules.torch_sgd(lr_fn, momentum=settings.momentum, nesterov=settings.nesterov,
+                           weight_decay=settings.weight_decay or None, clip=clip)
+  return tx, lr_fn
 
 
 def classifier_model(backbone: STGCN, variables: dict, num_classes: int,

@@ -130,15 +130,12 @@ def make_optimizer(lr: float, *, steps_per_epoch: int, epochs: int, lr_steps: Se
   """PyTorch-equivalent SGD (`torch.optim.SGD`) with a per-epoch schedule ('step' as in the
   reference, or 'cosine').
 
-  `add_decayed_weights` first gives `g + wd * theta`; `optax.sgd`'s trace then computes
-  `buf = mu * buf + g` (no dampening) and the update `-lr * buf` (or `-lr * (g + mu * buf)` with
-  Nesterov), which is exactly `torch.optim.SGD` with `weight_decay`, `momentum`, `nesterov`.
+  The optimiser is `schedules.torch_sgd`, exactly `torch.optim.SGD` with `weight_decay`,
+  `momentum`, `nesterov`.
   """
   lr_fn = schedules.epoch_schedule(schedule, lr, steps_per_epoch, epochs, lr_steps)
-  sgd = optax.sgd(lr_fn, momentum=momentum if momentum else None, nesterov=nesterov)
-  if weight_decay:
-    return optax.chain(optax.add_decayed_weights(weight_decay), sgd)
-  return sgd
+  return schedules.torch_sgd(lr_fn, momentum=momentum, nesterov=nesterov,
+                             weight_decay=weight_decay or None)
 
 
 def _loss_fn(params, x, y):

@@ -1,6 +1,6 @@
 """KNN monitoring during pretraining and the best-KNN backbone.
 
-`KnnMonitor(state) -> {'knn/top1@k': ...}` is the `Pretrainer.knn_monitor` hook, called every
+`KnnMonitor(state) -> {'knn/top1@k': ...}` is the `knn_monitor` of `Pretrainer.run`, called every
 `config.train.knn_every_epochs` epochs; the scalars go to `metrics.jsonl` and TensorBoard with
 the training scalars. It runs the weighted k-NN of SkeleMixCLR (czhaneva/SkeleMixCLR)
 processor/knn_monitor.py `knn_predict` (InstDisc: bank = L2-normalised
@@ -50,6 +50,7 @@ from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import features as features_lib
 from skel_jax.evaluate import files
 from skel_jax.evaluate import knn as knn_lib
+from skel_jax.evaluate import tsne as tsne_lib
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,9 @@ FEATURES = ("backbone", "head")
 
 def subsample(num: int, max_num: int, seed: int) -> np.ndarray:
   """Sorted indices of a deterministic subset of `min(num, max_num)` items (all if max_num<=0)."""
-  if max_num <= 0 or num <= max_num:
+  if max_num <= 0:
     return np.arange(num)
-  return np.sort(np.random.default_rng(seed).choice(num, size=max_num, replace=False))
+  return tsne_lib.subsample_indices(num, max_num, seed)
 
 
 def best_k(config: ml_collections.ConfigDict) -> int:
@@ -210,7 +211,7 @@ class KnnMonitor:
 
 def build_monitor(config: ml_collections.ConfigDict, workdir: str, train: ArrayDataset,
                   test: ArrayDataset, *, steps_per_epoch: int) -> KnnMonitor | None:
-  """The monitor for `Pretrainer.knn_monitor`, or None when `train.knn_every_epochs` is 0."""
+  """The `knn_monitor` for `Pretrainer.run`, or None when `train.knn_every_epochs` is 0."""
   if int(config.train.get("knn_every_epochs", 0)) <= 0:
     return None
   return KnnMonitor(config, train, test, workdir=workdir, steps_per_epoch=steps_per_epoch)

@@ -8,7 +8,9 @@
   reference run, `config.init_from`), `load_backbone_variables(path, config)` (evaluate
   released weights).
 * `state_dict_io`: `.npz` state_dicts (numpy only) and `.pt` files (PyTorch, optional extra).
-* Commands: `python -m skel_jax.interop.convert IN.pt OUT.npz` (and back),
-  `python -m skel_jax.interop.evaluate_released --weights=W.npz --config=...`,
-  `python -m skel_jax.interop.export --config=... --workdir=... --out=W.npz`.
+* Command: `python -m skel_jax.interop.convert IN.pt OUT.npz` (and back).
+
+This package only converts formats. Evaluating released weights and exporting a run's
+checkpoint use the trainer and the protocols: they are in skel_jax.released
+(`python -m skel_jax.released evaluate|export`).
 """

@@ -4,21 +4,22 @@ r"""Converts reference PyTorch checkpoints to `.npz` and back: `python -m skel_j
     python -m skel_jax.interop.convert exported.npz exported.pt      # back to PyTorch
 
 The direction follows the suffixes: a `.pt` / `.pth` / `.tar` / `.ckpt` input is read with
-`torch.load` (safe `weights_only` mode unless `--trust-pickle`) and written as an `.npz` with
+`torch.load` (safe `weights_only` mode unless `--trust_pickle`) and written as an `.npz` with
 one array per state_dict key, in PyTorch layouts; an `.npz` input is written as a PyTorch
 state_dict. Only this command needs PyTorch (`pip install -e '.[torch]'`); skel_jax reads the
 `.npz` with numpy alone (skel_jax.interop.init_from, `config.init_from`,
-`python -m skel_jax.interop.evaluate_released`).
+`python -m skel_jax.released evaluate`).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
 import numpy as np
+from absl import flags
 
+from skel_jax import cli
 from skel_jax.interop import state_dict_io
 from skel_jax.interop.stgcn_state_dict import StateDictError
 
@@ -60,26 +61,31 @@ def convert(src: str, dst: str, *, trust_pickle: bool = False) -> dict[str, np.n
                    "(in either order)")
 
 
+_PROG = "python -m skel_jax.interop.convert"
+_FLAGS = flags.FlagValues()
+_TRUST_PICKLE = flags.DEFINE_bool(
+    "trust_pickle", False, "torch.load with weights_only=False (only for files you trust)",
+    flag_values=_FLAGS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog="python -m skel_jax.interop.convert",
-      description="Reference PyTorch checkpoint (.pt) <-> numpy state_dict (.npz).")
-  parser.add_argument("src", help="input file (.pt/.pth or .npz)")
-  parser.add_argument("dst", help="output file (.npz or .pt)")
-  parser.add_argument("--trust-pickle", action="store_true",
-                      help="torch.load with weights_only=False (only for files you trust)")
-  args = parser.parse_args(argv)
+  """Command-line entry point (arguments without the program name); returns the exit status."""
+  files = cli.parse(_FLAGS, argv, _PROG, f"{_PROG} SRC DST: reference PyTorch checkpoint "
+                    "(.pt/.pth) <-> numpy state_dict (.npz); the suffixes give the direction.")
+  if len(files) != 2:
+    raise SystemExit(cli.usage_error(f"give SRC and DST files; got {files}", _PROG))
+  src, dst = files
   try:
-    sd = convert(args.src, args.dst, trust_pickle=args.trust_pickle)
+    sd = convert(src, dst, trust_pickle=_TRUST_PICKLE.value)
   except state_dict_io.TorchMissingError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except (ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
-  print(f"wrote {args.dst}: {describe(sd)}")
+  print(f"wrote {dst}: {describe(sd)}")
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run_tool(main)

@@ -121,7 +121,7 @@ def read_torch_state_dict(path: str | os.PathLike, *, weights_only: bool = True
   try:
     obj = torch.load(path, map_location="cpu", weights_only=weights_only)
   except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-    hint = (" (if you trust the file: --trust-pickle, i.e. weights_only=False)"
+    hint = (" (if you trust the file: --trust_pickle, i.e. weights_only=False)"
             if weights_only else "")
     raise ValueError(f"{path}: torch.load failed: {e}{hint}") from e
   try:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from skel_jax.augment import registry as aug_registry
 from skel_jax.methods import moco
 from skel_jax.methods.skeletonclr import SkeletonCLR
-from skel_jax.models.contrastive import global_pool
+from skel_jax.models.stgcn import global_pool
 
 EADM_MODES = ("fixed", "noop")
 

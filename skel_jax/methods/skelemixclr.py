@@ -31,7 +31,7 @@ import numpy as np
 from skel_jax.augment import mixing
 from skel_jax.methods import moco
 from skel_jax.methods.skeletonclr import SkeletonCLR
-from skel_jax.models.stgcn import block_plan
+from skel_jax.models.stgcn import block_plan, temporal_out_length
 
 
 def mask_pool(fmap: jnp.ndarray, mask: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -158,9 +158,11 @@ class SkeleMixCLR(SkeletonCLR):
     `make_views` draws the mixes; given draws (`mixing.skelemix_repeats_with_draws`) feed the
     step the official code's mixes (tests/test_step_parity.py).
     """
+    mask = mixing.feature_mask(mix.region, self.ratio)  # [R, T', V]
+    # The mask pools the encoder's feature map: it must have the map's length.
+    assert mask.shape[-2] == temporal_out_length(query.shape[2], self.strides), mask.shape
     return {"query": query, "key": key, "mixed": mix.mixed,  # [R, N, M, T, V, C]
-            "partner": mix.partner,  # [R, N]
-            "mask": mixing.feature_mask(mix.region, self.strides)}  # [R, T', V]
+            "partner": mix.partner, "mask": mask}  # [R, N], [R, T', V]
 
   def loss(self, params, batch_stats, key_params, key_batch_stats, queues, views, rng, epoch):
     del epoch

@@ -37,9 +37,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from skel_jax.models.contrastive import global_pool
 from skel_jax.models.heads import MLPHead, head_kernel_init
-from skel_jax.models.stgcn import STGCN
+from skel_jax.models.stgcn import STGCN, global_pool
 
 
 def to_tokens(fmap: jnp.ndarray) -> jnp.ndarray:

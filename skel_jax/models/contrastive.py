@@ -21,12 +21,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from skel_jax.models.heads import MLPHead
-from skel_jax.models.stgcn import STGCN
-
-
-def global_pool(fmap: jnp.ndarray) -> jnp.ndarray:
-  """`[N, M, T', V, D]` -> `[N, D]`: mean over (T', V), then over persons."""
-  return fmap.mean(axis=(2, 3)).mean(axis=1)
+from skel_jax.models.stgcn import STGCN, global_pool
 
 
 class ContrastiveEncoder(nn.Module):

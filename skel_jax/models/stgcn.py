@@ -433,19 +433,29 @@ class STGCNBlock(nn.Module):
     return nn.relu(y + res)
 
 
+# Temporal strides of the reference's ten blocks (`net/st_gcn.py`): total stride 4.
+REFERENCE_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
+
+
+def global_pool(fmap: jnp.ndarray) -> jnp.ndarray:
+  """`[N, M, T', V, D]` -> `[N, D]`: mean over (T', V), then over persons (the reference's
+  `F.avg_pool2d` over the feature map and `mean` over persons in `net/st_gcn.py`)."""
+  return fmap.mean(axis=(2, 3)).mean(axis=1)
+
+
 def block_plan(hidden: int, out_dim: int, dropout: float, widths: Sequence[int] | None = None,
                strides: Sequence[int] | None = None):
   """(c_out, stride, residual, dropout) of the ten reference blocks (`Model.__init__`)."""
   widths = widths or (hidden, hidden, hidden, hidden, 2 * hidden, 2 * hidden, 2 * hidden,
                       4 * hidden, 4 * hidden, out_dim)
-  strides = strides or (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
+  strides = strides or REFERENCE_STRIDES
   if len(widths) != len(strides):
     raise ValueError(f"{len(widths)} block widths but {len(strides)} strides")
   return [(w, s, "none" if i == 0 else "auto", 0.0 if i == 0 else dropout)
           for i, (w, s) in enumerate(zip(widths, strides))]
 
 
-def temporal_out_length(t: int, strides: Sequence[int] = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)) -> int:
+def temporal_out_length(t: int, strides: Sequence[int] = REFERENCE_STRIDES) -> int:
   """Feature-map length T' for input length T (kernel 9, padding 4): 50 -> 13, 64 -> 16."""
   for s in strides:
     t = (t - 1) // s + 1
@@ -502,7 +512,7 @@ class STGCN(nn.Module):
                      conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
                      name=f"block{i}")(h, train=train)
     fmap = h.astype(jnp.float32).reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
-    pooled = fmap.mean(axis=(2, 3)).mean(axis=1)  # [N, D]: GAP over (T', V), then persons
+    pooled = global_pool(fmap)  # [N, D]
     aux = {"feature_map": fmap, "pooled": pooled}
     if self.num_classes is None:
       return pooled, aux

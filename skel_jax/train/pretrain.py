@@ -1,8 +1,10 @@
 """The pretraining loop: data, optimiser, jit'd data-parallel steps, logs and checkpoints.
 
 `pretrain(config, workdir)` runs (or resumes) contrastive pretraining of `config.method`.
-The optimiser is the reference's (spec 1.7): SGD with momentum 0.9, coupled L2 weight decay
-on every parameter, an epoch-based step (or cosine) schedule. The workdir receives
+The optimiser is the reference's (`PT_Processor.load_optimizer` in `processor/pretrain.py` of
+LinguoLi/CrosSCLR and the repositories built on it: `torch.optim.SGD` with `weight_decay`):
+SGD with momentum 0.9, coupled L2 weight decay on every parameter, an epoch-based step (or
+cosine) schedule. The workdir receives
 `config.json`, `metrics.jsonl` + TensorBoard event files, and orbax checkpoints; a run killed
 at any point resumes from the latest checkpoint and continues exactly as an uninterrupted run.
 SIGTERM or SIGINT stops it cleanly: the current step ends, a checkpoint is written and
@@ -15,6 +17,7 @@ import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import jax
 import ml_collections
@@ -49,7 +52,8 @@ def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayD
                                              two_person_prob=d.get("demo_two_person_prob", 0.3),
                                              classes=classes)
     # The generator writes raw camera-space clips, as a Kinect would: prepare them like the
-    # NTU release (spec 1.1 step B: centre, per-frame view normalisation).
+    # NTU release (the reference's `feeder/preprocess_ntu.py`: centre, per-frame view
+    # normalisation).
     splits = [_preprocess(ds, d.num_frames) for ds in splits]
     shear = float(d.get("demo_shear", 0.0))
     if shear > 0:  # per-clip distortion of the augmentation's form (synthetic.shear_clips)
@@ -100,27 +104,33 @@ def _preprocess(ds: ArrayDataset, num_frames: int) -> ArrayDataset:
 
 
 def make_optimizer(optim: ml_collections.ConfigDict, steps_per_epoch: int):
-  """SGD + coupled L2 decay (spec 1.7) and its lr schedule; returns (tx, lr_fn)."""
+  """SGD + coupled L2 decay (as PyTorch's SGD `weight_decay`) and its lr schedule.
+
+  Returns:
+    (tx, lr_fn).
+  """
   lr_fn = schedules.epoch_schedule(optim.schedule, optim.lr, steps_per_epoch, optim.epochs,
                                    lr_steps=tuple(optim.lr_steps),
                                    warmup_epochs=optim.get("warmup_epochs", 0))
-  # PyTorch SGD: g += wd * theta, buf = mu * buf + g, theta -= lr * buf.
-  sgd = [optax.add_decayed_weights(optim.weight_decay),
-         optax.sgd(lr_fn, momentum=optim.momentum or None, nesterov=optim.nesterov)]
+  tx = schedules.torch_sgd(lr_fn, momentum=optim.momentum, nesterov=optim.nesterov,
+                           weight_decay=optim.weight_decay, clip=_gradient_clip(optim))
+  return tx, lr_fn
+
+
+def _gradient_clip(optim: ml_collections.ConfigDict) -> optax.GradientTransformation | None:
+  """The clip of the raw loss gradient (before the L2 term), or None; off in the reference."""
   clip = float(optim.get("clip_grad_norm", 0.0))
-  if clip > 0:
-    # Off in the reference; clips the raw loss gradient, before the L2 term is added.
-    mode = optim.get("clip_mode", "global")
-    if mode == "global":
-      sgd.insert(0, optax.clip_by_global_norm(clip))
-    elif mode == "adaptive":
-      # Unit-wise: each output unit's gradient norm is capped at clip * its weight norm, so
-      # one layer's huge gradient (the early temporal kernels at init) cannot shrink the
-      # step of every other layer, as a global-norm clip does.
-      sgd.insert(0, optax.adaptive_grad_clip(clip))
-    else:
-      raise ValueError(f"unknown optim.clip_mode {mode!r}; known: 'global', 'adaptive'")
-  return optax.chain(*sgd), lr_fn
+  if clip <= 0:
+    return None
+  mode = optim.get("clip_mode", "global")
+  if mode == "global":
+    return optax.clip_by_global_norm(clip)
+  if mode == "adaptive":
+    # Unit-wise: each output unit's gradient norm is capped at clip * its weight norm, so one
+    # layer's huge gradient (the early temporal kernels at init) cannot shrink the step of
+    # every other layer, as a global-norm clip does.
+    return optax.adaptive_grad_clip(clip)
+  raise ValueError(f"unknown optim.clip_mode {mode!r}; known: 'global', 'adaptive'")
 
 
 def make_momentum_fn(moco_config: ml_collections.ConfigDict, steps_per_epoch: int, epochs: int):
@@ -163,40 +173,61 @@ class Pretrainer:
     self.tx, self.lr_fn = make_optimizer(config.optim, self.steps_per_epoch)
     self.momentum_fn = make_momentum_fn(config.moco, self.steps_per_epoch, config.optim.epochs)
 
-  def init_state(self) -> step_lib.TrainState:
-    sample = np.asarray(self.train.x[:self.global_batch])
+  def _create_state(self):
+    """The jitted `create_train_state(key, sample)` of this run, onto the state sharding."""
     create = functools.partial(step_lib.create_train_state, self.method, self.tx,
                                queue_size=int(self.config.moco.queue_size),
                                key_init=self.config.moco.key_init)
+    return jax.jit(create, out_shardings=self.state_sharding)
+
+  def init_state(self) -> step_lib.TrainState:
+    sample = np.asarray(self.train.x[:self.global_batch])
     with jax.set_mesh(self.mesh):
-      return jax.jit(create, out_shardings=self.state_sharding)(
-          jax.random.key(self.config.seed), sample)
+      return self._create_state()(jax.random.key(self.config.seed), sample)
+
+  def abstract_state(self) -> step_lib.TrainState:
+    """`init_state`'s shapes, dtypes and shardings, computed without running it.
+
+    Restoring a checkpoint needs no more: this skips compiling and running the init and
+    allocating the queues (K rows each).
+    """
+    sample = jax.ShapeDtypeStruct((self.global_batch, *self.train.x.shape[1:]), np.float32)
+    with jax.set_mesh(self.mesh):
+      return jax.eval_shape(self._create_state(), jax.random.key(self.config.seed), sample)
+
+  def restore(self, checkpointer: ckpt_lib.Checkpointer, step: int | None = None):
+    """(state, input position) of the checkpoint at `step` (default: the newest readable)."""
+    return checkpointer.restore(self.abstract_state(), step)
 
   def restore_or_init(self, checkpointer: ckpt_lib.Checkpointer):
+    if checkpointer.latest_step() is not None:
+      return self.restore(checkpointer)
     state = self.init_state()
-    if checkpointer.latest_step() is None:
-      if self.config.get("init_from"):  # e.g. released reference weights (skel_jax.interop)
-        from skel_jax.interop import init_from  # pylint: disable=g-import-not-at-top
-        pieces = init_from.load_init_variables(self.config.init_from, self.config)
-        state = jax.device_put(init_from.replace_state(state, pieces), self.state_sharding)
-      return state, None
-    state, position = checkpointer.restore(state)
-    return state, position
+    if self.config.get("init_from"):  # e.g. released reference weights (skel_jax.interop)
+      from skel_jax.interop import init_from  # pylint: disable=g-import-not-at-top
+      pieces = init_from.load_init_variables(self.config.init_from, self.config)
+      state = jax.device_put(init_from.replace_state(state, pieces), self.state_sharding)
+    return state, None
 
   def put(self, batch: np.ndarray) -> jax.Array:
     return sharding.put_global_batch(batch, self.batch_sharding)
 
-  def run(self) -> step_lib.TrainState:
+  def run(self, knn_monitor: Callable[[step_lib.TrainState], dict] | None = None
+          ) -> step_lib.TrainState:
     """Pretrains from scratch or from the latest checkpoint; returns the final state.
+
+    Args:
+      knn_monitor: called every `train.knn_every_epochs` epochs with the state; returns the
+        scalars to log (`{'knn/...': value}`; skel_jax.evaluate.monitor.build_monitor).
 
     Raises:
       preemption.Preempted: after SIGTERM or SIGINT, once the current step is done and a
         checkpoint is written (rerun to continue).
     """
     with preemption.StopSignals() as stop:
-      return self._run(stop)
+      return self._run(stop, knn_monitor)
 
-  def _run(self, stop: preemption.StopSignals) -> step_lib.TrainState:
+  def _run(self, stop: preemption.StopSignals, knn_monitor) -> step_lib.TrainState:
     c = self.config
     os.makedirs(self.workdir, exist_ok=True)
     is_main = jax.process_index() == 0
@@ -245,8 +276,8 @@ class Pretrainer:
           scalars["steps_per_s"] = (done - start) / max(time.time() - t0, 1e-9)
           writer.write_scalars(done, {f"train/{k}": v for k, v in scalars.items()})
           bar.set_postfix(loss=f"{scalars['loss']:.4g}", refresh=False)
-        if knn_every and done % knn_every == 0 and self.knn_monitor is not None:
-          writer.write_scalars(done, self.knn_monitor(state))
+        if knn_every and done % knn_every == 0 and knn_monitor is not None:
+          writer.write_scalars(done, knn_monitor(state))
         stopping = _agreed_stop(stop.requested, logging_step or done % ckpt_every == 0)
         if done % ckpt_every == 0 or done == end or stopping:
           checkpointer.save(done, state, self.batcher.position(done))
@@ -279,8 +310,6 @@ class Pretrainer:
     sharding.wait_for_all("skel_jax_step_compiled")
     return compiled
 
-  knn_monitor = None  # set by the evaluation code: fn(state) -> {'knn/...': value}
-
 
 def _agreed_stop(requested: str | None, host_synced: bool) -> bool:
   """Whether every process stops after this step.
@@ -299,6 +328,38 @@ def _mean_scalars(metrics: list[dict]) -> dict[str, float]:
   """Averages the per-step metric dicts of one logging interval."""
   keys = metrics[0].keys()
   return {k: float(np.mean([np.asarray(m[k], np.float64) for m in metrics])) for k in keys}
+
+
+def placeholder_dataset(config: ml_collections.ConfigDict) -> ArrayDataset:
+  """Zero clips with the training shapes: enough to build a Pretrainer without the data.
+
+  Parameter shapes depend on the layout only (joints and channels, not T or M), so a state
+  can be initialised or restored without reading the dataset.
+  """
+  from skel_jax.data import skeletons  # pylint: disable=g-import-not-at-top
+  n = int(config.optim.batch_size)
+  v = skeletons.get_layout(config.data.layout).num_joints
+  x = np.zeros((n, 1, int(config.data.num_frames), v, 3), np.float32)
+  return ArrayDataset(x, np.zeros((n,), np.int32), [f"placeholder_{i}" for i in range(n)],
+                      config.data.layout, int(config.data.num_classes))
+
+
+def restore_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                       step: int | None = None, *, hint: str = "") -> step_lib.TrainState:
+  """The TrainState of `workdir`'s checkpoint at `step` (default: the newest readable).
+
+  Raises:
+    FileNotFoundError: the workdir has no checkpoint (the message ends with `hint`).
+  """
+  trainer = Pretrainer(config, workdir, placeholder_dataset(config))
+  checkpointer = ckpt_lib.Checkpointer(workdir)
+  try:
+    if checkpointer.latest_step() is None:
+      raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}{hint}")
+    state, _ = trainer.restore(checkpointer, step)
+  finally:
+    checkpointer.close()
+  return state
 
 
 def pretrain(config: ml_collections.ConfigDict, workdir: str,

@@ -169,3 +169,27 @@ def _main_schedule(kind: str, base: float, steps_per_epoch: int, total_epochs: i
 def _check_kind(kind: str) -> None:
   if kind not in KINDS:
     raise ValueError(f"unknown learning-rate schedule {kind!r}; known: {', '.join(KINDS)}")
+
+
+def torch_sgd(lr, *, momentum: float, nesterov: bool, weight_decay: float | None,
+              clip: optax.GradientTransformation | None = None) -> optax.GradientTransformation:
+  """`torch.optim.SGD(lr, momentum, nesterov=..., weight_decay=...)`, after `clip`, in optax.
+
+  The one optimiser of pretraining, linear evaluation and fine-tuning. `add_decayed_weights`
+  gives `g + wd * theta` (PyTorch's coupled decay); `optax.sgd`'s trace then computes
+  `buf = mu * buf + g` (no dampening) and the update `-lr * buf` (`-lr * (g + mu * buf)` with
+  Nesterov), as PyTorch's SGD does.
+
+  Args:
+    lr: a float or an optax schedule (e.g. `epoch_schedule`).
+    momentum: mu; 0 for plain SGD.
+    nesterov: Nesterov momentum.
+    weight_decay: wd; None leaves the decay out of the chain, while 0.0 keeps it as a no-op
+      (pretraining keeps it, so that its checkpointed optimiser state has one structure).
+    clip: a transformation of the raw loss gradient first (e.g. `clip_by_global_norm`).
+  """
+  parts = [clip] if clip is not None else []
+  if weight_decay is not None:
+    parts.append(optax.add_decayed_weights(weight_decay))
+  parts.append(optax.sgd(lr, momentum=momentum or None, nesterov=nesterov))
+  return optax.chain(*parts)
