@@ -64,6 +64,7 @@ def get_config(arg=None):
   c.skeattn.mix_ratio = 4
   c.skeattn.mix_spatial_mode = "semantic"
   c.skeattn.mix_start_rule = "ceil"
+  c.skeattn.mix_warmup_epochs = 0  # the reference: the mixed-view terms at full weight
 
   config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
   if preset in config_lib.SMALL_PRESETS:

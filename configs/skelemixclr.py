@@ -68,8 +68,18 @@ def get_config(arg=None):
   s.start_rule = "floor"  # a ~ U{0..T//4 - Ct}
   s.instance_weight = 1.0
   s.mix_weight = 1.0  # the last swap_params entry of the shipped config
+  s.mix_warmup_epochs = 0  # the reference: the mixed views at full weight from the first step
 
   config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
+  if preset in ("demo", "nwucla", "custom"):
+    # Small data: SkeletonCLR's encoder graph, head and temperature, and the mixed views
+    # ramped in over the first half. With the reference's 2s-AGCN graph (even in SkeletonCLR
+    # alone), head BN and tau 0.2 the embeddings collapse in the first epochs and the run
+    # never leaves ln(K + 1) (docs/small_data.md, section 2).
+    c.model.graph = "stgcn"
+    c.model.head_bn = False
+    c.moco.temperature = 0.07
+    s.mix_warmup_epochs = config_lib.computed(_half, c.optim.get_ref("epochs"), int)
   c = config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
   if variant == "original":
     # The single-mix SkeleMixCLR code defaults (net/skeletonclr_swap.py); its head has BN too.
@@ -83,3 +93,7 @@ def get_config(arg=None):
   # Written out so that config.json shows the range a run really uses.
   s.segments_range = mixing.fit_segments(s.segments_range, c.data.num_frames, 4, s.start_rule)
   return c
+
+
+def _half(epochs: int) -> int:
+  return max(1, epochs // 2)

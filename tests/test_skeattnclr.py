@@ -48,8 +48,8 @@ def _loss_inputs():
   return q_z, q_s, q_ns, k_z, k_s, k_ns, queue
 
 
-@pytest.mark.parametrize("mu", [0.5, 1.0, 0.0])
-def test_losses_exact_values(mu):
+@pytest.mark.parametrize("mu,mix_weight", [(0.5, 1.0), (1.0, 1.0), (0.0, 1.0), (0.5, 0.25)])
+def test_losses_exact_values(mu, mix_weight):
   q_z, q_s, q_ns, k_z, k_s, k_ns, queue = _loss_inputs()
   tau = 0.2
   pos = lambda a, b: (a * b).sum(-1, keepdims=True)  # noqa: E731
@@ -58,13 +58,13 @@ def test_losses_exact_values(mu):
   l_s = _ce0(np.concatenate([pos(q_s, k_s), q_s @ queue.T, pos(q_s, q_ns)], -1) / tau)
   l_ns = _ce0(np.concatenate([pos(q_ns, k_ns), q_ns @ queue.T, pos(q_ns, q_s)], -1) / tau)
   args = [jnp.asarray(a, jnp.float32) for a in (q_z, q_s, q_ns, k_z, k_s, k_ns, queue)]
-  loss, parts = skeattnclr.skeattn_losses(*args, temperature=tau, mu=mu)
+  loss, parts = skeattnclr.skeattn_losses(*args, temperature=tau, mu=mu, mix_weight=mix_weight)
   assert parts["logits_z"].shape == (2, 5)
   assert parts["logits_s"].shape == parts["logits_ns"].shape == (2, 6)
   np.testing.assert_allclose(parts["loss_z"], l_z, rtol=1e-5)
   np.testing.assert_allclose(parts["loss_s"], l_s, rtol=1e-5)
   np.testing.assert_allclose(parts["loss_ns"], l_ns, rtol=1e-5)
-  np.testing.assert_allclose(loss, l_z + mu * l_s + (1 - mu) * l_ns, rtol=1e-5)
+  np.testing.assert_allclose(loss, l_z + mix_weight * (mu * l_s + (1 - mu) * l_ns), rtol=1e-5)
 
 
 def test_loss_gradients_respect_the_stop_gradients():

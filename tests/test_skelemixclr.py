@@ -238,3 +238,24 @@ def test_one_train_step_with_the_smoke_preset():
   assert not np.allclose(queue[:n], old_queue[:n])
   head_mean = new.batch_stats["head"]["bn"]["mean"]
   assert not np.allclose(head_mean, old_stats["head"]["bn"]["mean"])
+
+
+def test_mix_warmup_ramps_the_mixed_terms_per_epoch():
+  config = CONFIG.get_config("smoke")
+  config.skelemix.mix_warmup_epochs = 2
+  method = methods.get_method(config.method)(config, config.data.layout)
+  n = config.optim.batch_size
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(n, 2, 16, 25, 3)), jnp.float32)
+  tx = optax.sgd(0.01, momentum=0.9)
+  state = jax.jit(lambda r, y: step_lib.create_train_state(
+      method, tx, r, y, queue_size=config.moco.queue_size))(jax.random.key(0), x)
+  step = jax.jit(step_lib.make_train_step(
+      method, tx, momentum_fn=lambda s: 0.9, lr_fn=lambda s: 0.01, steps_per_epoch=1,
+      ema_order="before_forward", ema_batch_stats=False))
+  for weight in (0.0, 0.5, 1.0):  # epochs 1, 2, 3: min(1, (epoch - 1) / 2)
+    state, m = step(state, x)
+    assert float(m["mix_weight"]) == weight
+    np.testing.assert_allclose(
+        float(m["loss"]), float(m["loss_info"]) + weight * 1.5 * (
+            float(m["loss_p"]) + float(m["loss_c"])), rtol=1e-5)
+  assert skelemixclr.resolve_half(-1, 30) == 15 and skelemixclr.resolve_half(4, 30) == 4

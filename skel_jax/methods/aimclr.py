@@ -118,8 +118,7 @@ def resolve_mining_epoch(mining_epoch: int, epochs: int) -> int:
 
 
 def d3m_ramp(epoch, warmup_epochs: int) -> jnp.ndarray:
-  """The weight of the D3M terms at a 1-based `epoch`: `min(1, (epoch - 1) / warmup_epochs)`,
-  and 1 throughout without a warm-up (the reference).
+  """The weight of the D3M terms at a 1-based `epoch` (`moco.warmup_weight`).
 
   Why a warm-up on small data: D3M's target is the normal view's distribution over
   [key | queue], which is near uniform while the embeddings are still collapsed at the start;
@@ -128,9 +127,7 @@ def d3m_ramp(epoch, warmup_epochs: int) -> jnp.ndarray:
   L_d, L_dd sit at ln(K + 1) for half the run). The ramp lets InfoNCE spread the embeddings
   first.
   """
-  if warmup_epochs <= 0:
-    return jnp.float32(1.0)
-  return jnp.clip((jnp.asarray(epoch, jnp.float32) - 1.0) / warmup_epochs, 0.0, 1.0)
+  return moco.warmup_weight(epoch, warmup_epochs)
 
 
 class AimCLR(SkeletonCLR):

@@ -66,6 +66,20 @@ def ema(target, online, momentum):
   return optax.incremental_update(online, target, step_size=1.0 - momentum)
 
 
+def warmup_weight(epoch, warmup_epochs: int) -> jnp.ndarray:
+  """A loss term's weight at a 1-based `epoch`: `min(1, (epoch - 1) / warmup_epochs)`, and 1
+  throughout without a warm-up (`warmup_epochs <= 0`, the reference's setting).
+
+  The small presets ramp in the auxiliary terms of AimCLR (D3M) and SkeleMixCLR (the mixed
+  views) this way: those terms match one embedding to another's distribution or region, and
+  while the embeddings still sit in a narrow cone at the start, matching them deepens the
+  collapse instead of teaching anything (docs/small_data.md).
+  """
+  if warmup_epochs <= 0:
+    return jnp.float32(1.0)
+  return jnp.clip((jnp.asarray(epoch, jnp.float32) - 1.0) / warmup_epochs, 0.0, 1.0)
+
+
 def cosine_momentum(step, base: float, steps_per_epoch: int, total_epochs: int):
   """SkeAttnCLR's key momentum: `1 - (1 - m0) (cos(pi t / t_max) + 1) / 2`.
 

@@ -71,7 +71,8 @@ def reference_mu(dataset: str, stream: str) -> float:
   return 1.0 if dataset in _MU_ONE and stream == "joint" else 0.5
 
 
-def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu: float):
+def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu: float,
+                   mix_weight=1.0):
   """The three InfoNCE terms of `SkeAttnMask.forward` and their weighted sum (`mu`).
 
   Args:
@@ -80,6 +81,8 @@ def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu
     queue: `[K, D]` the global queue Q_z, the negatives of all three terms.
     temperature: tau.
     mu: weight of the salient term; the non-salient one gets `1 - mu`.
+    mix_weight: a factor on both mixed-view terms (1 in the reference; the small presets ramp
+      it in, `skeattn.mix_warmup_epochs`).
 
   Returns:
     `(loss, parts)`, parts = {'loss_z', 'loss_s', 'loss_ns': scalars; 'logits_z' `[N, 1+K]`,
@@ -95,7 +98,7 @@ def skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queue, temperature: float, mu
   parts = {"loss_z": moco.infonce(logits_z), "loss_s": moco.infonce(logits_s),
            "loss_ns": moco.infonce(logits_ns), "logits_z": logits_z, "logits_s": logits_s,
            "logits_ns": logits_ns}
-  loss = parts["loss_z"] + mu * parts["loss_s"] + (1.0 - mu) * parts["loss_ns"]
+  loss = parts["loss_z"] + mix_weight * (mu * parts["loss_s"] + (1.0 - mu) * parts["loss_ns"])
   return loss, parts
 
 
@@ -149,6 +152,8 @@ class SkeAttnCLR(Method):
       self.mu = reference_mu(config.data.dataset, config.data.stream)
     if not 0.0 <= self.mu <= 1.0:
       raise ValueError(f"skeattn.mu must lie in [0, 1], got {self.mu}")
+    # 0 in the reference: the mixed-view terms at full weight from the first step.
+    self.mix_warmup_epochs = int(config.skeattn.get("mix_warmup_epochs", 0))
     self.mix = mix_fn if mix_fn is not None else make_skelemix(config, self.layout)
 
   def make_views(self, rng, x):
@@ -168,7 +173,6 @@ class SkeAttnCLR(Method):
             "mixed": self.to_stream(mixed)}
 
   def loss(self, params, batch_stats, key_params, key_batch_stats, queues, views, rng, epoch):
-    del epoch
     r_q, r_mix, r_k = jax.random.split(rng, 3)
     # BN statistics thread through the query pass, then the mixed pass (the reference's order).
     q_z, batch_stats = self.apply(params, batch_stats, SkeAttnEncoder.encode_query,
@@ -180,14 +184,16 @@ class SkeAttnCLR(Method):
     keys, key_batch_stats = self.apply(key_params, key_batch_stats, SkeAttnEncoder.encode_key,
                                        views["key"], mask, rng=r_k, key_side=True)
     k_z, k_s, k_ns = (jax.lax.stop_gradient(moco.l2_normalize(k)) for k in keys)
+    mix_weight = moco.warmup_weight(epoch, self.mix_warmup_epochs)
     loss, parts = skeattn_losses(q_z, q_s, q_ns, k_z, k_s, k_ns, queues["z"],
-                                 self.temperature, self.mu)
+                                 self.temperature, self.mu, mix_weight)
     metrics = {"loss_z": parts["loss_z"], "loss_s": parts["loss_s"],
                "loss_ns": parts["loss_ns"],
                "pos_acc": moco.positive_accuracy(parts["logits_z"]),
                "pos_acc_salient": moco.positive_accuracy(parts["logits_s"]),
                "pos_acc_nonsalient": moco.positive_accuracy(parts["logits_ns"]),
-               "mask_mean": jnp.mean(mask), **moco.embedding_metrics(q_z, k_z)}
+               "mask_mean": jnp.mean(mask), "mix_weight": mix_weight,
+               **moco.embedding_metrics(q_z, k_z)}
     aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
            "enqueue": {"z": k_z, "s": k_s, "ns": k_ns}, "metrics": metrics}
     return loss, aux

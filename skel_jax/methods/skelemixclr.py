@@ -104,6 +104,11 @@ def skelemix_loss(q, k, queue, p, c, partner, temperature: float, *,
   return loss, metrics
 
 
+def resolve_half(epochs_setting: int, epochs: int) -> int:
+  """`epochs_setting`, or half of the run's `epochs` (at least 1) when it is negative."""
+  return max(1, int(epochs) // 2) if int(epochs_setting) < 0 else int(epochs_setting)
+
+
 def encoder_strides(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   """Temporal strides of the encoder's blocks, from the model's block plan."""
   m = config.model
@@ -131,6 +136,8 @@ class SkeleMixCLR(SkeletonCLR):
     self.start_rule = str(s.get("start_rule", "floor"))
     self.instance_weight = float(s.instance_weight)
     self.mix_weight = float(s.mix_weight)
+    # 0 in the reference; a negative value means half of the run (the small presets).
+    self.mix_warmup_epochs = resolve_half(s.get("mix_warmup_epochs", 0), config.optim.epochs)
     self.strides = encoder_strides(config)
     # The input region follows the grid of the encoder's total stride (4 in the reference).
     self.ratio = int(np.prod(self.strides))
@@ -165,7 +172,6 @@ class SkeleMixCLR(SkeletonCLR):
             "partner": mix.partner, "mask": mask}  # [R, N], [R, T', V]
 
   def loss(self, params, batch_stats, key_params, key_batch_stats, queues, views, rng, epoch):
-    del epoch
     keys = jax.random.split(rng, 2 + self.repeats)
     q, batch_stats = self.apply(params, batch_stats, None, views["query"], rng=keys[0])
     q = moco.l2_normalize(q)
@@ -180,10 +186,10 @@ class SkeleMixCLR(SkeletonCLR):
     batch_stats, (p, c) = jax.lax.scan(
         mixed_pass, batch_stats, (views["mixed"], views["mask"], keys[2:]))  # p, c: [R, N, D]
     k, key_batch_stats = self.encode_keys(key_params, key_batch_stats, views["key"], keys[1])
+    mix_weight = self.mix_weight * moco.warmup_weight(epoch, self.mix_warmup_epochs)
     loss, metrics = skelemix_loss(q, k, queues["z"], p, c, views["partner"], self.temperature,
-                                  instance_weight=self.instance_weight,
-                                  mix_weight=self.mix_weight)
-    metrics = {**metrics, **moco.embedding_metrics(q, k)}
+                                  instance_weight=self.instance_weight, mix_weight=mix_weight)
+    metrics = {**metrics, **moco.embedding_metrics(q, k), "mix_weight": mix_weight}
     aux = {"batch_stats": batch_stats, "key_batch_stats": key_batch_stats,
            "enqueue": {"z": k}, "metrics": metrics}
     return loss, aux
