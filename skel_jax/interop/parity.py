@@ -31,10 +31,10 @@ from skel_jax.train import step as step_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 # The graph convolution in the reference's order of operations (1x1 conv, then the
-# aggregation over joints). The faster Kronecker-folded form that `gcn_impl='auto'` picks for
-# narrow blocks computes the same function, but its float32 parameter gradients lose
-# precision: 5e-3 relative on the SkeleMixCLR+ fixture, 2000x the official float32 error
-# (docs/fidelity.md, experiments/parity_table.py --model gcn_impl=auto).
+# aggregation over joints), measured on every fixture. The default 'auto' (aggregate-first) is
+# at the official float32 level on the SkeleMixCLR+ fixture; the Kronecker-folded form
+# (`gcn_impl='kron'`) is 2000x the official float32 error on its gradients there
+# (docs/fidelity.md, experiments/parity_table.py --model gcn_impl=kron).
 GCN_IMPL = "einsum"
 # Steps per epoch when the fixture has no schedule of its own: all steps in epoch 1.
 DEFAULT_STEPS_PER_EPOCH = 100
