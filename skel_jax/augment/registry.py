@@ -68,7 +68,7 @@ def register(name: str, *, layout_args: Mapping[str, Callable] | None = None,
   Args:
     name: the op's name in spec strings (an identifier).
     layout_args: parameter name -> ``fn(layout) -> value``, filled from the layout at build
-      time unless the spec sets it.
+      time unless the chain sets it.
     overwrite: allow replacing an op already registered under `name`.
 
   Returns:

@@ -9,7 +9,8 @@
   optimiser state and the step stay fresh: a reference checkpoint has no optax state),
   keeping each array's sharding.
 * `load_backbone_variables(path, config)`: the query encoder's ST-GCN (params + BN running
-  statistics) of any of these files, for the frozen-feature protocols (spec 1.8).
+  statistics) of any of these files, for the frozen-feature protocols
+  (processor/linear_evaluation.py of the official code).
 
 Pretraining honours `config.init_from` in `Pretrainer.init_state` (only when the workdir has no
 checkpoint of its own, big_vision's order: own checkpoint, then init_from, then scratch).

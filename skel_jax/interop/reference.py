@@ -1,6 +1,7 @@
 """Full pretraining checkpoints of the reference PyTorch code <-> skel_jax train-state pieces.
 
-The reference pretraining models (reference-spec 1.6, 3.1, 4.2, 5.1-5.3) save one state_dict
+The official pretraining models (CrosSCLR net/skeletonclr.py, AimCLR net/aimclr.py,
+SkeleMixCLR net/skeletonclr_multi_swapv2.py, SkeAttnCLR net/SkeAttnCLR.py) save one state_dict
 holding the query encoder, the key encoder, the heads, the predictors and the queues. This
 module maps it onto the pieces of `skel_jax.train.step.TrainState` (params, batch_stats,
 key_params, key_batch_stats, queues, queue_ptr) and back, for all four methods, so that
@@ -8,7 +9,7 @@ released weights can be evaluated and a reference run can be resumed in skel_jax
 
 Key layout (PyTorch layouts on the left; the ST-GCN part is the table of `stgcn_state_dict`):
 
-MoCo family: SkeletonCLR, AimCLR (spec 1.6, 3.1), SkeleMixCLR(+) (spec 4.2); `E` is
+MoCo family: SkeletonCLR, AimCLR, SkeleMixCLR(+); `E` is
 `encoder_q` (-> params / batch_stats) or `encoder_k` (-> key_params / key_batch_stats):
 
 | reference key                         | skel_jax                                         |
@@ -20,7 +21,7 @@ MoCo family: SkeletonCLR, AimCLR (spec 1.6, 3.1), SkeleMixCLR(+) (spec 4.2); `E`
 | queue [D, K]                          | queues['z'] [K, D] (transposed)                   |
 | queue_ptr [1] int64                   | queue_ptr int32 scalar                            |
 
-SkeAttnCLR (spec 5.1-5.3), modules named as in the reference's `EncoderObj` / `ObjectNeck_AM`
+SkeAttnCLR (net/SkeAttnCLR.py), modules named as in the reference's `EncoderObj` / `ObjectNeck_AM`
 / `MLP1D` (`MLP1D` keeps its layers in a Sequential `mlp`: 0 Conv1d, 1 BN, 2 ReLU, 3 Conv1d):
 
 | reference key                          | skel_jax                                        |
@@ -36,9 +37,9 @@ SkeAttnCLR (spec 5.1-5.3), modules named as in the reference's `EncoderObj` / `O
 | queue_z, queue_p, queue_c [D, K]       | queues 'z', 's', 'ns' [K, D]                    |
 | queue_ptr_z, queue_ptr_p, queue_ptr_c  | queue_ptr (one pointer; the three are equal)    |
 
-The SkeAttnCLR names are not in the spec; they were taken from the reference's module
+The SkeAttnCLR names were taken from the reference's module
 attribute names (`GitHubOfHyl97/SkeAttnCLR`, `net/SkeAttnCLR.py` and `net/utils/AttnMask.py`,
-the version whose forward uses `predictor_p` / `predictor_c`, spec 5.1). They live in the
+the version whose forward uses `predictor_p` / `predictor_c`). They live in the
 tables `SKEATTN_NECK`, `SKEATTN_PREDICTORS`, `QUEUE_KEYS` and `POINTER_KEYS` below: adjust
 those if a checkpoint names them differently. The key encoder of SkeAttnCLR has no predictors
 in the reference; on import the key tree's (never used) predictors are copies of the query's.
@@ -59,14 +60,15 @@ from skel_jax.interop import stgcn_state_dict
 from skel_jax.interop.stgcn_state_dict import StateDictError
 
 ENCODERS = {"query": "encoder_q", "key": "encoder_k"}
-# Reference module names of SkeAttnCLR's neck (spec 5.3): our path -> (key prefix, layer kind).
+# Reference module names of SkeAttnCLR's neck (`ObjectNeck_AM`): our path -> (key prefix, layer kind).
 SKEATTN_NECK = {
     ("neck", "proj"): ("neck.proj.mlp", "mlp1d"),
     ("neck", "attention", "norm"): ("neck.norm0", "layernorm"),
     ("neck", "attention", "qkv"): ("neck.Attn.qkv", "linear"),
     ("neck", "attention", "proj"): ("neck.Attn.proj", "linear"),
 }
-# The query-side predictors (spec 5.1 naming: predictor, predictor_p, predictor_c).
+# The query-side predictors (named as SkeAttnMask.forward calls them: predictor, predictor_p,
+# predictor_c).
 SKEATTN_PREDICTORS = {
     "predictor_global": "predictor.mlp",
     "predictor_salient": "predictor_p.mlp",
@@ -80,8 +82,8 @@ POINTER_KEYS = {
     "moco": ("queue_ptr",),
     "skeattn": ("queue_ptr_z", "queue_ptr_p", "queue_ptr_c"),
 }
-# Sequential indices of the layers of a two-layer head: plain Linear-ReLU-Linear (spec 1.6)
-# or Linear-BN-ReLU-Linear (spec 4.2; also MLP1D, spec 5.3).
+# Sequential indices of the layers of a two-layer head: plain Linear-ReLU-Linear (SkeletonCLR,
+# AimCLR) or Linear-BN-ReLU-Linear (SkeleMixCLR+; also SkeAttnCLR's MLP1D).
 _PLAIN_HEAD = {"fc1": "0", "fc2": "2"}
 _BN_HEAD = {"fc1": "0", "bn": "1", "fc2": "3"}
 _TRAIN_STATE_FIELDS = ("params", "batch_stats", "key_params", "key_batch_stats", "queues",
@@ -244,7 +246,7 @@ def _adjacency(layout: str, graph: str) -> np.ndarray:
 def check_graph_buffer(a: np.ndarray, key: str, layout: str, graph: str) -> None:
   """Raises StateDictError if a checkpoint's `A` buffer is not our graph of that kind.
 
-  The reference stores its adjacency subsets as the buffer `A` (spec 1.5.1): a checkpoint
+  The reference stores its adjacency subsets as the buffer `A` (net/st_gcn.py `Model`): a checkpoint
   trained on the 2s-AGCN graph loaded into an 'stgcn' config (or the reverse) would run with
   the wrong graph without any error, so the mismatch is caught here.
   """
@@ -277,7 +279,7 @@ def _import_encoder(sd: Mapping, prefix: str, model: ModelLayout, check_graph: b
     params["backbone"].pop("fc", None)  # a single-Linear head (mlp=False) is refused below
     if f"{prefix}fc.weight" in sd:
       raise CheckpointError(f"{prefix}fc is a single Linear (the reference's mlp=False): skel_jax"
-                            " models always have the two-layer projection head of spec 1.6")
+                            " models always have a two-layer projection head")
     has_bn = f"{prefix}fc.1.weight" in sd
     if has_bn != model.head_bn:
       what = "has a" if has_bn else "has no"

@@ -1,4 +1,4 @@
-"""Plain ST-GCN PyTorch state_dicts <-> skel_jax variables (the layout of spec 1.5.2-1.5.3).
+"""Plain ST-GCN PyTorch state_dicts <-> skel_jax variables (the layout of net/st_gcn.py).
 
 The reference `net.st_gcn.Model` state_dict (AimCLR, SkeletonCLR/CrosSCLR and SkeleMixCLR use
 the same keys, prefixed by ``encoder_q.`` / ``encoder_k.`` in the pretraining checkpoints) maps
