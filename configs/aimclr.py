@@ -47,14 +47,10 @@ def get_config(arg=None):
   # --config.optim.epochs=N, and the custom preset's epochs sized from its training set
   if preset in (*config_lib.SMALL_PRESETS, "custom"):
     # Mining starts half-way through pretraining, as in the reference (150 of 300 epochs).
-    c.aimclr.mining_epoch = config_lib.computed(_half, epochs, int)
+    c.aimclr.mining_epoch = config_lib.computed(config_lib.half_of, epochs, int)
   if preset in ("demo", "nwucla", "custom"):
     # Small data: the D3M terms ramp in over the first half, so that InfoNCE spreads the
     # embeddings before the extreme views are matched to the normal view's distribution
     # (docs/small_data.md).
-    c.aimclr.d3m_warmup_epochs = config_lib.computed(_half, epochs, int)
+    c.aimclr.d3m_warmup_epochs = config_lib.computed(config_lib.half_of, epochs, int)
   return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
-
-
-def _half(epochs: int) -> int:
-  return max(1, epochs // 2)

@@ -79,7 +79,7 @@ def get_config(arg=None):
     c.model.graph = "stgcn"
     c.model.head_bn = False
     c.moco.temperature = 0.07
-    s.mix_warmup_epochs = config_lib.computed(_half, c.optim.get_ref("epochs"), int)
+    s.mix_warmup_epochs = config_lib.computed(config_lib.half_of, c.optim.get_ref("epochs"), int)
   c = config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
   if variant == "original":
     # The single-mix SkeleMixCLR code defaults (net/skeletonclr_swap.py); its head has BN too.
@@ -93,7 +93,3 @@ def get_config(arg=None):
   # Written out so that config.json shows the range a run really uses.
   s.segments_range = mixing.fit_segments(s.segments_range, c.data.num_frames, 4, s.start_rule)
   return c
-
-
-def _half(epochs: int) -> int:
-  return max(1, epochs // 2)

@@ -68,6 +68,12 @@ def parse_arg(arg: str | None, own_keys: tuple[str, ...] = ()) -> tuple[str, dic
   return preset, kv
 
 
+def half_of(epochs: int) -> int:
+  """Half of a run of `epochs` epochs, at least 1: where the small presets start AimCLR's
+  mining and end the warm-up ramps of AimCLR's D3M and SkeleMixCLR's mixed-view terms."""
+  return max(1, int(epochs) // 2)
+
+
 def computed(fn, ref: ml_collections.FieldReference, field_type: type
              ) -> ml_collections.FieldReference:
   """A config value derived from another field, recomputed whenever that field changes.

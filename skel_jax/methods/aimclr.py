@@ -24,6 +24,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from skel_jax import config_lib
 from skel_jax.augment import registry as aug_registry
 from skel_jax.methods import moco
 from skel_jax.methods.skeletonclr import SkeletonCLR
@@ -114,7 +115,7 @@ def resolve_mining_epoch(mining_epoch: int, epochs: int) -> int:
   way.
   """
   mining_epoch = int(mining_epoch)
-  return max(1, int(epochs) // 2) if mining_epoch < 0 else mining_epoch
+  return config_lib.half_of(epochs) if mining_epoch < 0 else mining_epoch
 
 
 def d3m_ramp(epoch, warmup_epochs: int) -> jnp.ndarray:

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from skel_jax import config_lib
 from skel_jax.augment import mixing
 from skel_jax.methods import moco
 from skel_jax.methods.skeletonclr import SkeletonCLR
@@ -106,7 +107,7 @@ def skelemix_loss(q, k, queue, p, c, partner, temperature: float, *,
 
 def resolve_half(epochs_setting: int, epochs: int) -> int:
   """`epochs_setting`, or half of the run's `epochs` (at least 1) when it is negative."""
-  return max(1, int(epochs) // 2) if int(epochs_setting) < 0 else int(epochs_setting)
+  return config_lib.half_of(epochs) if int(epochs_setting) < 0 else int(epochs_setting)
 
 
 def encoder_strides(config: ml_collections.ConfigDict) -> tuple[int, ...]:
