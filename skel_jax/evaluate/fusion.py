@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from skel_jax.data import streams as streams_lib
+from skel_jax.evaluate.linear import topk_accuracy
 
 # AimCLR's ensemble weights (ensemble_*.py).
 DEFAULT_WEIGHTS = {"joint": 0.6, "bone": 0.6, "motion": 0.4}
@@ -63,17 +64,6 @@ def fuse_logits(logits: Mapping[str, np.ndarray], weights: Mapping[str, float]) 
   if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
     raise ValueError(f"stream logits must share one [N, C] shape, got {shapes}")
   return sum(float(w) * np.asarray(logits[s], np.float64) for s, w in weights.items())
-
-
-def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
-  """Percentage of rows whose label is among the k highest scores (ties: lower class first)."""
-  scores = np.asarray(scores)
-  labels = np.asarray(labels)
-  if len(labels) == 0:
-    return 0.0
-  k = min(k, scores.shape[1])
-  order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # [N, k]
-  return 100.0 * float(np.mean(np.any(order == labels[:, None], axis=1)))
 
 
 def fusion_metrics(logits: Mapping[str, np.ndarray], labels, weights: Mapping[str, float],

@@ -44,25 +44,28 @@ def linear_logits(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
 
 
 def topk_accuracy(logits, labels, k: int) -> float:
-  """Percentage of rows whose label is among the `k` largest logits.
+  """Percentage of rows whose label is among the `k` largest logits, on the host.
 
-  Ties are broken towards the lower class index (`lax.top_k` order), so top-1 equals
-  `argmax == label`. `k` is clamped to the number of classes.
+  The one accuracy of every protocol (linear, fine-tuning, fusion); it keeps the scores'
+  dtype, so fused float64 scores are ranked in float64. Ties are broken towards the lower
+  class index (the order of `lax.top_k` in the jitted evaluation step, `_topk_hits`), so top-1
+  equals `argmax == label`. `k` is clamped to the number of classes.
 
   Args:
-    logits: `[N, C]` scores.
+    logits: `[N, C]` scores (numpy or jax).
     labels: `[N]` integer labels.
     k: how many top classes count as a hit.
 
   Returns:
     The accuracy in percent (0 for an empty set).
   """
-  logits = jnp.asarray(logits)
-  labels = jnp.asarray(labels)
+  logits = np.asarray(logits)
+  labels = np.asarray(labels)
   if logits.shape[0] == 0:
     return 0.0
-  hits = int(_topk_hits(logits, labels, min(k, logits.shape[-1])).sum())
-  return 100.0 * hits / logits.shape[0]
+  k = min(k, logits.shape[-1])
+  top = np.argsort(-logits, axis=-1, kind="stable")[:, :k]  # [N, k], ties: lower class first
+  return 100.0 * float(np.mean(np.any(top == labels[:, None], axis=-1)))
 
 
 def _topk_hits(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
