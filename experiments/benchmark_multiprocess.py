@@ -36,7 +36,10 @@ def worker(args) -> None:
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from skel_jax.config_lib import load_config  # pylint: disable=g-import-not-at-top
-  from skel_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from skel_jax.data import (
+    pipeline,  # pylint: disable=g-import-not-at-top
+    registry,  # pylint: disable=g-import-not-at-top
+  )
   from skel_jax.train import pretrain, sharding  # pylint: disable=g-import-not-at-top
   from skel_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
 
@@ -48,7 +51,7 @@ def worker(args) -> None:
   config.optim.batch_size = args.batch
   config.moco.queue_size = max(int(config.moco.queue_size), args.batch) // args.batch * args.batch
   config.data.num_train = max(int(config.data.num_train), args.batch * 4)
-  train, _ = pretrain.load_splits(config)
+  train, _ = registry.load_splits(config)
   trainer = pretrain.Pretrainer(config, tempfile.mkdtemp(), train)
   step_fn = step_lib.make_train_step(
       trainer.method, trainer.tx, momentum_fn=trainer.momentum_fn, lr_fn=trainer.lr_fn,

@@ -29,6 +29,7 @@ import numpy as np
 
 from skel_jax import run as run_lib
 from skel_jax.config_lib import load_config
+from skel_jax.data import registry
 from skel_jax.evaluate import knn as knn_lib
 from skel_jax.evaluate import linear as linear_lib
 from skel_jax.evaluate import protocols as protocols_lib
@@ -83,7 +84,7 @@ def main():
     key, _, value = item.partition("=")
     set_field(config, key, value)
   os.makedirs(args.workdir, exist_ok=True)
-  train, test = pretrain_lib.load_splits(config)
+  train, test = registry.load_splits(config)
   t0 = time.time()
   state = pretrain_lib.pretrain(config, args.workdir, train)
   pretrain_s = time.time() - t0

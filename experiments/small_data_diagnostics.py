@@ -32,11 +32,10 @@ import numpy as np
 
 from skel_jax import run as run_lib
 from skel_jax.config_lib import load_config
-from skel_jax.data import nw_ucla
+from skel_jax.data import nw_ucla, registry
 from skel_jax.evaluate import linear as linear_lib
 from skel_jax.evaluate import protocols as protocols_lib
 from skel_jax.train import metrics_writer
-from skel_jax.train import pretrain as pretrain_lib
 
 CURVES = ("loss", "pos_acc", "alignment", "uniformity", "embed_std", "effective_rank",
           "grad_norm")
@@ -134,7 +133,7 @@ def main():
   for label, workdir in runs.items():
     config = _config_of(workdir)
     if train is None:
-      train, test = pretrain_lib.load_splits(config)
+      train, test = registry.load_splits(config)
     variables, _ = run_lib.eval_variables(config, workdir)
     random_config = config.copy_and_resolve_references()
     random_config.eval.random_init = True

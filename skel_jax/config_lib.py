@@ -27,14 +27,10 @@ import numpy as np
 from ml_collections.config_dict import config_dict
 
 from skel_jax.augment import registry as aug_registry
+from skel_jax.data import registry as data_registry
 
-FULL_DATASETS = {
-    # name: (layout, num_classes)
-    "ntu60_xsub": ("ntu25", 60), "ntu60_xview": ("ntu25", 60),
-    "ntu120_xsub": ("ntu25", 120), "ntu120_xset": ("ntu25", 120),
-    "pku1_xsub": ("ntu25", 51), "pku1_xview": ("ntu25", 51),
-    "pku2_xsub": ("ntu25", 51), "pku2_xview": ("ntu25", 51),
-}
+# The full-size presets: the prepared datasets (name -> (layout, number of classes)).
+FULL_DATASETS = {name: data_registry.DATASETS[name] for name in data_registry.PREPARED}
 PRESETS = ("demo", "smoke", "nwucla", "custom", *FULL_DATASETS)
 # The presets with a short schedule on a small encoder (custom is sized from its training set).
 SMALL_PRESETS = ("demo", "smoke", "nwucla")
@@ -266,7 +262,7 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
   c.model.head_init = "lecun"
   if preset == "demo":
     c.data.dataset = "demo"
-    c.data.layout, c.data.num_classes = "ntu25", 10
+    c.data.layout, c.data.num_classes = data_registry.DATASETS["demo"]
     c.data.num_train, c.data.num_test = 2000, 500
     c.data.num_frames = 32
     # Demo data whose clip-constant nuisance is mostly of the kind the augmentations perturb
@@ -297,7 +293,7 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     small_data_finetuning(c)
   elif preset == "smoke":
     c.data.dataset = "demo"
-    c.data.layout, c.data.num_classes = "ntu25", 10
+    c.data.layout, c.data.num_classes = data_registry.DATASETS["demo"]
     c.data.num_train, c.data.num_test = 64, 32
     c.data.num_frames = 16
     c.model.hidden = 4
@@ -328,7 +324,7 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.train.ckpt_every_epochs = 10
   elif preset == "nwucla":
     c.data.dataset = "nwucla"
-    c.data.layout, c.data.num_classes = "kinect_v1_20", 10
+    c.data.layout, c.data.num_classes = data_registry.DATASETS["nwucla"]
     c.data.num_frames = 32
     # 1020 training clips: the small-data recipe (docs/small_data.md): batch 64, queue 256 (a
     # quarter of an epoch), lr 0.02, 30 epochs, the demo-size encoder and the nuisance-

@@ -19,13 +19,13 @@ import numpy as np
 
 from skel_jax import config_lib, transfer
 from skel_jax import run as run_lib
+from skel_jax.data import registry
 from skel_jax.evaluate import files, reference_settings
 from skel_jax.evaluate import fusion as fusion_lib
 from skel_jax.evaluate import monitor as monitor_lib
 from skel_jax.evaluate import protocols as protocols_lib
 from skel_jax.evaluate import results as results_lib
 from skel_jax.train import checkpoint as ckpt_lib
-from skel_jax.train import pretrain as pretrain_lib
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def run_three_stream(config: ml_collections.ConfigDict, workdir: str, *,
   target = transfer.target_config(config)
   need_source = not config.eval.random_init or target is None
   if splits is None and need_source:
-    splits = pretrain_lib.load_splits(config)
+    splits = registry.load_splits(config)
   eval_splits = transfer.load_target_splits(config, target) if target is not None else splits
   num_train = len(splits[0]) if splits is not None else 0
   tag = run_lib.eval_tag(config)

@@ -62,13 +62,13 @@ def evaluate_released(config, weights: str, workdir: str,
     skel_jax.interop.stgcn_state_dict.StateDictError: the weights do not fit the config.
   """
   # Imported here: the data and evaluation stacks are heavy, and --help should stay fast.
+  from skel_jax.data import registry  # pylint: disable=g-import-not-at-top
   from skel_jax.evaluate import protocols as protocols_lib  # pylint: disable=g-import-not-at-top
-  from skel_jax.train import pretrain  # pylint: disable=g-import-not-at-top
   unknown = sorted(set(protocols) - set(PROTOCOLS))
   if unknown:
     raise ValueError(f"unknown protocols {unknown}; known: {PROTOCOLS}")
   variables = init_from.load_backbone_variables(weights, config)
-  train, test = pretrain.load_splits(config)
+  train, test = registry.load_splits(config)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))

@@ -30,7 +30,7 @@ import jax
 import ml_collections
 
 from skel_jax import config_lib, transfer
-from skel_jax.data import custom
+from skel_jax.data import custom, registry
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import files
 from skel_jax.evaluate import monitor as monitor_lib
@@ -110,7 +110,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str, mode: str,
     raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
   prepare_config(config)
   if splits is None:
-    splits = pretrain_lib.load_splits(config)
+    splits = registry.load_splits(config)
   for i, seed in enumerate(seeds):
     log.info("seed %d (%d of %d) in %s", seed, i + 1, len(seeds), seeds_lib.seed_dir(workdir, seed))
     c = config.copy_and_resolve_references()
@@ -147,7 +147,7 @@ def run_single(config: ml_collections.ConfigDict, workdir: str, *, pretrain: boo
   target = transfer.target_config(config)  # checks the layouts before any data is read
   do_pretrain = pretrain and not config.eval.random_init
   if splits is None and (do_pretrain or (protocols and target is None)):
-    splits = pretrain_lib.load_splits(config)
+    splits = registry.load_splits(config)
   state = None
   if do_pretrain:
     train, test = splits

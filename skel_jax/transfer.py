@@ -12,17 +12,12 @@ import logging
 
 import ml_collections
 
-from skel_jax import config_lib
-from skel_jax.data import skeletons
+from skel_jax.data import registry, skeletons
 from skel_jax.data.dataset import ArrayDataset
-from skel_jax.train import pretrain as pretrain_lib
 
 log = logging.getLogger(__name__)
 
 Splits = tuple[ArrayDataset, ArrayDataset]
-# Datasets whose layout and class count are known before loading (transfer checks).
-KNOWN_DATASETS = {**config_lib.FULL_DATASETS, "nwucla": ("kinect_v1_20", 10),
-                  "demo": ("ntu25", 10)}
 
 
 def check_layouts(source_layout: str, target_layout: str, source: str, target: str) -> None:
@@ -58,8 +53,8 @@ def target_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
   tc = config.copy_and_resolve_references()
   tc.data.dataset = name
   tc.data.data_dir = config.eval.target_data_dir
-  if name in KNOWN_DATASETS:
-    tc.data.layout, tc.data.num_classes = KNOWN_DATASETS[name]
+  if name in registry.DATASETS:
+    tc.data.layout, tc.data.num_classes = registry.DATASETS[name]
     check_layouts(config.data.layout, tc.data.layout, config.data.dataset, name)
   if name == "demo" and (tc.data.num_train <= 0 or tc.data.num_test <= 0):
     tc.data.num_train, tc.data.num_test = 512, 128
@@ -75,7 +70,7 @@ def load_target_splits(config: ml_collections.ConfigDict,
   Raises:
     ValueError: the loaded layout does not fit, or labels exceed the class count.
   """
-  train, test = pretrain_lib.load_splits(target)
+  train, test = registry.load_splits(target)
   check_layouts(config.data.layout, train.layout, config.data.dataset, target.data.dataset)
   target.data.layout = train.layout
   if config.eval.target_num_classes <= 0:

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from skel_jax.config_lib import load_config
+from skel_jax.data import registry
 from skel_jax.train import pretrain, sharding
 from skel_jax.train import step as step_lib
 
@@ -66,7 +67,7 @@ def main():
   method = sys.argv[1]
   steps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
   config = load_config(f"configs/{method}.py", "smoke")
-  train, _ = pretrain.load_splits(config)
+  train, _ = registry.load_splits(config)
   trainer, step_one = make_runner(config, sharding.make_mesh(jax.devices()[:1]), train)
   _, step_many = make_runner(config, sharding.make_mesh(), train)
   state = jax.device_get(trainer.init_state())

@@ -177,7 +177,7 @@ def test_training_config_picks_up_the_prepared_dataset(clip_folder, tmp_path):
   assert c.data.layout == os.path.join(out, "mine", "layout.json")
   assert c.data.num_classes == 2 and info["class_names"] == ["kick", "wave"]
   assert seen == [{"train": 4, "test": 2}]
-  train, test = pretrain.load_splits(c)
+  train, test = registry.load_splits(c)
   assert train.x.shape == (4, 2, 16, 20, 3) and len(test) == 2  # resampled to the smoke's 16
   pretrain.check_layout(train, c.data.layout)
   by_path = registry.load_dataset(str(out / "mine"), "test", num_frames=10)
@@ -252,7 +252,7 @@ def test_npz_reader_uses_the_layout_and_keeps_centred_clips(tmp_path):
     formats.load_ctrgcn_npz(path, "train", layout="ntu25")
   c = config_lib.load_config("configs/skeletonclr.py", "smoke")
   c.data.dataset, c.data.layout, c.data.preprocess = f"npz:{path}", "kinect_v1_20", True
-  _, test = pretrain.load_splits(c)
+  _, test = registry.load_splits(c)
   np.testing.assert_array_equal(test.x[0], preprocess.preprocess_clip(
       clips[:1].transpose(0, 4, 2, 3, 1)[0], K1, 16, view_normalize=True))
   np.testing.assert_array_equal(test.x[..., K1.center, :], 0.0)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from skel_jax import config_lib
-from skel_jax.data import skeletons, synthetic
+from skel_jax.data import registry, skeletons, synthetic
 from skel_jax.models import stgcn
 from skel_jax.train import pretrain
 
@@ -88,8 +88,8 @@ def _losses(config, workdir):
 
 def test_step_a_reader_centres_on_the_layouts_centre_joint(twin_datasets):
   orig, perm_dir, layout_file, perm = twin_datasets
-  a, _ = pretrain.load_splits(_config("skeletonclr", orig, "ntu25"))
-  b, _ = pretrain.load_splits(_config("skeletonclr", perm_dir, layout_file))
+  a, _ = registry.load_splits(_config("skeletonclr", orig, "ntu25"))
+  b, _ = registry.load_splits(_config("skeletonclr", perm_dir, layout_file))
   centre = int(np.argsort(perm)[skeletons.NTU25.center])
   assert b.layout == layout_file
   np.testing.assert_array_equal(b.x[..., centre, :], 0.0)

@@ -26,6 +26,7 @@ from conftest import REPO_ROOT
 from dp_check import FIELDS, relative_difference
 
 from skel_jax.config_lib import load_config
+from skel_jax.data import registry
 from skel_jax.evaluate import protocols as protocols_lib
 from skel_jax.evaluate import results as results_lib
 from skel_jax.launch_local import launch
@@ -65,7 +66,7 @@ def _run(workdir, processes, devices, *flags):
 def _state(workdir, step):
   """The checkpointed state of `step`, restored onto this process's single device."""
   config = load_config(*CONFIG.split(":"))
-  train, _ = pretrain.load_splits(config)
+  train, _ = registry.load_splits(config)
   trainer = pretrain.Pretrainer(config, str(workdir), train,
                                 mesh=sharding.make_mesh(jax.devices()[:1]))
   checkpointer = ckpt_lib.Checkpointer(str(workdir))
@@ -117,7 +118,7 @@ def test_two_processes_equal_one(tmp_path):
   written = results_lib.read_results(str(two))["knn"]
   assert written["context"]["checkpoint_step"] == 8
   config = load_config(*CONFIG.split(":"))
-  train, test = pretrain.load_splits(config)
+  train, test = registry.load_splits(config)
   variables = protocols_lib.backbone_variables(_state(two, 8))
   train_f, test_f = protocols_lib.compute_features(config, variables, train, test)
   here = protocols_lib.run_knn(config, train_f, train.y, test_f, test.y,

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from skel_jax.config_lib import load_config
+from skel_jax.data import registry
 from skel_jax.train import metrics_writer, preemption, pretrain
 
 
@@ -26,7 +27,7 @@ def smoke(tmp_path_factory):
   """The smoke config, its data, and the workdir and final state of an uninterrupted run."""
   config = load_config("configs/skeletonclr.py", "smoke")
   config.train.log_every_steps = 1
-  train, _ = pretrain.load_splits(config)
+  train, _ = registry.load_splits(config)
   workdir = tmp_path_factory.mktemp("full")
   state = pretrain.pretrain(config, str(workdir), train=train)
   return config, train, workdir, jax.device_get(state.params)

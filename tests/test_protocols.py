@@ -9,8 +9,9 @@ import pytest
 
 from skel_jax import fusion_run, run
 from skel_jax.config_lib import load_config
+from skel_jax.data import registry
 from skel_jax.evaluate import fusion, protocols, results, semi
-from skel_jax.train import metrics_writer, pretrain
+from skel_jax.train import metrics_writer
 
 
 def _smoke_config():
@@ -28,7 +29,7 @@ def pretrained(tmp_path_factory):
   config.train.knn_every_epochs = 1
   config.train.ckpt_every_epochs = 2  # one checkpoint, at the end
   config.eval.tsne.max_points = 32
-  splits = pretrain.load_splits(config)
+  splits = registry.load_splits(config)
   workdir = str(tmp_path_factory.mktemp("smoke_all"))
   out = run.run(config, workdir, "all", splits=splits)
   return config, workdir, splits, out
@@ -148,7 +149,7 @@ def test_three_stream_fuses_and_reuses(tmp_path, monkeypatch):
   config.eval.random_init = True  # no pretraining: the fusion path is what is tested here
   config.eval.tsne.enabled = False
   config.eval.linear.epochs, config.eval.linear.lr_steps = 1, ()
-  splits = pretrain.load_splits(config)
+  splits = registry.load_splits(config)
   out = run.run(config, str(tmp_path), "three_stream", splits=splits)
   logits = {s: np.load(tmp_path / s / "linear_random_init_test_logits.npy")
             for s in ("joint", "motion", "bone")}
@@ -191,7 +192,7 @@ def test_nw_ucla_protocols_on_real_data(nw_ucla_dir, tmp_path):
   config.eval.semi.epochs, config.eval.semi.fractions = 2, (0.1,)
   config.eval.semi.lr, config.eval.semi.lr_steps, config.eval.semi.weight_decay = (
       (0.01,), ((1,),), (0.0,))
-  train, test = pretrain.load_splits(config)
+  train, test = registry.load_splits(config)
   assert (len(train), len(test), train.x.shape[3]) == (1020, 464, 20)
   train = train.subset(semi.class_balanced_subset(train.y, 0.2, seed=0))
   test = test.subset(semi.class_balanced_subset(test.y, 0.1, seed=0))

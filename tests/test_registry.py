@@ -2,15 +2,12 @@
 
 import os
 import pickle
-import sys
-import types
 
 import numpy as np
 import pytest
 
 from skel_jax import prepare
-from skel_jax.data import registry
-from skel_jax.data.dataset import ArrayDataset
+from skel_jax.data import registry, skeletons
 from skel_jax.data.registry import DatasetNotFoundError
 
 
@@ -74,25 +71,24 @@ def test_npy_and_npz_names(tmp_path):
     registry.load_dataset(f"npy:{tmp_path / 'nope'}", "test", num_frames=50)
 
 
-def test_demo_dispatches_to_synthetic(monkeypatch):
-  calls = []
+def test_demo_by_name_is_the_demo_preset_data():
+  """`load_dataset('demo', ...)` and `load_splits(config)` give the same preprocessed clips."""
+  from skel_jax import config_lib
 
-  def fake(num_train, num_test, **kw):
-    calls.append((num_train, num_test, kw))
-    def make(n):
-      return ArrayDataset(np.zeros((n, 1, 4, 2, 3)), np.zeros(n), ["s"] * n, "x", 2)
-
-    return make(num_train), make(num_test)
-
-  module = types.ModuleType("skel_jax.data.synthetic")
-  module.make_synthetic_splits = fake
-  monkeypatch.setitem(sys.modules, "skel_jax.data.synthetic", module)
-  import skel_jax.data
-  monkeypatch.setattr(skel_jax.data, "synthetic", module, raising=False)
-  test = registry.load_dataset("demo", "test", num_frames=4, num_train=6, num_test=3, seed=7,
-                               num_classes=2)
-  assert len(test) == 3
-  assert calls == [(6, 3, {"num_frames": 4, "seed": 7, "num_classes": 2})]
+  c = config_lib.base_config()
+  c.data.dataset = "demo"
+  c.data.layout, c.data.num_classes = registry.DATASETS["demo"]
+  c.data.num_train, c.data.num_test, c.data.num_frames = 6, 3, 8
+  c.data.demo_shear, c.data.demo_seed = 0.3, 4
+  train, test = registry.load_splits(c)
+  by_name = registry.load_dataset("demo", "test", num_frames=8, num_train=6, num_test=3,
+                                  num_classes=10, seed=4, shear=0.3)
+  assert train.x.shape == (6, 2, 8, 25, 3) and len(test) == 3
+  np.testing.assert_array_equal(by_name.x, test.x)
+  np.testing.assert_array_equal(by_name.y, test.y)
+  # Preprocessed (and sheared, a linear map): the layout's centre joint at the origin.
+  center = skeletons.get_layout("ntu25").center
+  np.testing.assert_allclose(train.x[:, 0, :, center], 0.0, atol=1e-5)
 
 
 def test_unknown_names_and_splits():

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 from skel_jax.config_lib import load_config
+from skel_jax.data import registry
 from skel_jax.train import metrics_writer, pretrain
 
 
@@ -17,7 +18,7 @@ def _losses(workdir):
 def test_resume_continues_exactly(tmp_path):
   config = load_config("configs/skeletonclr.py", "smoke")
   config.train.log_every_steps = 1
-  train, _ = pretrain.load_splits(config)
+  train, _ = registry.load_splits(config)
 
   full = tmp_path / "full"
   pretrain.pretrain(config, str(full), train=train)
@@ -43,7 +44,7 @@ def test_restoring_needs_only_the_abstract_state():
   """`abstract_state` (what a restore is given) has `init_state`'s structure, shapes, dtypes
   and shardings, without running the init."""
   config = load_config("configs/skeletonclr.py", "smoke")
-  trainer = pretrain.Pretrainer(config, "/tmp/unused", pretrain.load_splits(config)[0])
+  trainer = pretrain.Pretrainer(config, "/tmp/unused", registry.load_splits(config)[0])
   abstract, state = trainer.abstract_state(), trainer.init_state()
   leaves = jax.tree_util.tree_leaves_with_path(abstract)
   assert jax.tree_util.tree_structure(abstract) == jax.tree_util.tree_structure(state)

@@ -9,8 +9,8 @@ import pytest
 
 from skel_jax import report, run
 from skel_jax.config_lib import load_config
+from skel_jax.data import registry
 from skel_jax.evaluate import results, seeds
-from skel_jax.train import pretrain
 
 
 def test_parse_seeds():
@@ -66,7 +66,7 @@ def test_run_seeds_evaluates_every_seed_and_aggregates(tmp_path):
   config = load_config("configs/skeletonclr.py", "smoke")
   config.eval.random_init = True
   config.eval.tsne.enabled = False
-  splits = pretrain.load_splits(config)
+  splits = registry.load_splits(config)
   agg = run.run_seeds(config, str(tmp_path), "eval", (0, 1), splits=splits)
   per = [results.read_results(str(tmp_path / f"seed_{s}")) for s in (0, 1)]
   values = [p["linear_std_random_init"]["linear_std_top1_final"] for p in per]

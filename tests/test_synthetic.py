@@ -315,7 +315,7 @@ def test_demo_preset_classes_have_no_mirrored_pair_and_must_match_num_classes():
   from conftest import REPO_ROOT
 
   from skel_jax.config_lib import load_config
-  from skel_jax.train import pretrain
+  from skel_jax.data import registry
   config = load_config(str(REPO_ROOT / "configs" / "aimclr.py"), "demo")
   names = synthetic.class_names(classes=config.data.demo_classes)
   assert len(names) == config.data.num_classes == 10
@@ -324,4 +324,4 @@ def test_demo_preset_classes_have_no_mirrored_pair_and_must_match_num_classes():
     assert not any(n.replace(side, other) in names for n in names if side in n), names
   config.data.num_classes = 9
   with pytest.raises(ValueError, match="demo_classes lists 10 actions but data.num_classes is 9"):
-    pretrain.load_splits(config)
+    registry.load_splits(config)

@@ -15,10 +15,13 @@ Names:
 * `npz:<file>`: a CTR-GCN style `.npz`.
 * `tfds:<config>`: a `skeleton_actions/<config>` TFDS build under `data_dir` (read without
   TensorFlow).
-* `demo`: the embedded synthetic dataset (skel_jax.data.synthetic), keyword arguments
-  `num_train`, `num_test`, `num_classes`, `seed`.
+* `demo`: the embedded synthetic dataset, generated and preprocessed
+  (skel_jax.data.synthetic.demo_splits; keyword arguments `num_train`, `num_test`,
+  `num_classes`, `seed`, `nuisance`, `two_person_prob`, `classes`, `shear`).
 
-Splits are 'train' and 'test' ('val' means 'test').
+Splits are 'train' and 'test' ('val' means 'test'). `load_splits(config)` loads both splits of
+the dataset a run's `config.data` names (the entry point of training and evaluation);
+`DATASETS` gives the layout and class count of every built-in dataset.
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ from skel_jax.data import custom, formats, nw_ucla, prepared
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.preprocess import DataError
 
+# The built-in datasets: name -> (layout, number of classes).
+DATASETS = {
+    "ntu60_xsub": ("ntu25", 60), "ntu60_xview": ("ntu25", 60),
+    "ntu120_xsub": ("ntu25", 120), "ntu120_xset": ("ntu25", 120),
+    "pku1_xsub": ("ntu25", 51), "pku1_xview": ("ntu25", 51),
+    "pku2_xsub": ("ntu25", 51), "pku2_xview": ("ntu25", 51),
+    "nwucla": ("kinect_v1_20", 10),
+    "demo": ("ntu25", 10),  # the demo preset's ten actions (any count up to 18 can be drawn)
+}
+# Those written by `python -m skel_jax.prepare` (the full-size presets).
 PREPARED = ("ntu60_xsub", "ntu60_xview", "ntu120_xsub", "ntu120_xset",
             "pku1_xsub", "pku1_xview", "pku2_xsub", "pku2_xview")
 DATA_DIR_ENV = "SKEL_JAX_DATA_DIR"
@@ -139,6 +152,41 @@ def _load_tfds(config: str, split: str, data_dir: str | None, num_frames: int) -
                       num_classes)
 
 
+def _demo_splits(num_frames: int, kw: dict) -> tuple[ArrayDataset, ArrayDataset]:
+  from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+
+  kw = dict(kw)
+  return synthetic.demo_splits(kw.pop("num_train", 512), kw.pop("num_test", 128),
+                               num_frames=num_frames, **kw)
+
+
+def load_splits(config) -> tuple[ArrayDataset, ArrayDataset]:
+  """The (train, test) datasets named by a run's `config.data` (an ml_collections config).
+
+  Options are taken from the config only where the dataset reads them: the demo's generator
+  settings (`data.num_train`, `data.num_test`, `data.num_classes` and the `data.demo_*`
+  fields), NW-UCLA's `data.view_normalize`, the layout of `npy:` / `npz:` files (which do not
+  say which skeleton they hold: the config's layout is the one used to read and train on) and
+  `data.preprocess` for `npz:`.
+  """
+  d = config.data
+  data_dir = d.data_dir or None
+  if d.dataset == "demo":
+    return _demo_splits(d.num_frames, {
+        "num_train": d.num_train, "num_test": d.num_test, "num_classes": d.num_classes,
+        "seed": int(d.get("demo_seed", 0)), "nuisance": d.get("demo_nuisance", 1.0),
+        "two_person_prob": d.get("demo_two_person_prob", 0.3),
+        "classes": tuple(d.get("demo_classes", ())) or None,
+        "shear": float(d.get("demo_shear", 0.0))})
+  kw = {"view_normalize": d.view_normalize} if d.dataset == "nwucla" else {}
+  if d.dataset.startswith(("npy:", "npz:")):
+    kw["layout"] = d.layout
+  if d.dataset.startswith("npz:") and d.get("preprocess", False):
+    kw["preprocess"] = True
+  return (load_dataset(d.dataset, "train", data_dir=data_dir, num_frames=d.num_frames, **kw),
+          load_dataset(d.dataset, "test", data_dir=data_dir, num_frames=d.num_frames, **kw))
+
+
 def load_dataset(
     name: str,
     split: str,
@@ -170,11 +218,7 @@ def load_dataset(
   if split not in ("train", "test"):
     raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
   if name == "demo":
-    from skel_jax.data import synthetic  # owned elsewhere; imported only when asked for
-
-    extra = {k: v for k, v in kw.items() if k not in ("num_train", "num_test")}
-    train, test = synthetic.make_synthetic_splits(
-        kw.get("num_train", 512), kw.get("num_test", 128), num_frames=num_frames, **extra)
+    train, test = _demo_splits(num_frames, kw)
     return train if split == "train" else test
   if name == "nwucla":
     return _load_nwucla(split, data_dir, num_frames, kw)

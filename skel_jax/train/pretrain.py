@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from skel_jax import methods, progress
-from skel_jax.data import pipeline
+from skel_jax.data import pipeline, registry
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.methods import moco
 from skel_jax.train import checkpoint as ckpt_lib
@@ -33,47 +33,6 @@ from skel_jax.train import metrics_writer, preemption, schedules, sharding
 from skel_jax.train import step as step_lib
 
 log = logging.getLogger(__name__)
-
-
-def load_splits(config: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayDataset]:
-  """The (train, test) datasets named by `config.data`."""
-  d = config.data
-  if d.dataset == "demo":
-    from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
-    classes = tuple(d.get("demo_classes", ())) or None
-    # The data's own seed, not the run's: the seeds of a multi-seed run train on the same data.
-    data_seed = int(d.get("demo_seed", 0))
-    if classes is not None and len(classes) != d.num_classes:
-      raise ValueError(f"data.demo_classes lists {len(classes)} actions but data.num_classes is "
-                       f"{d.num_classes}")
-    splits = synthetic.make_synthetic_splits(d.num_train, d.num_test, num_frames=d.num_frames,
-                                             num_classes=d.num_classes, seed=data_seed,
-                                             nuisance=d.get("demo_nuisance", 1.0),
-                                             two_person_prob=d.get("demo_two_person_prob", 0.3),
-                                             classes=classes)
-    # The generator writes raw camera-space clips, as a Kinect would: prepare them like the
-    # NTU release (the reference's `feeder/preprocess_ntu.py`: centre, per-frame view
-    # normalisation).
-    splits = [_preprocess(ds, d.num_frames) for ds in splits]
-    shear = float(d.get("demo_shear", 0.0))
-    if shear > 0:  # per-clip distortion of the augmentation's form (synthetic.shear_clips)
-      splits = [ArrayDataset(synthetic.shear_clips(ds.x, shear, data_seed + 17 * i), ds.y,
-                             ds.names, ds.layout, ds.num_classes)
-                for i, ds in enumerate(splits)]
-    return tuple(splits)
-  from skel_jax.data import registry  # pylint: disable=g-import-not-at-top
-  kw = {"view_normalize": d.view_normalize} if d.dataset == "nwucla" else {}
-  if d.dataset.startswith(("npy:", "npz:")):
-    # These files do not say which skeleton they hold: the config's layout is the one used to
-    # read (centre, view rotation) and train on (an error when the joint counts differ).
-    kw["layout"] = d.layout
-  if d.dataset.startswith("npz:") and d.get("preprocess", False):
-    kw["preprocess"] = True
-  train = registry.load_dataset(d.dataset, "train", data_dir=d.data_dir or None,
-                                num_frames=d.num_frames, **kw)
-  test = registry.load_dataset(d.dataset, "test", data_dir=d.data_dir or None,
-                               num_frames=d.num_frames, **kw)
-  return train, test
 
 
 def _unnamed(layout) -> dict:
@@ -94,13 +53,6 @@ def check_layout(ds: ArrayDataset, layout: str) -> None:
   if ds.x.shape[-1] != len(ours.channels):
     raise ValueError(f"the clips have {ds.x.shape[-1]} channels but layout {layout!r} names "
                      f"{len(ours.channels)}: {list(ours.channels)}")
-
-
-def _preprocess(ds: ArrayDataset, num_frames: int) -> ArrayDataset:
-  from skel_jax.data import preprocess  # pylint: disable=g-import-not-at-top
-  x = np.stack([preprocess.preprocess_clip(clip, ds.layout, num_frames, name=name)
-                for clip, name in zip(ds.x, ds.names)])
-  return ArrayDataset(x, ds.y, ds.names, ds.layout, ds.num_classes)
 
 
 def make_optimizer(optim: ml_collections.ConfigDict, steps_per_epoch: int):
@@ -154,7 +106,7 @@ class Pretrainer:
     self.config = config
     self.workdir = workdir
     if train is None:
-      train, _ = load_splits(config)
+      train, _ = registry.load_splits(config)
     self.train = train
     self.layout = config.data.layout
     check_layout(train, self.layout)

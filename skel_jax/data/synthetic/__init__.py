@@ -85,7 +85,12 @@ noise, splits).
 """
 
 from skel_jax.data.synthetic.actions import CLASS_NAMES, MAX_CLASSES, class_names
-from skel_jax.data.synthetic.generator import make_synthetic, make_synthetic_splits, shear_clips
+from skel_jax.data.synthetic.generator import (
+                                               demo_splits,
+                                               make_synthetic,
+                                               make_synthetic_splits,
+                                               shear_clips,
+)
 
-__all__ = ["CLASS_NAMES", "MAX_CLASSES", "class_names", "make_synthetic",
+__all__ = ["CLASS_NAMES", "MAX_CLASSES", "class_names", "demo_splits", "make_synthetic",
            "make_synthetic_splits", "shear_clips"]

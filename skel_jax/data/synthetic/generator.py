@@ -419,3 +419,49 @@ def make_synthetic_splits(
   test = make_synthetic(num_test, num_frames=num_frames, num_classes=num_classes, seed=test_seed,
                         name_prefix="synthetic_test", **kwargs)
   return train, test
+
+
+def demo_splits(num_train: int, num_test: int, *, num_frames: int, num_classes: int = 10,
+                seed: int = 0, nuisance: float = 1.0, two_person_prob: float = 0.3,
+                classes: Sequence[int] | None = None, shear: float = 0.0,
+                ) -> tuple[ArrayDataset, ArrayDataset]:
+  """The `demo` dataset as every run trains on it: generated, preprocessed, sheared.
+
+  The generator writes raw camera-space clips, as a Kinect would, so they are prepared like the
+  NTU release (the reference's `feeder/preprocess_ntu.py`: centre, per-frame view
+  normalisation; skel_jax/data/preprocess.py); then, with `shear > 0`, each clip gets its own
+  shear of the augmentation's form (`shear_clips`).
+
+  Args:
+    num_train, num_test: clips per split.
+    num_frames: frames per clip.
+    num_classes: classes; with `classes`, its length.
+    seed: the data's own seed (not the run's: the seeds of a multi-seed run train on the
+      same data).
+    nuisance, two_person_prob: as `make_synthetic`.
+    classes: the actions to draw (ids of `CLASS_NAMES`), or None for the first `num_classes`.
+    shear: amplitude of the per-clip shear (0: none).
+
+  Returns:
+    (train, test) ArrayDatasets `[N, M, num_frames, V, 3]`.
+
+  Raises:
+    ValueError: `classes` and `num_classes` disagree.
+  """
+  from skel_jax.data import preprocess  # pylint: disable=g-import-not-at-top
+
+  classes = tuple(classes) if classes else None
+  if classes is not None and len(classes) != num_classes:
+    raise ValueError(f"data.demo_classes lists {len(classes)} actions but data.num_classes is "
+                     f"{num_classes}")
+  splits = make_synthetic_splits(num_train, num_test, num_frames=num_frames,
+                                 num_classes=num_classes, seed=seed, nuisance=nuisance,
+                                 two_person_prob=two_person_prob, classes=classes)
+  out = []
+  for i, ds in enumerate(splits):
+    x = np.stack([preprocess.preprocess_clip(clip, ds.layout, num_frames, name=name)
+                  for clip, name in zip(ds.x, ds.names)])
+    if shear > 0:
+      x = shear_clips(x, shear, seed + 17 * i)
+    out.append(ArrayDataset(x, ds.y, ds.names, ds.layout, ds.num_classes))
+  return out[0], out[1]
