@@ -46,6 +46,7 @@ def get_config(arg=None):
   c.model.attn_heads = 8
   c.model.attn_lambda = 2.0
   c.model.attn_init = "reference"  # attention qkv / proj: N(0, 0.02^2) | 'lecun'
+  c.model.predictor_residual = False  # True: predictors x + MLP1D(x), identity at init
   c.moco.queue_size = 32768
   c.moco.momentum = 0.996
   c.moco.momentum_schedule = "cosine"

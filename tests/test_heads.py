@@ -57,3 +57,20 @@ def test_skeattnclr_neck_and_predictors_follow_the_head_init():
     assert 0.5 < float(np.std(kernel)) * np.sqrt(kernel.shape[0]) < 1.5
   proj = np.asarray(params["neck"]["proj"]["fc1"]["kernel"])
   assert 0.5 < float(np.std(proj)) * np.sqrt(proj.shape[0]) < 1.5
+
+
+def test_residual_head_starts_as_the_identity_and_learns_through_its_last_layer():
+  head = MLPHead(hidden=16, features=8, use_bn=True, use_bias=False, residual=True)
+  x = jax.random.normal(jax.random.key(1), (5, 8))
+  variables = head.init(jax.random.key(0), x, train=False)
+  np.testing.assert_array_equal(variables["params"]["fc2"]["kernel"], 0.0)
+  np.testing.assert_array_equal(head.apply(variables, x, train=False), x)
+
+  def loss(params):
+    out, _ = head.apply({**variables, "params": params}, x, train=True, mutable=["batch_stats"])
+    return jnp.sum(out[:, 0])
+
+  grads = jax.grad(loss)(variables["params"])
+  assert float(jnp.abs(grads["fc2"]["kernel"]).sum()) > 0  # the zero layer gets a gradient
+  with pytest.raises(ValueError, match="residual head maps 8 features to 8, not 4"):
+    MLPHead(hidden=16, features=4, residual=True).init(jax.random.key(0), x, train=False)

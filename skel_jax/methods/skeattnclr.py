@@ -55,7 +55,8 @@ def build_skeattn_encoder(config: ml_collections.ConfigDict, layout: str, *,
                 feature_dim=m.feature_dim, predictor_hidden=m.predictor_hidden,
                 num_heads=m.attn_heads, attn_lambda=m.attn_lambda,
                 head_init=m.get("head_init", "reference"),
-                attn_init=m.get("attn_init", "reference"))
+                attn_init=m.get("attn_init", "reference"),
+                predictor_residual=m.get("predictor_residual", False))
   kwargs.update(overrides)
   return SkeAttnEncoder(**kwargs)
 

@@ -71,13 +71,14 @@ def person_mean(pooled: jnp.ndarray, num_persons: int) -> jnp.ndarray:
 
 
 def MLP1D(hidden: int, features: int, name: str | None = None,
-          init_scheme: str = "reference") -> MLPHead:
+          init_scheme: str = "reference", residual: bool = False) -> MLPHead:
   """SkeAttnCLR's MLP1D: 1x1 conv (no bias) -> BN -> ReLU -> 1x1 conv (no bias).
 
-  `init_scheme` as `heads.head_kernel_init` ('reference' = the reference's std 0.02).
+  `init_scheme` as `heads.head_kernel_init` ('reference' = the reference's std 0.02);
+  `residual` as `heads.MLPHead` (an identity-initialised predictor; not the reference).
   """
   return MLPHead(hidden=hidden, features=features, use_bn=True, use_bias=False, name=name,
-                 init_scheme=init_scheme)
+                 init_scheme=init_scheme, residual=residual)
 
 
 class AttentionMask(nn.Module):
@@ -185,6 +186,9 @@ class SkeAttnEncoder(nn.Module):
   strides: tuple[int, ...] | None = None
   head_init: str = "reference"  # the neck's and predictors' MLP1D init (heads.head_kernel_init)
   attn_init: str = "reference"  # the attention's qkv / proj init (AttentionMask.init_scheme)
+  # True: the predictors are x + MLP1D(x) with a zero last layer (identity at init); the
+  # reference's are plain MLP1Ds (False).
+  predictor_residual: bool = False
 
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
@@ -195,11 +199,13 @@ class SkeAttnEncoder(nn.Module):
                                   num_heads=self.num_heads, lam=self.attn_lambda,
                                   init_scheme=self.head_init, attn_init=self.attn_init)
     self.predictor_global = MLP1D(self.predictor_hidden, self.feature_dim,
-                                  init_scheme=self.head_init)
+                                  init_scheme=self.head_init, residual=self.predictor_residual)
     self.predictor_salient = MLP1D(self.predictor_hidden, self.feature_dim,
-                                   init_scheme=self.head_init)
+                                   init_scheme=self.head_init,
+                                   residual=self.predictor_residual)
     self.predictor_nonsalient = MLP1D(self.predictor_hidden, self.feature_dim,
-                                      init_scheme=self.head_init)
+                                      init_scheme=self.head_init,
+                                      residual=self.predictor_residual)
 
   def feature_map(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
     """Backbone features `[N, M, T', V, D]` of clips `[N, M, T, V, C]`."""

@@ -33,6 +33,11 @@ class MLPHead(nn.Module):
   net/skeletonclr_multi_swapv2.py). `use_bias=False` with `use_bn=True` is SkeAttnCLR's MLP1D
   (1x1 convs without bias, SkeAttnCLR net/utils/AttnMask.py). Every call in train
   mode uses its own batch statistics, as the reference does.
+
+  `residual=True` (not in any reference) returns `x + MLP(x)` with the second layer
+  zero-initialised: the head starts as the identity map. SkeAttnCLR's small presets use it for
+  the predictors, so that at the first step a query's prediction lies in its key's space
+  (docs/findings.md).
   """
 
   hidden: int = 256
@@ -40,12 +45,18 @@ class MLPHead(nn.Module):
   use_bn: bool = False
   use_bias: bool = True
   init_scheme: str = "reference"
+  residual: bool = False
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+    if self.residual and x.shape[-1] != self.features:
+      raise ValueError(f"a residual head maps {x.shape[-1]} features to {x.shape[-1]}, "
+                       f"not {self.features}")
     kernel_init = head_kernel_init(self.init_scheme)
-    x = nn.Dense(self.hidden, use_bias=self.use_bias, kernel_init=kernel_init, name="fc1")(x)
+    h = nn.Dense(self.hidden, use_bias=self.use_bias, kernel_init=kernel_init, name="fc1")(x)
     if self.use_bn:
-      x = BatchNorm(use_running_average=not train, name="bn")(x)
-    x = nn.relu(x)
-    return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=kernel_init, name="fc2")(x)
+      h = BatchNorm(use_running_average=not train, name="bn")(h)
+    h = nn.relu(h)
+    out_init = nn.initializers.zeros if self.residual else kernel_init
+    h = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=out_init, name="fc2")(h)
+    return x + h if self.residual else h
