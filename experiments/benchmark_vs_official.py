@@ -17,7 +17,7 @@ Benchmarks (`--benches`; those whose checkout is not given are skipped):
 
 | bench        | official (checkout)                                | ours                         |
 |--------------|----------------------------------------------------|------------------------------|
-| encoder      | `net/st_gcn.py:Model`, eval mode, `torch.no_grad`   | `STGCN`, eval, no-grad formulation (`model.nograd_conv_impl`) |
+| encoder      | `net/st_gcn.py:Model`, eval mode, `torch.no_grad`   | `STGCN`, eval, no-grad formulation (`stgcn.backbone_kwargs`) |
 | skeletonclr  | CrosSCLR `net/skeletonclr.py:SkeletonCLR` step      | `skel_jax.train.step.make_train_step` |
 | aimclr       | AimCLR `net/aimclr.py:AimCLR`, `nnm=False`          | configs/aimclr.py, before mining |
 | aimclr_nnm   | the same with `nnm=True, topk=1`                    | `aimclr.mining_epoch=0` (mining on) |
@@ -333,7 +333,7 @@ def build_ours(bench: str, opts: dict):
     state[0], metrics = step_fn(state[0], x)
     return metrics["loss"].block_until_ready()
 
-  info.update(conv_impl=config.model.conv_impl, nograd_conv_impl=config.model.nograd_conv_impl,
+  info.update(conv_impl=config.model.conv_impl, nograd_conv_impl=config.model.get("nograd_conv_impl", "conv"),
               gcn_impl=config.model.gcn_impl, stream=config.data.stream)
   return step, opts["batch"], info
 

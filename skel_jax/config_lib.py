@@ -99,13 +99,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.stream = "joint"
   c.data.num_train = 0  # demo data only: clip counts
   c.data.num_test = 0
-  c.data.demo_nuisance = 1.0  # demo data only: scale of posture / distractor nuisance
-  c.data.demo_two_person_prob = 0.3  # demo data only: share of clips with a second person
-  # Demo data only: the generator's action ids behind labels 0..num_classes-1; () = the first
-  # num_classes actions (skel_jax/data/synthetic/ lists them).
-  c.data.demo_classes = ()
-  c.data.demo_shear = 0.0  # demo data only: per-clip shear of the augmentation's form
-  c.data.demo_seed = 0  # demo data only: the generator's seed (independent of the run's seed)
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (preprocess.rotate_view)
   # npz: data only: centre, resample and view-normalise with data.layout on reading (off: the
   # clips are only resampled, as CTR-GCN's npz files are centred already).
@@ -116,10 +109,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.hidden = 16
   c.model.out_dim = 256
   c.model.dropout = 0.5
+  # Temporal and 1x1 convolutions of passes with a gradient: 'matmul' (fast on CPU) or 'conv'
+  # (XLA's convolution, to try on a GPU / TPU). Passes without one (the momentum encoder,
+  # feature extraction) always use 'conv', the faster forward (stgcn.backbone_kwargs).
   c.model.conv_impl = "matmul"
-  # The formulation of passes that take no gradient (the momentum encoder, feature
-  # extraction): XLA's convolution is the faster forward-only pass on CPU (docs/benchmarks.md).
-  c.model.nograd_conv_impl = "conv"
   # Graph-convolution formulation (same parameters and function): 'auto' (fastest on CPU),
   # 'einsum' (the reference's order), 'aggregate_first' or 'kron' (models/stgcn.py GraphConv).
   c.model.gcn_impl = "auto"
@@ -260,6 +253,8 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
   # direction (skel_jax/models/heads.py, head_kernel_init).
   c.moco.key_init = "copy"
   c.model.head_init = "lecun"
+  if preset in ("demo", "smoke"):
+    demo_data_fields(c)
   if preset == "demo":
     c.data.dataset = "demo"
     c.data.layout, c.data.num_classes = data_registry.DATASETS["demo"]
@@ -346,6 +341,17 @@ SMALL_DATA_EXTREME = SMALL_DATA_NORMAL + (
 
 def _nearest_power_of_two(x: float) -> int:
   return 1 << max(0, round(float(np.log2(max(x, 1.0)))))
+
+
+def demo_data_fields(c: ml_collections.ConfigDict) -> None:
+  """The demo generator's settings (in place; skel_jax/data/synthetic/), only in the configs of
+  the presets that train on the demo data."""
+  c.data.demo_nuisance = 1.0  # scale of posture / distractor nuisance
+  c.data.demo_two_person_prob = 0.3  # share of clips with a second person
+  # The generator's action ids behind labels 0..num_classes-1; () = the first num_classes.
+  c.data.demo_classes = ()
+  c.data.demo_shear = 0.0  # per-clip shear of the augmentation's form
+  c.data.demo_seed = 0  # the generator's seed (independent of the run's seed)
 
 
 def small_data_settings(num_train: int) -> dict[str, float | int]:

@@ -58,12 +58,13 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
 
   Args:
     model_config: `config.model` (graph, hidden, out_dim, dropout, conv_impl and the optional
-      nograd_conv_impl, dtype, gcn_impl).
-    no_grad: for passes that take no gradient (the key encoder, feature extraction): use
-      `nograd_conv_impl`, the faster forward-only formulation with the same parameter tree.
+      dtype, gcn_impl; `nograd_conv_impl` only where a benchmark sets it).
+    no_grad: for passes that take no gradient (the key encoder, feature extraction): XLA's
+      convolution ('conv'), the faster forward-only formulation with the same parameter tree
+      (docs/benchmarks.md), unless the config names another `nograd_conv_impl`.
   """
   m = model_config
-  conv_impl = m.get("nograd_conv_impl", m.conv_impl) if no_grad else m.conv_impl
+  conv_impl = m.get("nograd_conv_impl", "conv") if no_grad else m.conv_impl
   return dict(graph=m.graph, hidden=m.hidden, out_dim=m.out_dim, dropout=m.dropout,
               conv_impl=conv_impl, dtype=compute_dtype(m.get("dtype", "float32")),
               gcn_impl=m.get("gcn_impl", "auto"))
