@@ -168,6 +168,30 @@ def test_small_presets_are_small():
   assert CONFIGS.get_config("nwucla").data.layout == "kinect_v1_20"
 
 
+@pytest.mark.parametrize("preset", ["demo", "nwucla", "custom"])
+def test_small_data_presets_start_the_predictors_as_the_identity(preset):
+  c = CONFIGS.get_config(preset)
+  assert c.model.predictor_residual and c.model.graph == "stgcn" and c.moco.temperature == 0.07
+  full = CONFIGS.get_config("ntu60_xsub")
+  assert not full.model.predictor_residual and full.model.graph == "agcn"
+  assert full.moco.temperature == 0.2
+
+
+def test_residual_predictors_map_a_query_onto_its_key_at_init():
+  """With identity predictors q_z = z_x(x): at init the query of a clip equals its key (the
+  key encoder is a copy), so the positive pair starts aligned."""
+  encoder = SkeAttnEncoder(layout="ntu25", graph="stgcn", hidden=4, out_dim=16, neck_hidden=16,
+                           feature_dim=8, predictor_hidden=16, num_heads=2, dropout=0.0,
+                           head_init="lecun", predictor_residual=True)
+  x = jax.random.normal(jax.random.key(0), (3, 2, 8, 25, 3))
+  variables = encoder.init(jax.random.key(1), x, train=False)
+  q = encoder.apply(variables, x, train=False, method=encoder.encode_query)
+  fmap = encoder.apply(variables, x, train=False, method=encoder.feature_map)
+  mask = jnp.ones((3 * 2, fmap.shape[2] * 25, 16))
+  k, _, _ = encoder.apply(variables, x, mask, train=False, method=encoder.encode_key)
+  np.testing.assert_allclose(q, k, rtol=1e-6, atol=1e-6)
+
+
 # -- views (`SkeAttnMask.forward`) -----------------------------------------------------------------
 
 def _smoke_config(stream="joint"):
