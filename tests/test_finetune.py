@@ -199,6 +199,14 @@ def test_reference_settings_per_method():
   assert reference_settings.scale_steps((50, 70, 90), 110, 20) == (9, 13, 16)
 
 
+def test_small_presets_fine_tune_skeattnclr_as_the_other_methods():
+  """Its 150-epoch fine-tune lr underfits on the small presets' 30 epochs."""
+  attn, aim = (load_config(f"configs/{m}.py", "nwucla") for m in ("skeattnclr", "aimclr"))
+  for section in ("finetune", "semi"):
+    assert attn.eval[section].to_dict() == aim.eval[section].to_dict()
+  assert attn.eval.finetune.lr == 0.1 and tuple(attn.eval.finetune.lr_steps) == (24,)
+
+
 def test_restream_follows_the_stream_but_keeps_hand_set_values():
   c = load_config("configs/skeattnclr.py", "ntu60_xsub")
   assert c.eval.finetune.lr == 0.008
