@@ -81,6 +81,13 @@ def run_one(root: str, method: str, preset: str, seeds: str, finetune: bool = Fa
   # earlier (interrupted or separately run) pretraining records none.
   resumed = any(os.path.isdir(os.path.join(workdir, f"seed_{s}", "checkpoints")) for s in wanted)
   timing = {"code_commit": git_commit()}
+  if resumed:
+    # A resumed pretraining (e.g. re-evaluated with fine-tuning) keeps the commit and the wall
+    # time of the run that pretrained it; the evaluation's commit is recorded beside.
+    before = _read(os.path.join(workdir, "timing.json"))
+    timing = {k: v for k, v in before.items() if k in ("code_commit", "pretrain_seconds_per_seed")}
+    timing.setdefault("code_commit", git_commit())
+    timing["eval_code_commit"] = git_commit()
   for mode in ("pretrain", "eval_all" if finetune else "eval"):
     cmd = [sys.executable, "-m", "skel_jax.main", f"--config=configs/{method}.py:{preset}",
            f"--workdir={workdir}", f"--mode={mode}", f"--seeds={seeds}",
