@@ -44,8 +44,7 @@ DATASETS = {
     "demo": ("ntu25", 10),  # the demo preset's ten actions (any count up to 18 can be drawn)
 }
 # Those written by `python -m skel_jax.prepare` (the full-size presets).
-PREPARED = ("ntu60_xsub", "ntu60_xview", "ntu120_xsub", "ntu120_xset",
-            "pku1_xsub", "pku1_xview", "pku2_xsub", "pku2_xview")
+PREPARED = tuple(name for name in DATASETS if name not in ("nwucla", "demo"))
 DATA_DIR_ENV = "SKEL_JAX_DATA_DIR"
 NWUCLA_DIR_ENV = "SKEL_JAX_NWUCLA_DIR"
 _RAW_HINT = {
@@ -152,6 +151,12 @@ def _load_tfds(config: str, split: str, data_dir: str | None, num_frames: int) -
                       num_classes)
 
 
+# config.data field -> synthetic.demo_splits argument.
+_DEMO_FIELDS = {"demo_seed": "seed", "demo_nuisance": "nuisance",
+                "demo_two_person_prob": "two_person_prob", "demo_classes": "classes",
+                "demo_shear": "shear"}
+
+
 def _demo_splits(num_frames: int, kw: dict) -> tuple[ArrayDataset, ArrayDataset]:
   from skel_jax.data import synthetic  # pylint: disable=g-import-not-at-top
 
@@ -172,12 +177,10 @@ def load_splits(config) -> tuple[ArrayDataset, ArrayDataset]:
   d = config.data
   data_dir = d.data_dir or None
   if d.dataset == "demo":
-    return _demo_splits(d.num_frames, {
-        "num_train": d.num_train, "num_test": d.num_test, "num_classes": d.num_classes,
-        "seed": int(d.get("demo_seed", 0)), "nuisance": d.get("demo_nuisance", 1.0),
-        "two_person_prob": d.get("demo_two_person_prob", 0.3),
-        "classes": tuple(d.get("demo_classes", ())) or None,
-        "shear": float(d.get("demo_shear", 0.0))})
+    # The demo presets' `data.demo_*` fields; where a config lacks them, demo_splits' defaults.
+    kw = {arg: d[field] for field, arg in _DEMO_FIELDS.items() if field in d}
+    return _demo_splits(d.num_frames, {"num_train": d.num_train, "num_test": d.num_test,
+                                       "num_classes": d.num_classes, **kw})
   kw = {"view_normalize": d.view_normalize} if d.dataset == "nwucla" else {}
   if d.dataset.startswith(("npy:", "npz:")):
     kw["layout"] = d.layout

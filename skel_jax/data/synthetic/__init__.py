@@ -86,10 +86,10 @@ noise, splits).
 
 from skel_jax.data.synthetic.actions import CLASS_NAMES, MAX_CLASSES, class_names
 from skel_jax.data.synthetic.generator import (
-                                               demo_splits,
-                                               make_synthetic,
-                                               make_synthetic_splits,
-                                               shear_clips,
+    demo_splits,
+    make_synthetic,
+    make_synthetic_splits,
+    shear_clips,
 )
 
 __all__ = ["CLASS_NAMES", "MAX_CLASSES", "class_names", "demo_splits", "make_synthetic",
