@@ -42,6 +42,28 @@ def test_parity_batchnorm_two_pass_variance_on_an_offset_channel():
   assert err_one > 100 * err_two
 
 
+def test_batchnorm_vjp_is_the_float64_gradient_of_the_two_pass_form():
+  # The closed-form backward pass (PyTorch's) against autodiff of the forward, float64, with
+  # cotangents on all three outputs (y and the two moments feeding the running statistics).
+  with jax.enable_x64(True):
+    x = jax.random.normal(jax.random.key(0), (4, 6, 5, 3), jnp.float64) * 2.0 + 1.5
+    scale = jnp.asarray([0.5, 1.0, 2.0], jnp.float64)
+    bias = jnp.asarray([0.1, -0.2, 0.3], jnp.float64)
+    cots = (jax.random.normal(jax.random.key(1), x.shape, jnp.float64),
+            jnp.asarray([0.3, -0.1, 0.7], jnp.float64), jnp.asarray([-0.2, 0.5, 0.1], jnp.float64))
+
+    def plain(x, scale, bias):
+      mean, var = batchnorm.batch_moments(x, (0, 1, 2), fast=False)
+      return (x - mean) * (jax.lax.rsqrt(var + 1e-5) * scale) + bias, mean, var
+
+    got_out, vjp = jax.vjp(lambda *a: batchnorm.normalize_batch(*a, 1e-5, False), x, scale, bias)
+    want_out, vjp_ref = jax.vjp(plain, x, scale, bias)
+    for got, want in zip(got_out, want_out):
+      np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for got, want in zip(vjp(cots), vjp_ref(cots)):
+      np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_parity_batchnorm_eval_mode_and_flax_variable_names():
   x = jnp.ones((4, 2))
   bn = batchnorm.BatchNorm(use_running_average=True)

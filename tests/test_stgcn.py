@@ -198,6 +198,48 @@ def test_low_precision_conv_vjp_is_the_exact_gradient(stride, t):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("stride, t", [(1, 12), (2, 12), (2, 13), (1, 3)])
+def test_float32_conv_vjp_is_the_float64_gradient(stride, t):
+  # The custom VJP (both gradients from one unfold of the cotangent) against autodiff of the
+  # plain unfold-and-matmul, both in float64.
+  with jax.enable_x64(True):
+    x = jax.random.normal(jax.random.key(0), (3, t, 5, 4), jnp.float64)
+    kernel = jax.random.normal(jax.random.key(1), (9, 4, 6), jnp.float64)
+    t_out = (t - 1) // stride + 1
+    cot = jax.random.normal(jax.random.key(2), (3, t_out, 5, 6), jnp.float64)
+    y_ref, vjp_ref = jax.vjp(lambda x, w: _plain_temporal_conv(x, w, stride), x, kernel)
+    y, vjp = jax.vjp(lambda x, w: stgcn._unfold_matmul(x, w.reshape(36, 6), 9, stride, t_out),
+                     x, kernel)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    d_x, d_w = vjp(cot)
+    d_x_ref, d_w_ref = vjp_ref(cot)
+    np.testing.assert_allclose(d_x, d_x_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(d_w.reshape(9, 4, 6), d_w_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_temporal_convs_do_not_keep_their_unfolds_for_the_backward_pass():
+  # Four stacked (9, 1) convolutions: autodiff of unfold-and-matmul kept every layer's
+  # 9-times larger unfold alive until the backward pass (3.9 unfolds of temporaries at these
+  # shapes); the custom VJP keeps the inputs only (1.7: the transient unfold of one cotangent).
+  layers = [stgcn.TemporalConv(16, kernel_size=9, stride=s) for s in (1, 1, 2, 1)]
+  x = jnp.ones((8, 64, 25, 16))
+  params, h = [], x
+  for layer in layers:
+    params.append(layer.init(jax.random.key(0), h))
+    h = layer.apply(params[-1], h)
+
+  def loss(params, x):
+    for layer, p in zip(layers, params):
+      x = jnp.tanh(layer.apply(p, x))
+    return jnp.sum(x ** 2)
+
+  compiled = jax.jit(jax.grad(loss)).lower(params, x).compile()
+  analysis = compiled.memory_analysis()
+  if analysis is None:
+    pytest.skip("this backend reports no memory analysis")
+  assert analysis.temp_size_in_bytes < 2.5 * 9 * x.nbytes
+
+
 def test_bfloat16_encoder_is_close_to_float32():
   x = jax.random.normal(jax.random.key(1), (4, 2, 16, 25, 3))
   full = stgcn.STGCN(hidden=8, out_dim=16, dropout=0.0)

@@ -19,6 +19,7 @@ checkpoints and the interop tables are unchanged, and fixes both:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -55,23 +56,21 @@ class BatchNorm(nn.Module):
     # At least float32 (bfloat16 activations are normalised in float32, as flax does).
     x = jnp.asarray(x, jnp.promote_types(x.dtype, jnp.float32))
     features = x.shape[-1]
-    axes = tuple(range(x.ndim - 1))
     ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32))
     ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((features,), jnp.float32))
     scale = self.param("scale", self.scale_init, (features,), jnp.float32)
     bias = self.param("bias", self.bias_init, (features,), jnp.float32)
     if use_ra:
-      mean, var = ra_mean.value, ra_var.value
-    else:
-      mean, var = batch_moments(x, axes, fast=self.fast_variance)
-      if not self.is_initializing():
-        n = x.size // features
-        running = var * (n / (n - 1)) if self.unbiased_running_var and n > 1 else var
-        ra_mean.value = self.momentum * ra_mean.value + (1.0 - self.momentum) * mean
-        ra_var.value = self.momentum * ra_var.value + (1.0 - self.momentum) * running
-    # flax's order of operations: (x - mean) * (scale * rsqrt(var + eps)) + bias.
-    mul = jax.lax.rsqrt(var + self.epsilon) * scale
-    return (x - mean) * mul + bias
+      # flax's order of operations: (x - mean) * (scale * rsqrt(var + eps)) + bias.
+      mul = jax.lax.rsqrt(ra_var.value + self.epsilon) * scale
+      return (x - ra_mean.value) * mul + bias
+    y, mean, var = normalize_batch(x, scale, bias, self.epsilon, self.fast_variance)
+    if not self.is_initializing():
+      n = x.size // features
+      running = var * (n / (n - 1)) if self.unbiased_running_var and n > 1 else var
+      ra_mean.value = self.momentum * ra_mean.value + (1.0 - self.momentum) * mean
+      ra_var.value = self.momentum * ra_var.value + (1.0 - self.momentum) * running
+    return y
 
 
 def batch_moments(x: jnp.ndarray, axes: tuple[int, ...], *, fast: bool
@@ -83,3 +82,47 @@ def batch_moments(x: jnp.ndarray, axes: tuple[int, ...], *, fast: bool
   else:
     var = jnp.mean(jnp.square(x - mean), axes)
   return mean, var
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def normalize_batch(x: jnp.ndarray, scale: jnp.ndarray, bias: jnp.ndarray, epsilon: float,
+                    fast: bool) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+  """Training-mode BatchNorm: `(y, mean, var)` with the batch's per-channel moments.
+
+  The backward pass is the closed form PyTorch's BatchNorm uses (in its order of operations),
+  `dx = (g - mean(g) - x_hat mean(g x_hat)) scale / sqrt(var + eps)`, from the input
+  and two per-channel vectors. Autodiff of the forward instead keeps several full-size
+  intermediates (`x - mean`, its square, the normalised input) of every BatchNorm alive
+  until the backward pass, which made the mixing methods' train steps run out of memory at
+  the official shapes (docs/benchmarks.md, Memory).
+  """
+  return _normalize_batch_fwd(x, scale, bias, epsilon, fast)[0]
+
+
+def _normalize_batch_fwd(x, scale, bias, epsilon, fast):
+  axes = tuple(range(x.ndim - 1))
+  mean, var = batch_moments(x, axes, fast=fast)
+  inv_std = jax.lax.rsqrt(var + epsilon)
+  # flax's order of operations: (x - mean) * (scale * rsqrt(var + eps)) + bias.
+  y = (x - mean) * (inv_std * scale) + bias
+  return (y, mean, var), (x, mean, inv_std, scale)
+
+
+def _normalize_batch_bwd(epsilon, fast, residuals, cotangents):
+  del epsilon, fast
+  x, mean, inv_std, scale = residuals
+  g, g_mean, g_var = cotangents
+  axes = tuple(range(x.ndim - 1))
+  n = x.size // x.shape[-1]
+  centered = x - mean
+  x_hat = centered * inv_std
+  g_bias = jnp.sum(g, axes)
+  g_scale = jnp.sum(g * x_hat, axes)
+  g_x = (g - g_bias / n - x_hat * (g_scale / n)) * (inv_std * scale)
+  # The returned moments feed the running statistics only; their cotangents are zero in a
+  # train step, but are carried exactly (d mean / dx = 1/n, d var / dx = 2 (x - mean) / n).
+  g_x = g_x + g_mean / n + centered * (2.0 * g_var / n)
+  return g_x, g_scale, g_bias
+
+
+normalize_batch.defvjp(_normalize_batch_fwd, _normalize_batch_bwd)

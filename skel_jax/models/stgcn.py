@@ -203,6 +203,45 @@ def _lp_conv_bwd(stride, dtype, residuals, g):
 _lp_conv.defvjp(_lp_conv_fwd, _lp_conv_bwd)
 
 
+# Memory: autodiff of `unfold(x) @ W` keeps the k-times larger unfold of every layer alive
+# from the forward to the backward pass; with several encoder passes per step that made the
+# mixing methods' train steps run out of memory at the official shapes (docs/benchmarks.md,
+# Memory). Rematerialising it does not help on XLA:CPU: `jax.checkpoint`'s optimisation
+# barrier is dropped, and the recomputed unfold is merged with the forward one (or, written
+# as per-tap slices of x, scheduled right after the forward pass). So the backward pass is
+# written from the cotangent's side: both gradients come from one unfold of g, which cannot
+# exist before g does. The temporal convolution then keeps only its input.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _unfold_matmul(x, kernel_2d, k: int, stride: int, t_out: int):
+  """`unfold(x) @ kernel_2d`: `[B, T, V, C_in]`, `[k C_in, C_out]` -> `[B, T', V, C_out]`."""
+  return _unfold_time(x, k, stride, t_out) @ kernel_2d  # [B, T', V, k * C] @ [k * C, C_out]
+
+
+def _unfold_matmul_fwd(x, kernel_2d, k, stride, t_out):
+  return _unfold_matmul(x, kernel_2d, k, stride, t_out), (x, kernel_2d)
+
+
+def _unfold_matmul_bwd(k, stride, t_out, residuals, g):
+  x, kernel_2d = residuals
+  b, t_in, v, c_in = x.shape
+  c_out = g.shape[-1]
+  if stride > 1:  # output frame t' came from input frame stride * t'
+    g = jnp.zeros((b, t_in, v, c_out), g.dtype).at[:, ::stride].set(g)
+  # With the cotangent on the input's frames, tap i pairs input frame s with g[s + pad - i]:
+  # the unfold of g holds those pairs for every tap, in reverse tap order.
+  g_taps = _unfold_time(g, k, 1, t_in)  # [B, T, V, k * C_out], tap k - 1 - i at slot i
+  d_kernel = jnp.einsum("btvc,btvj->cj", x, g_taps).reshape(c_in, k, c_out)[:, ::-1]
+  d_kernel = d_kernel.transpose(1, 0, 2).reshape(k * c_in, c_out)  # tap-major rows
+  # dx[s] = sum_i g[s + pad - i] W_i^T: the same unfold against the flipped kernel.
+  flipped = jnp.swapaxes(kernel_2d.reshape(k, c_in, c_out)[::-1], 1, 2).reshape(k * c_out, c_in)
+  return g_taps @ flipped, d_kernel
+
+
+_unfold_matmul.defvjp(_unfold_matmul_fwd, _unfold_matmul_bwd)
+
+
 class TemporalConv(nn.Module):
   """Conv with kernel (k, 1) along time, zero padding k//2, stride s; x: `[B, T, V, C]`.
 
@@ -243,8 +282,7 @@ class TemporalConv(nn.Module):
       elif low:
         y = _low_precision_temporal_conv(x, kernel, self.stride, self.dtype)
       else:
-        unfolded = _unfold_time(x, k, self.stride, t_out)  # [B, T', V, k * C], tap-major
-        y = unfolded @ kernel.reshape(k * c_in, self.features)
+        y = _unfold_matmul(x, kernel.reshape(k * c_in, self.features), k, self.stride, t_out)
     else:
       raise ValueError(f"unknown conv_impl {self.conv_impl!r}; known: {CONV_IMPLS}")
     return y + bias
