@@ -68,10 +68,12 @@ side, ratio ours / official; median ratio), and `--json` with every sample.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import multiprocessing as mp
 import os
 import platform
+import resource
 import signal
 import statistics
 import sys
@@ -338,6 +340,24 @@ def build_ours(bench: str, opts: dict):
   return step, opts["batch"], info
 
 
+def _release_free_memory() -> None:
+  """Hands the heap's free pages back to the system (glibc `malloc_trim`; elsewhere a no-op).
+
+  Both sides live at once and take turns; a side's step temporaries (about 15 GB for
+  SkeleMixCLR+ at the official shapes) stay mapped by the allocator after the step unless
+  released, and the two sides together then exceed a 24 GiB machine.
+  """
+  try:
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+  except (OSError, AttributeError):
+    pass
+
+
+def _peak_rss_gb() -> float:
+  """This process's peak resident memory so far, in GB (Linux reports kB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
 def worker(side: str, bench: str, opts: dict, conn) -> None:
   """Builds one side, warms it up, then runs timed rounds on request."""
   cpus = _pin(opts["threads"])
@@ -352,8 +372,9 @@ def worker(side: str, bench: str, opts: dict, conn) -> None:
     fn, work, info = (build_ours if side == "ours" else build_official)(bench, opts)
     for _ in range(opts["warmup"]):
       fn()
+    _release_free_memory()
     info.update(cpus=cpus, build_and_warmup_s=time.perf_counter() - t0,
-                threads_by_name=_thread_names())
+                threads_by_name=_thread_names(), peak_rss_gb=_peak_rss_gb())
     conn.send(("ready", work, info))
   except Exception as e:  # noqa: BLE001 - reported to the driver, which skips the bench
     import traceback  # pylint: disable=g-import-not-at-top
@@ -371,6 +392,7 @@ def worker(side: str, bench: str, opts: dict, conn) -> None:
       t = time.perf_counter()
       fn()
       times.append(time.perf_counter() - t)
+    _release_free_memory()
     conn.send(("times", times))
 
 
@@ -409,7 +431,8 @@ def run_bench(bench: str, opts: dict, args) -> dict | None:
         print(f"[{bench}] {side} failed to build: {msg[1]}\n{msg[2]}", file=sys.stderr)
         return None
       ready[side] = {"work": msg[1], "info": msg[2]}
-      print(f"[{bench}] {side} ready ({msg[2]['build_and_warmup_s']:.0f} s build + warm-up)",
+      print(f"[{bench}] {side} ready ({msg[2]['build_and_warmup_s']:.0f} s build + warm-up, "
+            f"peak resident memory {msg[2]['peak_rss_gb']:.1f} GB)",
             flush=True)
     rounds = []
     for i in range(args.rounds):
