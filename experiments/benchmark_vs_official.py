@@ -17,7 +17,7 @@ Benchmarks (`--benches`; those whose checkout is not given are skipped):
 
 | bench        | official (checkout)                                | ours                         |
 |--------------|----------------------------------------------------|------------------------------|
-| encoder      | `net/st_gcn.py:Model`, eval mode, `torch.no_grad`   | `STGCN`, eval, no-grad formulation (`stgcn.backbone_kwargs`) |
+| encoder      | `net/st_gcn.py:Model`, eval mode, `torch.no_grad`, batch by batch | `evaluate.features.extract_features` (eval, no-grad formulation, empty persons once) |
 | skeletonclr  | CrosSCLR `net/skeletonclr.py:SkeletonCLR` step      | `skel_jax.train.step.make_train_step` |
 | aimclr       | AimCLR `net/aimclr.py:AimCLR`, `nnm=False`          | configs/aimclr.py, before mining |
 | aimclr_nnm   | the same with `nnm=True, topk=1`                    | `aimclr.mining_epoch=0` (mining on) |
@@ -39,9 +39,11 @@ the same values) and AimCLR (`config/ntu60/pretext/pretext_aimclr_xsub_joint.yam
 T = 64, h = 16, swap `[2, 3, 7, 11, 3, 1.]` for SkeleMixCLR+
 (`config/CrosSCLR/skelemixclr_multi_swap_ntu.yaml`); T = 64, h = 64, parts 3-4, segments
 4-7, 8 heads, lambda 2, bone stream, mu 0.5 for SkeAttnCLR
-(`config/SkeAttnCLR/NTU60/bone/pretrain_xsub.yaml`). The encoder bench runs batch 64, T = 50,
-M = 2 at the widths of `--encoder_widths` (16: the linear-evaluation configs of
-SkeletonCLR / AimCLR / SkeleMixCLR; 64: SkeAttnCLR's and the original ST-GCN).
+(`config/SkeAttnCLR/NTU60/bone/pretrain_xsub.yaml`). The encoder bench embeds
+`--eval_batches` batches of 64 clips per timed call (T = 50, M = 2; the second person all
+zero in a `--empty_second_person` share of them, at random) at the widths of
+`--encoder_widths` (16: the linear-evaluation configs of SkeletonCLR / AimCLR / SkeleMixCLR;
+64: SkeAttnCLR's and the original ST-GCN), as a linear evaluation embeds a split.
 
 How the rounds run: per bench, two worker processes (one per side, started fresh with
 `spawn`) build their model and run `--warmup` steps (compilation included), then the
@@ -214,11 +216,12 @@ def _thread_names() -> dict[str, int]:
 
 
 def _random_clips(n: int, t: int, seed: int = 0, empty_fraction: float = 0.5):
-  """`[N, M, T, V, C]` float32 clips; the second person is all zero in the last
-  `round(empty_fraction N)` of them (half by default; NTU-60 has about 80 %)."""
+  """`[N, M, T, V, C]` float32 clips; the second person is all zero in `round(empty_fraction
+  N)` of them, drawn at random (half by default; NTU-60 has about 80 %)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  x = np.random.default_rng(seed).normal(0.0, 0.5, (n, 2, t, 25, 3)).astype(np.float32)
-  x[n - int(round(empty_fraction * n)):, 1] = 0.0
+  rng = np.random.default_rng(seed)
+  x = rng.normal(0.0, 0.5, (n, 2, t, 25, 3)).astype(np.float32)
+  x[rng.permutation(n)[:int(round(empty_fraction * n))], 1] = 0.0
   return x
 
 
@@ -244,14 +247,15 @@ def build_official(bench: str, opts: dict):
                       dropout=0.5)
     model.apply(lambda m: pr.reference_init(torch, m))
     model.eval()
-    clips = _random_clips(opts["batch"], opts["frames"], empty_fraction=opts["empty_fraction"])
+    batch, n = opts["batch"], opts["batch"] * opts["eval_batches"]
+    clips = _random_clips(n, opts["frames"], empty_fraction=opts["empty_fraction"])
     x = torch.from_numpy(clips.transpose(0, 4, 2, 3, 1).copy())  # [N, C, T, V, M]
 
-    def forward():
+    def forward():  # the official linear evaluation's loop: every clip, batch by batch
       with torch.no_grad():
-        return model(x)
+        return [model(x[i:i + batch]) for i in range(0, n, batch)]
 
-    return forward, opts["batch"], info
+    return forward, n, info
   spec = dict(pr.METHODS[bench])
   spec.update(OFFICIAL_SPEC.get(bench, {}))
   if opts.get("segments"):
@@ -305,7 +309,8 @@ def build_ours(bench: str, opts: dict):
     # person once and the empty person's constant once (the official forward runs every
     # person; both give the pooled features, the official also its 60-way fc).
     from skel_jax.evaluate import features  # pylint: disable=g-import-not-at-top
-    clips = _random_clips(opts["batch"], opts["frames"], empty_fraction=opts["empty_fraction"])
+    n = opts["batch"] * opts["eval_batches"]
+    clips = _random_clips(n, opts["frames"], empty_fraction=opts["empty_fraction"])
     config = load_config(os.path.join(REPO, "configs", "skeletonclr.py"),
                          f"ntu60_xsub,hidden={opts['hidden']}")
     backbone = features.backbone_from_encoder_config(config.model, config.data.layout,
@@ -319,7 +324,7 @@ def build_ours(bench: str, opts: dict):
 
     info.update(conv_impl=backbone.conv_impl, gcn_impl=backbone.gcn_impl,
                 empty_second_person=opts["empty_fraction"])
-    return forward, opts["batch"], info
+    return forward, n, info
 
   name, keys = OURS_CONFIG[bench]
   config = load_config(
@@ -511,7 +516,8 @@ def bench_options(bench: str, args, width: int | None = None) -> dict:
   opts.update(batch=args.batch or base["batch"], frames=args.frames or base["frames"],
               repo_path=getattr(args, f"{base['repo']}_repo"))
   if bench == "encoder":
-    opts.update(hidden=width, empty_fraction=args.empty_second_person)
+    opts.update(hidden=width, empty_fraction=args.empty_second_person,
+                eval_batches=args.eval_batches)
   else:
     opts.update(hidden=args.hidden or base["hidden"], queue=args.queue)
     if args.mix_segments and bench in ("skelemixclr", "skeattnclr"):
@@ -548,6 +554,8 @@ def main(argv=None):
   p.add_argument("--empty_second_person", type=float, default=0.5,
                  help="encoder bench: fraction of clips whose second person is all zero "
                       "(0.5: the benchmark input; NTU-60 has about 0.8)")
+  p.add_argument("--eval_batches", type=int, default=8,
+                 help="encoder bench: batches of clips per timed call (a split's features)")
   p.add_argument("--jax_platform", default="cpu", help="JAX_PLATFORMS of our side")
   p.add_argument("--json", default="", help="write every sample here")
   args = p.parse_args(argv)
