@@ -1,11 +1,27 @@
 """Shared pytest fixtures: the real data beside the checkout, skipped with a reason if absent."""
 
+import importlib.util
 import os
 import pathlib
+import sys
+import types
 
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_script(path: str | os.PathLike, name: str) -> types.ModuleType:
+  """Imports a file that is not in a package (a config, an experiments/ script) as `name`.
+
+  The module is registered in `sys.modules` first, as a normal import would, so that
+  dataclasses and pickling inside it can find their module.
+  """
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[name] = module
+  spec.loader.exec_module(module)
+  return module
 
 
 def shared_dir() -> pathlib.Path:

@@ -5,23 +5,19 @@ per-round rate and ratio, the summary, the markdown table, the /proc load probe 
 flag-to-shape defaults.
 """
 
-import importlib.util
 import os
 import pathlib
-import sys
 
 import pytest
+
+from tests.conftest import load_script
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "benchmark_vs_official.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-  spec = importlib.util.spec_from_file_location("benchmark_vs_official", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  sys.modules["benchmark_vs_official"] = module
-  spec.loader.exec_module(module)
-  return module
+  return load_script(SCRIPT, "benchmark_vs_official")
 
 
 def _side(rate, others=0.1):

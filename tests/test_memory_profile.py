@@ -1,21 +1,17 @@
 """experiments/memory_profile.py: XLA's memory analysis of a compiled train step."""
 
-import importlib.util
 import pathlib
-import sys
 
 import pytest
+
+from tests.conftest import load_script
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "memory_profile.py"
 
 
 @pytest.fixture(scope="module")
 def profile():
-  spec = importlib.util.spec_from_file_location("memory_profile", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  sys.modules["memory_profile"] = module
-  spec.loader.exec_module(module)
-  return module
+  return load_script(SCRIPT, "memory_profile")
 
 
 def test_step_temporaries_grow_with_the_batch(profile, capsys):

@@ -1,6 +1,5 @@
 """SkeAttnCLR method: losses, views, key momentum, config, one step."""
 
-import importlib.util
 import math
 
 import jax
@@ -13,18 +12,9 @@ from skel_jax.methods import skeattnclr
 from skel_jax.models.attention import SkeAttnEncoder
 from skel_jax.train import pretrain
 from skel_jax.train import step as step_lib
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, load_script
 
-
-def _load_config_module():
-  spec = importlib.util.spec_from_file_location("skeattnclr_config",
-                                                REPO_ROOT / "configs" / "skeattnclr.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-CONFIGS = _load_config_module()
+CONFIGS = load_script(REPO_ROOT / "configs" / "skeattnclr.py", "skeattnclr_config")
 
 
 # -- losses (`SkeAttnMask.forward`) ----------------------------------------------------------------

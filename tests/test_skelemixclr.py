@@ -1,7 +1,5 @@
 """Tests for SkeleMixCLR(+): mask pooling, the loss and its config."""
 
-import importlib.util
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,20 +10,12 @@ from skel_jax import methods
 from skel_jax.methods import skelemixclr
 from skel_jax.models.contrastive import global_pool
 from skel_jax.train import step as step_lib
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, load_script
 
 jax.config.update("jax_disable_most_optimizations", True)
 
 
-def _load_config_module():
-  spec = importlib.util.spec_from_file_location("skelemixclr_config",
-                                                REPO_ROOT / "configs" / "skelemixclr.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-CONFIG = _load_config_module()
+CONFIG = load_script(REPO_ROOT / "configs" / "skelemixclr.py", "skelemixclr_config")
 
 
 def _unit(rng, *shape):
