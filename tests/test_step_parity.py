@@ -18,7 +18,11 @@ step 1: `MIXING_LATER_LOSS_RTOL`, and their tensors compared per group, `MIXING_
 open differences, docs/fidelity.md); the pointer exactly.
 """
 
+import os
 import pathlib
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,11 +41,35 @@ MIXING_LATER_LOSS_RTOL = 1e-3
 # between runs (XLA:CPU's threaded reductions) from 1x to over 10x the official error. They
 # are compared per tensor group (relative l2, `parity.group_errors`), where ours is within
 # 1.5x (gradients) and 3.1x (final state) of the official error; the bounds below leave room
-# for the run-to-run variation. An open difference (docs/fidelity.md). The Kronecker-folded
-# graph convolution, for comparison, is 2000x off on the gradients.
+# for the run-to-run variation. An open difference (docs/fidelity.md).
 MIXING_GROUP_RATIO = {"grad": 3.0, "final": 6.0}
 MIXING = ("skelemixclr", "skeattnclr")
 NAMES = ["skeletonclr", "aimclr", "aimclr_nnm", "skelemixclr", "skeattnclr"]
+# The suite compiles with XLA's optimisations off (tests/conftest.py); training compiles with
+# them on, which changes fusion and summation order. These fixtures are also run that way, in
+# a subprocess.
+OPTIMISED = [
+    pytest.param(("aimclr_nnm", True), id="aimclr_nnm-optimised"),
+    pytest.param(("skeattnclr", True), id="skeattnclr-optimised"),
+    pytest.param(("skelemixclr", True), id="skelemixclr-optimised", marks=pytest.mark.xfail(
+        reason="optimised XLA:CPU program: step-1 gradients 4-7e-3 off float64 on this "
+               "fixture's exact input, an open difference (docs/fidelity.md)")),
+]
+
+
+def run_ours_optimised(folder: pathlib.Path, tmp: pathlib.Path):
+  """`parity.run_ours` in a fresh process with XLA's default (full) optimisation."""
+  out = tmp / "result.pkl"
+  code = ("import pickle, sys\n"
+          "from skel_jax.interop import parity\n"
+          "data, meta = parity.load_fixture(sys.argv[1])\n"
+          "with open(sys.argv[2], 'wb') as f:\n"
+          "  pickle.dump(parity.run_ours(data, meta), f)\n")
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  subprocess.run([sys.executable, "-c", code, str(folder), str(out)], check=True, env=env,
+                 cwd=pathlib.Path(__file__).resolve().parents[1])
+  with open(out, "rb") as f:
+    return pickle.load(f)
 
 
 def bad_tensors(ours: dict, off32: dict, off64: dict, data: dict, meta: dict, part: str):
@@ -54,10 +82,14 @@ def bad_tensors(ours: dict, off32: dict, off64: dict, data: dict, meta: dict, pa
   return {k: v for k, v in errors.items() if v[0] > v[2]}
 
 
-@pytest.fixture(scope="module", params=NAMES)
-def parity_run(request):
-  data, meta = parity.load_fixture(FIXTURES / request.param)
-  return request.param, data, meta, parity.run_ours(data, meta)
+@pytest.fixture(scope="module", params=[(n, False) for n in NAMES] + OPTIMISED,
+                ids=lambda p: p[0] if isinstance(p, tuple) else None)
+def parity_run(request, tmp_path_factory):
+  name, optimised = request.param
+  data, meta = parity.load_fixture(FIXTURES / name)
+  if optimised:
+    return name, data, meta, run_ours_optimised(FIXTURES / name, tmp_path_factory.mktemp(name))
+  return name, data, meta, parity.run_ours(data, meta)
 
 
 def pointer_keys(off: dict) -> list:

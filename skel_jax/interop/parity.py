@@ -31,10 +31,9 @@ from skel_jax.train import step as step_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 # The graph convolution in the reference's order of operations (1x1 conv, then the
-# aggregation over joints), measured on every fixture. The default 'auto' (aggregate-first) is
-# at the official float32 level on the SkeleMixCLR+ fixture; the Kronecker-folded form
-# (`gcn_impl='kron'`) is 2000x the official float32 error on its gradients there
-# (docs/fidelity.md, experiments/parity_table.py --model gcn_impl=kron).
+# aggregation over joints), measured on every fixture. With XLA's optimisations on, every
+# formulation is 2000x the official float32 error on the SkeleMixCLR+ fixture's gradients, an
+# open difference of that exact input (docs/fidelity.md, experiments/parity_table.py).
 GCN_IMPL = "einsum"
 # Steps per epoch when the fixture has no schedule of its own: all steps in epoch 1.
 DEFAULT_STEPS_PER_EPOCH = 100

@@ -339,9 +339,9 @@ class ConvParams(nn.Module):
 
 
 GCN_IMPLS = ("auto", "einsum", "kron", "aggregate_first")
-# What `gcn_impl='auto'` resolves to. Not 'kron': its float32 parameter gradients were 2000x
-# the official float32 error on the SkeleMixCLR+ step-parity fixture (docs/fidelity.md), for
-# a 5 % speed gain over 'aggregate_first' (docs/benchmarks.md).
+# What `gcn_impl='auto'` resolves to. Not 'kron': it was the one formulation off on the
+# SkeleMixCLR+ step-parity fixture before ff5a88e (docs/fidelity.md), for a 5 % speed gain
+# over 'aggregate_first' (docs/benchmarks.md).
 AUTO_IMPL = "aggregate_first"
 
 
@@ -363,13 +363,12 @@ class GraphConv(nn.Module):
     `W[(v, c), (w, o)] = sum_k (A_k E_k)[v, w] W_k[c, o]`, applied to the clip viewed as
     `[B T, V C_in]`: one plain matmul and no transposes at all, for
     `V C_in / (K (C_in + V))` times the multiply-adds (3.3x at C_in = 16).
-    Its float32 parameter gradients are not accurate on every input (2000x the official
-    float32 error on the SkeleMixCLR+ step-parity fixture, cause not located;
-    docs/fidelity.md), so it is only used when asked for.
+    It is only used when asked for: on the SkeleMixCLR+ step-parity fixture it was the one
+    formulation whose optimised float32 gradients were 2000x the official error, which
+    since commit ff5a88e all three show on that exact input (docs/fidelity.md).
   * 'auto' (default): 'aggregate_first' (`AUTO_IMPL`), which trains the h = 16 encoder
     about 1.3x faster than 'einsum' on the 2-core CPU (docs/benchmarks.md,
-    experiments/benchmark_encoder.py) and is at the official float32 level on the
-    SkeleMixCLR+ fixture.
+    experiments/benchmark_encoder.py).
   """
 
   features: int
