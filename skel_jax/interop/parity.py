@@ -32,8 +32,8 @@ from skel_jax.train import step as step_lib
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 # The graph convolution in the reference's order of operations (1x1 conv, then the
 # aggregation over joints), measured on every fixture. With XLA's optimisations on, every
-# formulation is 2000x the official float32 error on the SkeleMixCLR+ fixture's gradients, an
-# open difference of that exact input (docs/fidelity.md, experiments/parity_table.py).
+# formulation is 2000x the official float32 error on the SkeleMixCLR+ fixture's gradients: one
+# ReLU input of that fixture lies within float32 rounding of zero (docs/fidelity.md).
 GCN_IMPL = "einsum"
 # Steps per epoch when the fixture has no schedule of its own: all steps in epoch 1.
 DEFAULT_STEPS_PER_EPOCH = 100

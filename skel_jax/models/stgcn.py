@@ -339,9 +339,9 @@ class ConvParams(nn.Module):
 
 
 GCN_IMPLS = ("auto", "einsum", "kron", "aggregate_first")
-# What `gcn_impl='auto'` resolves to. Not 'kron': it was the one formulation off on the
-# SkeleMixCLR+ step-parity fixture before ff5a88e (docs/fidelity.md), for a 5 % speed gain
-# over 'aggregate_first' (docs/benchmarks.md).
+# What `gcn_impl='auto'` resolves to. 'kron' is 5 % faster (docs/benchmarks.md); it was left
+# out when it alone crossed a ReLU kink of the SkeleMixCLR+ parity fixture, which turned out
+# to be the fixture's near-tie, not the formulation's error (docs/fidelity.md).
 AUTO_IMPL = "aggregate_first"
 
 
@@ -364,8 +364,9 @@ class GraphConv(nn.Module):
     `[B T, V C_in]`: one plain matmul and no transposes at all, for
     `V C_in / (K (C_in + V))` times the multiply-adds (3.3x at C_in = 16).
     It is only used when asked for: on the SkeleMixCLR+ step-parity fixture it was the one
-    formulation whose optimised float32 gradients were 2000x the official error, which
-    since commit ff5a88e all three show on that exact input (docs/fidelity.md).
+    formulation whose float32 rounding put a ReLU input that is +2e-6 in float64 below zero
+    (2000x the official gradient error); since commit ff5a88e all three do, in the optimised
+    program (docs/fidelity.md).
   * 'auto' (default): 'aggregate_first' (`AUTO_IMPL`), which trains the h = 16 encoder
     about 1.3x faster than 'einsum' on the 2-core CPU (docs/benchmarks.md,
     experiments/benchmark_encoder.py).
