@@ -48,9 +48,8 @@ def extract_features(backbone: STGCN, variables: dict, x: np.ndarray, *, stream:
   """Pooled `[N, D]` backbone features of clips `x` `[N, M, T, V, C]` in `stream`.
 
   The last batch is zero-padded to the batch size (one compiled shape) and trimmed. A progress
-  bar named `desc` counts the clips. With several
-  processes, all must call this: each embeds its `sharding.process_block` of the clips and
-  every process returns all N rows.
+  bar named `desc` counts the clips. With several processes, all must call this: each embeds
+  its `sharding.process_block` of the clips and every process returns all N rows.
 
   `skip_empty_persons`: in eval mode every layer acts on each person on its own (BatchNorm
   uses its running statistics) and the clip's feature is the mean of its persons' pooled
@@ -73,7 +72,9 @@ def _extract_person_rows(backbone: STGCN, variables: dict, x: np.ndarray, *, str
   n, m = x.shape[:2]
   width = batch_size * m  # persons per call: the work of one batch of clips
   embed = functools.partial(_embed, variables, backbone=backbone, stream=stream, layout=layout)
-  sums, pending, owners = None, [], []  # pending: [P_i, 1, T, V, C] persons; owners: clip rows
+  sums = None
+  persons = np.zeros((0, 1, *x.shape[2:]), np.float32)  # [P, 1, T, V, C] not yet embedded
+  owners = np.zeros((0,), np.int64)  # [P] their clips' rows
 
   def flush(persons, rows):
     nonlocal sums
@@ -93,15 +94,14 @@ def _extract_person_rows(backbone: STGCN, variables: dict, x: np.ndarray, *, str
       batch = np.asarray(x[start:start + batch_size], np.float32)  # [B, M, T, V, C]
       active = active_persons(batch)  # [B, M]
       active_per_clip[start:start + len(batch)] = active.sum(axis=1)
-      pending.append(batch[active][:, None])  # [P, 1, T, V, C]
-      owners.append(start + np.nonzero(active)[0])
-      while sum(len(p) for p in pending) >= width:
-        persons, rows = np.concatenate(pending), np.concatenate(owners)
-        flush(persons[:width], rows[:width])
-        pending, owners = [persons[width:]], [rows[width:]]
+      persons = np.concatenate([persons, batch[active][:, None]])
+      owners = np.concatenate([owners, start + np.nonzero(active)[0]])
+      while len(persons) >= width:
+        flush(persons[:width], owners[:width])
+        persons, owners = persons[width:], owners[width:]
       bar.update(len(batch))
     # The rest (fewer than `width`), padded with empty persons, whose feature it also gives.
-    empty_feature = flush(np.concatenate(pending), np.concatenate(owners))
+    empty_feature = flush(persons, owners)
   empty_count = (m - active_per_clip).astype(np.float32)[:, None]  # [N, 1]
   return (sums + empty_count * empty_feature) / np.float32(m)
 
