@@ -16,9 +16,9 @@ all skel_jax.models.stgcn's `STGCN`, one parameter tree, checked against `matmul
 `--check`:
 
 * `matmul`, `conv`: `STGCN(conv_impl=...)` with its default graph convolution;
-  `/einsum`, `/aggregate_first`, `/kron`, `/auto` pick `gcn_impl` (the docs' "graph conv as a
-  Kronecker matmul" row is `matmul/kron`, "aggregate over the graph first" is
-  `matmul/aggregate_first`).
+  `/aggregate_first` (the default), `/einsum` pick `gcn_impl` (the docs' "aggregate over the
+  graph first" row is `matmul/aggregate_first`; their "Kronecker matmul" rows measured a
+  formulation since removed from the library).
 * `+bf16`: `STGCN(dtype=jnp.bfloat16)`, bfloat16 operands with float32 accumulation.
 * `+shift`, `+convvjp`: the (9, 1) temporal convolutions computed by a prototype this
   script keeps because the library has no such formulation (rows of docs/benchmarks.md):
@@ -29,7 +29,7 @@ all skel_jax.models.stgcn's `STGCN`, one parameter tree, checked against `matmul
 Example (the issue's setting; 2-core CPU):
 
   python experiments/benchmark_encoder.py --batch 64 --frames 50 --persons 2 --hidden 16 \
-      --impls matmul,conv,matmul/kron --iters 5 --repeats 3 --max_load 0.15 --json /tmp/bench.json
+      --impls matmul,conv,matmul/einsum --iters 5 --repeats 3 --max_load 0.15 --json /tmp/bench.json
 
 XLA flags must be set before jax starts, so `--xla_flag_sets 'A;B'` re-runs this script once per
 flag set (in a subprocess with that `XLA_FLAGS`) and prints one combined table.
@@ -163,7 +163,7 @@ class Formulation:
 
 def make_model(impl: str, hidden: int, dropout: float = 0.5) -> Formulation:
   """The model for a formulation name `<conv_impl>[/<gcn_impl>][+<option>...]`, e.g.
-  `matmul`, `conv/einsum`, `matmul/kron+bf16`, `matmul/einsum+shift` (module docstring).
+  `matmul`, `conv/einsum`, `matmul/einsum+bf16`, `matmul/einsum+shift` (module docstring).
 
   Raises:
     ValueError: for an unknown name or option.
@@ -178,7 +178,8 @@ def make_model(impl: str, hidden: int, dropout: float = 0.5) -> Formulation:
   temporal = [o for o in options if o in TEMPORAL_OPTIONS]
   if len(temporal) > 1:
     raise ValueError(f"{impl!r}: at most one of {TEMPORAL_OPTIONS}")
-  model = STGCN(hidden=hidden, dropout=dropout, conv_impl=conv_impl, gcn_impl=gcn_impl or "auto",
+  model = STGCN(hidden=hidden, dropout=dropout, conv_impl=conv_impl,
+                gcn_impl=gcn_impl or "aggregate_first",
                 dtype=jnp.bfloat16 if "bf16" in options else None)
   return Formulation(model, temporal[0] if temporal else None)
 

@@ -113,9 +113,9 @@ def base_config() -> ml_collections.ConfigDict:
   # (XLA's convolution, to try on a GPU / TPU). Passes without one (the momentum encoder,
   # feature extraction) always use 'conv', the faster forward (stgcn.backbone_kwargs).
   c.model.conv_impl = "matmul"
-  # Graph-convolution formulation (same parameters and function): 'auto' (fastest on CPU),
-  # 'einsum' (the reference's order), 'aggregate_first' or 'kron' (models/stgcn.py GraphConv).
-  c.model.gcn_impl = "auto"
+  # Graph-convolution formulation (same parameters and function): 'aggregate_first' (faster
+  # on CPU) or 'einsum' (the reference's order) (models/stgcn.py GraphConv).
+  c.model.gcn_impl = "aggregate_first"
   # Matmul operand dtype of the encoder: 'float32' (the reference) or 'bfloat16' (mixed
   # precision: bf16 operands, float32 accumulation, parameters, BN and activations).
   c.model.dtype = "float32"

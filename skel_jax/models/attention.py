@@ -176,7 +176,7 @@ class SkeAttnEncoder(nn.Module):
   dropout: float = 0.5
   conv_impl: str = "matmul"
   dtype: Any = None  # the backbone's matmul operand dtype (models/stgcn.py)
-  gcn_impl: str = "auto"  # the backbone's graph-convolution formulation (models/stgcn.py)
+  gcn_impl: str = "aggregate_first"  # the backbone's graph-convolution formulation (models/stgcn.py)
   neck_hidden: int = 256
   feature_dim: int = 128
   predictor_hidden: int = 256

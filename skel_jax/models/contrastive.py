@@ -34,7 +34,7 @@ class ContrastiveEncoder(nn.Module):
   dropout: float = 0.5
   conv_impl: str = "matmul"
   dtype: Any = None
-  gcn_impl: str = "auto"
+  gcn_impl: str = "aggregate_first"
   head_hidden: int = 256
   feature_dim: int = 128
   head_bn: bool = False

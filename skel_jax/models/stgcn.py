@@ -67,7 +67,7 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
   conv_impl = m.get("nograd_conv_impl", "conv") if no_grad else m.conv_impl
   return dict(graph=m.graph, hidden=m.hidden, out_dim=m.out_dim, dropout=m.dropout,
               conv_impl=conv_impl, dtype=compute_dtype(m.get("dtype", "float32")),
-              gcn_impl=m.get("gcn_impl", "auto"))
+              gcn_impl=m.get("gcn_impl", "aggregate_first"))
 
 
 def weight_init(key, shape, dtype=jnp.float32):
@@ -338,18 +338,18 @@ class ConvParams(nn.Module):
     return kernel, bias
 
 
-GCN_IMPLS = ("auto", "einsum", "kron", "aggregate_first")
-# What `gcn_impl='auto'` resolves to. 'kron' is 5 % faster (docs/benchmarks.md); it was left
-# out when it alone crossed a ReLU kink of the SkeleMixCLR+ parity fixture, which turned out
-# to be the fixture's near-tie, not the formulation's error (docs/fidelity.md).
-AUTO_IMPL = "aggregate_first"
+GCN_IMPLS = ("aggregate_first", "einsum")
+# `model.gcn_impl` values of configs written before the field was pruned: 'auto' was a pure
+# alias of 'aggregate_first' (and 'kron', a Kronecker-folded form, no faster than
+# 'aggregate_first' once re-measured, docs/benchmarks.md, was removed).
+_LEGACY_GCN_IMPLS = {"auto": "aggregate_first"}
 
 
 class GraphConv(nn.Module):
   """Spatial graph convolution (`ConvTemporalGraphical`); `[B, T, V, C_in]` -> `[B, T, V, C_out]`.
 
   A 1x1 conv to K * C_out channels, then `sum_k y_k A_k * E_k` over source joints, with a
-  learnable edge-importance mask E (ones at init). Three formulations of the same parameters
+  learnable edge-importance mask E (ones at init). Two formulations of the same parameters
   and the same function (`gcn_impl`); they differ in float32 rounding only:
 
   * 'einsum': the reference's order, the 1x1 conv to K * C_out channels, then the aggregation
@@ -358,17 +358,8 @@ class GraphConv(nn.Module):
   * 'aggregate_first': the aggregation moved before the conv (both are linear), on the
     C_in-wide input, then one `[K C_in, C_out]` matmul; the conv bias becomes
     `sum_k b_k colsum(A_k E_k)`. Same multiply-adds for the conv, fewer for the aggregation
-    when C_in < C_out, and transposes of the narrower tensors only.
-  * 'kron': conv and aggregation folded into one `[V C_in, V C_out]` matrix,
-    `W[(v, c), (w, o)] = sum_k (A_k E_k)[v, w] W_k[c, o]`, applied to the clip viewed as
-    `[B T, V C_in]`: one plain matmul and no transposes at all, for
-    `V C_in / (K (C_in + V))` times the multiply-adds (3.3x at C_in = 16).
-    It is only used when asked for: on the SkeleMixCLR+ step-parity fixture it was the one
-    formulation whose float32 rounding put a ReLU input that is +2e-6 in float64 below zero
-    (2000x the official gradient error); since commit ff5a88e all three do, in the optimised
-    program (docs/fidelity.md).
-  * 'auto' (default): 'aggregate_first' (`AUTO_IMPL`), which trains the h = 16 encoder
-    about 1.3x faster than 'einsum' on the 2-core CPU (docs/benchmarks.md,
+    when C_in < C_out, and transposes of the narrower tensors only. The default: it trains
+    the h = 16 encoder faster than 'einsum' on the 2-core CPU (docs/benchmarks.md,
     experiments/benchmark_encoder.py).
   """
 
@@ -376,14 +367,14 @@ class GraphConv(nn.Module):
   adjacency: np.ndarray  # [K, V, V], rows = source joints, columns = targets
   conv_impl: str = "matmul"
   dtype: Any = None
-  gcn_impl: str = "auto"
+  gcn_impl: str = "aggregate_first"
 
-  def resolved_impl(self, c_in: int) -> str:
-    """The formulation used for a C_in-wide input."""
-    if self.gcn_impl not in GCN_IMPLS:
+  def resolved_impl(self) -> str:
+    """The formulation to use (`gcn_impl`, with the legacy 'auto' read as 'aggregate_first')."""
+    impl = _LEGACY_GCN_IMPLS.get(self.gcn_impl, self.gcn_impl)
+    if impl not in GCN_IMPLS:
       raise ValueError(f"unknown gcn_impl {self.gcn_impl!r}; known: {GCN_IMPLS}")
-    del c_in  # every width gets the same formulation (see AUTO_IMPL)
-    return AUTO_IMPL if self.gcn_impl == "auto" else self.gcn_impl
+    return impl
 
   @nn.compact
   def __call__(self, x):
@@ -391,10 +382,7 @@ class GraphConv(nn.Module):
     importance = self.param("edge_importance", nn.initializers.ones, (k, v, v))
     a = jnp.asarray(self.adjacency) * importance
     low = self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32
-    impl = self.resolved_impl(x.shape[-1])
-    if impl == "kron":
-      return self._kron(x, a, low)
-    if impl == "aggregate_first":
+    if self.resolved_impl() == "aggregate_first":
       return self._aggregate_first(x, a, low)
     y = TemporalConv(k * self.features, kernel_size=1, conv_impl=self.conv_impl,
                      dtype=self.dtype, name="conv")(x)
@@ -418,25 +406,6 @@ class GraphConv(nn.Module):
     bias_term = jnp.einsum("kvw,ko->wo", a.astype(jnp.float32), bias.reshape(k, self.features))
     return y + bias_term
 
-  def _kron(self, x, a, low: bool):
-    """The folded form: `x [B, T, V, C] -> [B T, V C] @ W_kron + bias term`."""
-    k, v, _ = a.shape
-    c = x.shape[-1]
-    # The same parameters (names, shapes, init) as the einsum form's 1x1 TemporalConv.
-    kernel, bias = ConvParams(k * self.features, kernel_size=1, name="conv")(c)
-    kernel = kernel[0].reshape(c, k, self.features)  # channel index k * C_out + o
-    folded = jnp.einsum("kvw,cko->vcwo", a, kernel).reshape(v * c, v * self.features)
-    # The conv bias is added before the aggregation: sum_k b_k * (column sums of A_k).
-    bias_term = jnp.einsum("kvw,ko->wo", a, bias.reshape(k, self.features))
-    lead = x.shape[:-2]
-    flat = x.reshape(-1, v * c)  # [B*T, V*C_in]
-    if low:
-      y = jnp.dot(flat.astype(self.dtype), folded.astype(self.dtype),
-                  preferred_element_type=jnp.float32)
-    else:
-      y = flat @ folded
-    return y.reshape(*lead, v, self.features) + bias_term  # [B, T, V, C_out]
-
 
 class STGCNBlock(nn.Module):
   """One `st_gcn` block: GCN, TCN, residual, ReLU; x: `[B, T, V, C]`."""
@@ -448,7 +417,7 @@ class STGCNBlock(nn.Module):
   dropout: float = 0.0
   conv_impl: str = "matmul"
   dtype: Any = None
-  gcn_impl: str = "auto"
+  gcn_impl: str = "aggregate_first"
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -519,7 +488,7 @@ class STGCN(nn.Module):
     conv_impl: 'matmul' (fast on CPU) or 'conv' (lax convolutions).
     dtype: computation dtype of the blocks (None: float32; jnp.bfloat16: mixed precision).
       The returned feature map and pooled features are float32 either way.
-    gcn_impl: graph-convolution formulation, 'auto', 'einsum' or 'kron' (GraphConv).
+    gcn_impl: graph-convolution formulation, 'aggregate_first' or 'einsum' (GraphConv).
 
   Returns (from __call__): `(out, aux)` where out is `[N, num_classes]` (or the pooled `[N, D]`
   feature without fc) and aux holds 'feature_map' `[N, M, T', V, D]` and 'pooled' `[N, D]`.
@@ -535,7 +504,7 @@ class STGCN(nn.Module):
   strides: tuple[int, ...] | None = None
   conv_impl: str = "matmul"
   dtype: Any = None
-  gcn_impl: str = "auto"
+  gcn_impl: str = "aggregate_first"
 
   @nn.compact
   def __call__(self, x, *, train: bool):
