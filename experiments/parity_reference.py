@@ -356,6 +356,8 @@ def main(argv=None):
   parser.add_argument("--lr", type=float, default=None, help="override the learning rate")
   parser.add_argument("--offset", type=float, default=0.0,
                       help="constant added to the coordinates of the present persons")
+  parser.add_argument("--seed", type=int, default=None,
+                      help="override the base seed (weights, views, mixing draws; default 0)")
   args = parser.parse_args(argv)
   torch = import_official(args.official)
   torch.use_deterministic_algorithms(True)
@@ -364,6 +366,8 @@ def main(argv=None):
   s = settings_for(spec)
   if args.lr is not None:
     s["lr"] = args.lr
+  if args.seed is not None:
+    s["seed"] = args.seed
   model = build_model(torch, args.method, spec, s)
   init_sd = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
   views = make_views(spec, s, args.offset)

@@ -44,7 +44,7 @@ MIXING_LATER_LOSS_RTOL = 1e-3
 # for the run-to-run variation. An open difference (docs/fidelity.md).
 MIXING_GROUP_RATIO = {"grad": 3.0, "final": 6.0}
 MIXING = ("skelemixclr", "skeattnclr")
-NAMES = ["skeletonclr", "aimclr", "aimclr_nnm", "skelemixclr", "skeattnclr"]
+NAMES = ["skeletonclr", "aimclr", "aimclr_nnm", "skelemixclr", "skelemixclr_seed1", "skeattnclr"]
 # The suite compiles with XLA's optimisations off (tests/conftest.py); training compiles with
 # them on, which changes fusion and summation order. These fixtures are also run that way, in
 # a subprocess.
@@ -55,6 +55,9 @@ OPTIMISED = [
         reason="one block-9 ReLU input of this fixture is +2e-6 in float64 and rounds below "
                "zero in the optimised float32 program; its dropped gradient moves the "
                "backbone's by 4-7e-3 (docs/fidelity.md)")),
+    # The same method and settings at another seed (the first other one tried), without such
+    # a near-tie: it passes in both programs (its folder's README).
+    pytest.param(("skelemixclr_seed1", True), id="skelemixclr_seed1-optimised"),
 ]
 
 
@@ -140,7 +143,7 @@ def test_parity_final_state(parity_run):
   assert np.abs(off64[key] - data[f"init/{key}"]).max() > 1e-3
 
 
-@pytest.mark.parametrize("name", ["skelemixclr", "skeattnclr"])
+@pytest.mark.parametrize("name", ["skelemixclr", "skelemixclr_seed1", "skeattnclr"])
 def test_parity_step_mixing_draws(name):
   """The fixture's draws through our SkeleMix give the official feature masks (SkeleMixCLR)
   and mix a real region: the mixed views differ from the query."""
@@ -153,7 +156,7 @@ def test_parity_step_mixing_draws(name):
     mixed = np.asarray(views["mixed"])
     assert not np.allclose(mixed, np.asarray(views["query"])[None] if mixed.ndim == 6
                            else np.asarray(views["query"]))
-    if name == "skelemixclr":
+    if parity.method_of(meta) == "skelemixclr":
       np.testing.assert_array_equal(views["mask"], parity.official_masks(data, i))
       shifts = parity.mix_draws(data, i)["shift"]
       n = meta["batch"]
