@@ -53,4 +53,4 @@ def get_config(arg=None):
     # embeddings before the extreme views are matched to the normal view's distribution
     # (docs/small_data.md).
     c.aimclr.d3m_warmup_epochs = config_lib.computed(config_lib.half_of, epochs, int)
-  return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
+  return config_lib.finish(c, preset, keys)  # the key=value arguments

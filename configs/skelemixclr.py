@@ -33,6 +33,7 @@ import ml_collections
 
 from skel_jax import config_lib
 from skel_jax.augment import mixing
+from skel_jax.evaluate import reference_settings
 
 VARIANTS = ("plus", "original")
 
@@ -57,6 +58,10 @@ def get_config(arg=None):
   c.data.num_frames = 64
   c.eval.linear.epochs = 150
   c.eval.linear.lr_steps = (80,)
+  # Fine-tuning: config/finetune_eval/finetune_eval_skeletonclr_swap.yaml (110 epochs, lr 0.1,
+  # Nesterov, wd 1e-4, x0.1 after 50, 70 and 90, 10 warm-up epochs); the semi-supervised
+  # settings are its semi_eval configs, the shared default (config_lib.base_config).
+  c.eval.finetune.update(reference_settings.SKELEMIX_FINETUNE)
   c.skelemix = ml_collections.ConfigDict()
   s = c.skelemix
   s.variant = "plus"
@@ -80,7 +85,7 @@ def get_config(arg=None):
     c.model.head_bn = False
     c.moco.temperature = 0.07
     s.mix_warmup_epochs = config_lib.computed(config_lib.half_of, c.optim.get_ref("epochs"), int)
-  c = config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
+  c = config_lib.finish(c, preset, keys)  # the key=value arguments
   if variant == "original":
     # The single-mix SkeleMixCLR code defaults (net/skeletonclr_swap.py); its head has BN too.
     s.variant = "original"

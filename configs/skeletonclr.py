@@ -21,4 +21,4 @@ def get_config(arg=None):
   c = config_lib.base_config()
   c.method = "skeletonclr"
   config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
-  return config_lib.finish(c, preset, keys)  # key=value arguments, reference fine-tune settings
+  return config_lib.finish(c, preset, keys)  # the key=value arguments

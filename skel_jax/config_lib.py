@@ -28,6 +28,7 @@ from ml_collections.config_dict import config_dict
 
 from skel_jax.augment import registry as aug_registry
 from skel_jax.data import registry as data_registry
+from skel_jax.evaluate import reference_settings
 
 # The full-size presets: the prepared datasets (name -> (layout, number of classes)).
 FULL_DATASETS = {name: data_registry.DATASETS[name] for name in data_registry.PREPARED}
@@ -70,17 +71,35 @@ def half_of(epochs: int) -> int:
   return max(1, int(epochs) // 2)
 
 
-def computed(fn, ref: ml_collections.FieldReference, field_type: type
-             ) -> ml_collections.FieldReference:
-  """A config value derived from another field, recomputed whenever that field changes.
+def computed(fn, refs, field_type: type) -> ml_collections.FieldReference:
+  """A config value derived from other fields, recomputed whenever one of them changes.
 
-  `c.aimclr.mining_epoch = computed(half, c.optim.get_ref("epochs"), int)` follows
-  `--config.optim.epochs=N` as well as the preset; setting the derived field itself replaces
-  the rule by the value. ml_collections' own operators (`ref // 2`) are built the same way; it
-  has no public form for other functions.
+  `c.aimclr.mining_epoch = computed(half_of, c.optim.get_ref("epochs"), int)` follows
+  `--config.optim.epochs=N` as well as the preset; `refs` is one reference or a list of them
+  (`fn` then takes one argument per reference). Setting the derived field itself replaces the
+  rule by the value. ml_collections' own operators (`ref // 2`) are built on the same
+  `_Op`; it has no public form for other functions (tests/test_config_paths.py pins the
+  behaviour this relies on).
   """
-  return ml_collections.FieldReference(
-      field_type(), field_type=field_type, op=config_dict._Op(lambda _, value: fn(value), [ref]))  # pylint: disable=protected-access
+  refs = list(refs) if isinstance(refs, (list, tuple)) else [refs]
+  op = config_dict._Op(lambda _, *values: fn(*values), refs)  # pylint: disable=protected-access
+  return ml_collections.FieldReference(field_type(), field_type=field_type, op=op)
+
+
+def reference_semi(c: ml_collections.ConfigDict, rows_fn) -> None:
+  """Sets `eval.semi`'s per-fraction lr, lr_steps and weight_decay to `rows_fn`'s reference
+  values (`reference_settings.skelemix_semi` or `skeattn_semi`), recomputed whenever the
+  fractions, the dataset, the stream or the semi-supervised epochs change (the lr steps move
+  with the epochs, `reference_settings.semi_rows`)."""
+  refs = [c.eval.semi.get_ref("fractions"), c.data.get_ref("dataset"),
+          c.data.get_ref("stream"), c.eval.semi.get_ref("epochs")]
+
+  def column(i):
+    return lambda *values: tuple(r[i] for r in reference_settings.semi_rows(rows_fn, *values))
+
+  c.eval.semi.lr = computed(column(0), refs, tuple)
+  c.eval.semi.lr_steps = computed(column(1), refs, tuple)
+  c.eval.semi.weight_decay = computed(column(2), refs, tuple)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -196,8 +215,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.target_dataset = ""
   c.eval.target_data_dir = ""
   c.eval.target_num_classes = 0
-  # Fine-tuning: encoder + fresh fc, no augmentation. The method's reference
-  # schedule is filled in by skel_jax.evaluate.reference_settings.apply_eval_defaults.
+  # Fine-tuning: encoder + fresh fc, no augmentation. SkeletonCLR's and AimCLR's reference
+  # schedule (the linear one at lr 0.1, evaluate/reference_settings.py); configs/skelemixclr.py
+  # and configs/skeattnclr.py set their own.
   c.eval.finetune = ml_collections.ConfigDict()
   c.eval.finetune.epochs = 100
   c.eval.finetune.lr = 0.1
@@ -219,10 +239,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.semi = ml_collections.ConfigDict()
   c.eval.semi.fractions = (0.01, 0.1)
   c.eval.semi.seed = 0
-  c.eval.semi.epochs = 150
-  c.eval.semi.lr = (0.05, 0.1)
-  c.eval.semi.lr_steps = ((40,), (80,))
-  c.eval.semi.weight_decay = (0.0, 1e-4)
+  c.eval.semi.epochs = reference_settings.SEMI_EPOCHS  # 150
+  # SkeleMixCLR's semi_eval configs: 1 %: lr 0.05, steps (40,), wd 0; 10 %: lr 0.1, (80,), 1e-4.
+  reference_semi(c, reference_settings.skelemix_semi)
   c.eval.semi.warmup_epochs = 0
   c.eval.semi.nesterov = False
   c.eval.semi.batch_size = 0  # 0: the fine-tuning batch (the reference)
@@ -329,6 +348,23 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.train.ckpt_every_epochs = 10
     c.eval.linear.epochs = 100
     c.eval.linear.lr_steps = (80,)
+  if preset in reference_settings.SMALL_PRESETS:
+    shorten_evaluation(c, preset)
+
+
+def shorten_evaluation(c: ml_collections.ConfigDict, preset: str) -> None:
+  """The small presets' fine-tune and semi-supervised schedules (in place): the method's
+  reference ones, set before `apply_preset`, shortened to `reference_settings.SMALL_PRESETS`
+  epochs, with the decay steps and the warm-up moved proportionally."""
+  ft_epochs, semi_epochs, eval_every = reference_settings.SMALL_PRESETS[preset]
+  ft = c.eval.finetune
+  ft.lr_steps = reference_settings.scale_steps(ft.lr_steps, ft.epochs, ft_epochs)
+  ft.warmup_epochs = round(ft.warmup_epochs * ft_epochs / ft.epochs)
+  ft.epochs = ft_epochs
+  ft.eval_every = eval_every
+  c.eval.semi.epochs = semi_epochs  # its lr steps follow (reference_semi)
+  if preset == "smoke":
+    ft.batch_size = 16
 
 
 # The augmentation chain of the small presets: the reference's normal view plus a random
@@ -487,12 +523,9 @@ def apply_keys(c: ml_collections.ConfigDict, kv: dict[str, str]) -> None:
 
 def finish(c: ml_collections.ConfigDict, preset: str, kv: dict[str, str]
            ) -> ml_collections.ConfigDict:
-  """The last step of every `get_config`: the `key=value` arguments, then the method's
-  reference fine-tune / semi-supervised settings for the final dataset and stream."""
+  """The last step of every `get_config`: the `key=value` arguments and the preset's name."""
   apply_keys(c, kv)
   c.preset = preset
-  from skel_jax.evaluate import reference_settings  # pylint: disable=g-import-not-at-top
-  reference_settings.apply_eval_defaults(c, preset)
   return c
 
 

@@ -9,7 +9,7 @@ up to date is reused (`stream_is_done`); unfinished pretraining resumes from its
 
 from __future__ import annotations
 
-import importlib.util
+import copy
 import logging
 import os
 
@@ -17,10 +17,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from skel_jax import config_lib, transfer
 from skel_jax import run as run_lib
+from skel_jax import transfer
 from skel_jax.data import registry
-from skel_jax.evaluate import files, reference_settings
+from skel_jax.evaluate import files
 from skel_jax.evaluate import fusion as fusion_lib
 from skel_jax.evaluate import monitor as monitor_lib
 from skel_jax.evaluate import protocols as protocols_lib
@@ -32,37 +32,16 @@ log = logging.getLogger(__name__)
 FUSABLE = ("linear", "finetune")
 
 
-def _config_module(method: str):
-  """configs/<method>.py as a module (None when it cannot be found)."""
-  try:
-    path = config_lib.resolve_config_path(os.path.join("configs", f"{method}.py"))
-  except FileNotFoundError:
-    return None
-  spec = importlib.util.spec_from_file_location(f"skel_jax_configs_{method}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def stream_config(config: ml_collections.ConfigDict, stream: str) -> ml_collections.ConfigDict:
   """A copy of `config` on another input stream.
 
-  Values that the reference sets per stream follow the stream unless they were changed by hand
-  (i.e. they still equal the reference value of the original stream): the fine-tune /
-  semi-supervised settings (SkeAttnCLR's per-stream configs; evaluate/reference_settings.py)
-  and SkeAttnCLR's mu (its pretrain configs: 1.0 for NTU-60 joint, 0.5 otherwise).
+  The values the reference sets per stream (SkeAttnCLR's mu and its fine-tune /
+  semi-supervised learning rates) are computed from `data.stream` in the config files
+  (`config_lib.computed`), so they follow it; a value set by hand has replaced its rule and
+  stays.
   """
-  c = config.copy_and_resolve_references()
-  old = c.data.stream
+  c = copy.deepcopy(config)
   c.data.stream = stream
-  if old == stream:
-    return c
-  reference_settings.restream(c, old, stream, c.get("preset", ""))
-  if "skeattn" in c:
-    module = _config_module(c.method)
-    reference_mu = getattr(module, "reference_mu", None)
-    if reference_mu is not None and c.skeattn.mu == reference_mu(c.data.dataset, old):
-      c.skeattn.mu = reference_mu(c.data.dataset, stream)
   return c
 
 

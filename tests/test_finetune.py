@@ -207,10 +207,32 @@ def test_small_presets_fine_tune_skeattnclr_as_the_other_methods():
   assert attn.eval.finetune.lr == 0.1 and tuple(attn.eval.finetune.lr_steps) == (24,)
 
 
-def test_restream_follows_the_stream_but_keeps_hand_set_values():
+def test_stream_dependent_settings_follow_the_stream_but_keep_hand_set_values():
+  from skel_jax import fusion_run  # pylint: disable=g-import-not-at-top
   c = load_config("configs/skeattnclr.py", "ntu60_xsub")
-  assert c.eval.finetune.lr == 0.008
+  assert (c.eval.finetune.lr, tuple(c.eval.semi.lr), c.skeattn.mu) == (0.008, (0.005, 0.01), 1.0)
   c.eval.finetune.epochs = 7  # set by hand: kept
-  reference_settings.restream(c, "joint", "bone", c.preset)
-  assert c.eval.finetune.lr == 0.005 and c.eval.finetune.epochs == 7
-  assert tuple(c.eval.semi.lr) == (0.02, 0.005)
+  bone = fusion_run.stream_config(c, "bone")
+  assert (bone.eval.finetune.lr, bone.eval.finetune.epochs, bone.skeattn.mu) == (0.005, 7, 0.5)
+  assert tuple(bone.eval.semi.lr) == (0.02, 0.005)
+  assert tuple(bone.eval.semi.lr_steps) == ((13, 80, 120), (60, 100))
+  assert c.data.stream == "joint" and c.eval.finetune.lr == 0.008  # the original is untouched
+  # As --config.data.stream=motion would: the values follow without a copy too.
+  c.data.stream = "motion"
+  assert (c.eval.finetune.lr, tuple(c.eval.semi.lr)) == (0.003, (0.025, 0.003))
+  c.eval.finetune.lr = 0.02  # set by hand: no longer follows
+  assert fusion_run.stream_config(c, "joint").eval.finetune.lr == 0.02
+
+
+def test_semi_settings_follow_the_fractions_and_the_epochs():
+  c = load_config("configs/aimclr.py", "ntu60_xsub")
+  assert (tuple(c.eval.semi.lr), tuple(c.eval.semi.lr_steps)) == ((0.05, 0.1), ((40,), (80,)))
+  c.eval.semi.fractions = (0.1, 0.02, 0.08)  # the nearer of the reference's 1 % and 10 %
+  assert tuple(c.eval.semi.lr) == (0.1, 0.05, 0.1)
+  assert tuple(c.eval.semi.weight_decay) == (1e-4, 0.0, 1e-4)
+  c.eval.semi.epochs = 75  # the steps of the 150-epoch schedule move proportionally
+  assert tuple(c.eval.semi.lr_steps) == ((40,), (20,), (40,))
+  # The small presets: one fraction (10 %), 100 epochs.
+  small = load_config("configs/skeletonclr.py", "nwucla").eval.semi
+  assert (tuple(small.fractions), small.epochs, tuple(small.lr), tuple(small.lr_steps),
+          tuple(small.weight_decay)) == ((0.1,), 100, (0.1,), ((53,),), (1e-4,))

@@ -1,6 +1,6 @@
 """The reference repositories' fine-tune and semi-supervised settings, per method (their
-config/ folders), written into `config.eval.finetune` / `config.eval.semi` by
-`apply_eval_defaults`.
+config/ folders), as the tables and lookups that the config files use: config_lib.base_config
+(SkeletonCLR, AimCLR), configs/skelemixclr.py and configs/skeattnclr.py.
 
 Sources and the choices made where the reference has no config:
 
@@ -24,27 +24,24 @@ Sources and the choices made where the reference has no config:
   runs before `backward`); here clipping is real and uses `eval.finetune.max_grad_norm` for all
   runs.
 
-The small presets (`smoke`, `demo`, `nwucla`) shorten the schedules (`scale_steps`) so that
-they run on a CPU.
+The small presets (`smoke`, `demo`, `nwucla`) shorten the schedules (`SMALL_PRESETS`,
+`scale_steps`; config_lib.apply_preset) so that they run on a CPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import ml_collections
-
 # Fine-tune epochs / semi epochs of the small presets, and their evaluation interval.
 # The semi-supervised runs of demo / nwucla take 100 epochs of batch 16 (config_lib.
 # small_data_finetuning): a tenth of NW-UCLA is 102 clips, one step per epoch at batch 128.
 SMALL_PRESETS = {"smoke": (2, 2, 1), "demo": (20, 100, 5), "nwucla": (30, 100, 5)}
 
-_LINEAR_LIKE = dict(epochs=100, lr=0.1, schedule="step", lr_steps=(80,), warmup_epochs=0,
-                    nesterov=False, weight_decay=0.0)
-_SKELEMIX_FT = dict(epochs=110, lr=0.1, schedule="step", lr_steps=(50, 70, 90), warmup_epochs=10,
-                    nesterov=True, weight_decay=1e-4)
-_SKEATTN_FT = dict(epochs=150, schedule="step", lr_steps=(60, 100), warmup_epochs=0,
-                   nesterov=False, weight_decay=0.0)
+# SkeletonCLR and AimCLR: the linear schedule with lr 0.1 (config_lib.base_config shows it).
+SKELEMIX_FINETUNE = dict(epochs=110, lr=0.1, schedule="step", lr_steps=(50, 70, 90),
+                         warmup_epochs=10, nesterov=True, weight_decay=1e-4)
+SKEATTN_FINETUNE = dict(epochs=150, schedule="step", lr_steps=(60, 100), warmup_epochs=0,
+                        nesterov=False, weight_decay=0.0)  # lr: skeattn_finetune_lr
 # SkeAttnCLR fine-tune lr (its FT_eval_*.yaml): (dataset family, stream) -> lr.
 _SKEATTN_FT_LR = {
     ("ntu60_xsub", "joint"): 0.008, ("ntu60_xsub", "bone"): 0.005,
@@ -71,6 +68,8 @@ _SKEATTN_SEMI = {
     ("ntu120", "joint", 0.01): (0.008, (60, 100)),
     ("ntu120", "joint", 0.1): (0.01, (60, 100)),
 }
+# The semi-supervised schedules of both repositories are 150 epochs long; their lr steps are
+# moved proportionally when a config trains for fewer (`semi_rows`).
 SEMI_EPOCHS = 150
 
 
@@ -87,33 +86,38 @@ def _nearest_fraction(fraction: float) -> float:
   return 0.01 if abs(fraction - 0.01) <= abs(fraction - 0.1) else 0.1
 
 
-def finetune_reference(method: str, dataset: str, stream: str) -> dict:
-  """The reference fine-tune schedule of `method` (see the module docstring).
-
-  Returns:
-    A dict with epochs, lr, schedule, lr_steps, warmup_epochs, nesterov, weight_decay.
-  """
-  if method == "skelemixclr":
-    return dict(_SKELEMIX_FT)
-  if method == "skeattnclr":
-    family = _family(dataset)
-    lr = _SKEATTN_FT_LR.get((family, stream), _SKEATTN_FT_LR[("ntu60_xsub", stream)])
-    return dict(_SKEATTN_FT, lr=lr)
-  return dict(_LINEAR_LIKE)
+def skeattn_finetune_lr(dataset: str, stream: str) -> float:
+  """SkeAttnCLR's fine-tune learning rate for a dataset and stream (its FT_eval_*.yaml)."""
+  return _SKEATTN_FT_LR.get((_family(dataset), stream), _SKEATTN_FT_LR[("ntu60_xsub", stream)])
 
 
-def semi_reference(method: str, dataset: str, stream: str, fraction: float,
-                   ) -> tuple[float, tuple[int, ...], float]:
-  """(lr, lr_steps, weight_decay) of a semi-supervised run with `fraction` labelled clips."""
+def skelemix_semi(dataset: str, stream: str, fraction: float
+                  ) -> tuple[float, tuple[int, ...], float]:
+  """(lr, lr_steps, weight_decay) of SkeleMixCLR's semi-supervised configs (any dataset and
+  stream; the nearer of 1 % and 10 %): the setting of SkeletonCLR, AimCLR and SkeleMixCLR."""
+  del dataset, stream
+  return _SKELEMIX_SEMI[_nearest_fraction(fraction)]
+
+
+def skeattn_semi(dataset: str, stream: str, fraction: float
+                 ) -> tuple[float, tuple[int, ...], float]:
+  """(lr, lr_steps, weight_decay) of SkeAttnCLR's semiFT*.yaml for a dataset, stream and
+  fraction (the nearer of 1 % and 10 %; datasets without a row use NTU-60 xsub's)."""
   nearest = _nearest_fraction(fraction)
-  if method == "skeattnclr":
-    family = _family(dataset)
-    key = (family, stream, nearest)
-    if key not in _SKEATTN_SEMI:
-      key = ("ntu60_xsub", stream, nearest)
-    lr, steps = _SKEATTN_SEMI[key]
-    return lr, steps, 0.0
-  return _SKELEMIX_SEMI[nearest]
+  key = (_family(dataset), stream, nearest)
+  if key not in _SKEATTN_SEMI:
+    key = ("ntu60_xsub", stream, nearest)
+  lr, steps = _SKEATTN_SEMI[key]
+  return lr, steps, 0.0
+
+
+def semi_rows(rows_fn, fractions: Sequence[float], dataset: str, stream: str, epochs: int
+              ) -> list[tuple[float, tuple[int, ...], float]]:
+  """`rows_fn`'s (lr, lr_steps, weight_decay) per fraction, the steps moved from the
+  reference's `SEMI_EPOCHS` to an `epochs`-long schedule."""
+  rows = [rows_fn(dataset, stream, float(f)) for f in fractions]
+  return [(float(lr), scale_steps(steps, SEMI_EPOCHS, int(epochs)), float(wd))
+          for lr, steps, wd in rows]
 
 
 def scale_steps(steps: Sequence[int], ref_epochs: int, epochs: int) -> tuple[int, ...]:
@@ -123,55 +127,3 @@ def scale_steps(steps: Sequence[int], ref_epochs: int, epochs: int) -> tuple[int
   least 1; duplicates are dropped.
   """
   return tuple(sorted({max(1, round(s * epochs / ref_epochs)) for s in steps}))
-
-
-def apply_eval_defaults(c: ml_collections.ConfigDict, preset: str) -> None:
-  """Writes the method's reference fine-tune / semi settings into `c.eval` (in place).
-
-  Called by `config_lib.finish` once method, preset and stream are known; command-line
-  overrides (`--config.eval.finetune.lr=...`) still apply afterwards.
-  """
-  method = c.method
-  if preset in SMALL_PRESETS and method == "skeattnclr":
-    # SkeAttnCLR's fine-tune lr (0.003-0.01) is tuned for 150 epochs; scaled down to the small
-    # presets' 30 it underfits (NW-UCLA: train loss 1.3 at the end against 0.7 at lr 0.1), so
-    # on the small presets it fine-tunes (and runs the semi-supervised protocol) as the other
-    # methods do.
-    method = "skeletonclr"
-  ft = c.eval.finetune
-  for key, value in finetune_reference(method, c.data.dataset, c.data.stream).items():
-    ft[key] = value
-  semi = c.eval.semi
-  rows = [semi_reference(method, c.data.dataset, c.data.stream, float(f))
-          for f in semi.fractions]
-  semi.epochs = SEMI_EPOCHS
-  semi.lr = tuple(float(r[0]) for r in rows)
-  semi.lr_steps = tuple(tuple(r[1]) for r in rows)
-  semi.weight_decay = tuple(float(r[2]) for r in rows)
-  if preset not in SMALL_PRESETS:
-    return
-  ft_epochs, semi_epochs, eval_every = SMALL_PRESETS[preset]
-  ft.lr_steps = scale_steps(ft.lr_steps, ft.epochs, ft_epochs)
-  ft.warmup_epochs = round(ft.warmup_epochs * ft_epochs / ft.epochs)
-  ft.epochs = ft_epochs
-  ft.eval_every = eval_every
-  semi.lr_steps = tuple(scale_steps(s, semi.epochs, semi_epochs) for s in semi.lr_steps)
-  semi.epochs = semi_epochs
-  if preset == "smoke":
-    ft.batch_size = 16
-
-
-def restream(c: ml_collections.ConfigDict, old_stream: str, new_stream: str, preset: str) -> None:
-  """Moves the stream-dependent reference values of `c.eval` from `old_stream` to `new_stream`.
-
-  A fine-tune or semi-supervised field is replaced only where it still equals the reference
-  value of `old_stream` (so hand-set values survive). `c.data.stream` is not changed here.
-  """
-  before, after = c.copy_and_resolve_references(), c.copy_and_resolve_references()
-  before.data.stream, after.data.stream = old_stream, new_stream
-  apply_eval_defaults(before, preset)
-  apply_eval_defaults(after, preset)
-  for section in ("finetune", "semi"):
-    for key in c.eval[section]:
-      if c.eval[section][key] == before.eval[section][key]:
-        c.eval[section][key] = after.eval[section][key]
