@@ -78,8 +78,8 @@ def computed(fn, refs, field_type: type) -> ml_collections.FieldReference:
   `--config.optim.epochs=N` as well as the preset; `refs` is one reference or a list of them
   (`fn` then takes one argument per reference). Setting the derived field itself replaces the
   rule by the value. ml_collections' own operators (`ref // 2`) are built on the same
-  `_Op`; it has no public form for other functions (tests/test_config_paths.py pins the
-  behaviour this relies on).
+  `_Op`; it has no public form for other functions (tests/test_aimclr.py and
+  tests/test_finetune.py pin the behaviour this relies on).
   """
   refs = list(refs) if isinstance(refs, (list, tuple)) else [refs]
   op = config_dict._Op(lambda _, *values: fn(*values), refs)  # pylint: disable=protected-access
@@ -423,7 +423,9 @@ def apply_small_data_recipe(c: ml_collections.ConfigDict, num_train: int | None)
   nuisance-randomising augmentations, a copied key encoder, a unit-gain head, and the sizes of
   `small_data_settings(num_train)`. With `num_train=None` the sizes (batch, queue, lr, epochs,
   lr steps) are left at -1 / () and `size_from_training_set` fills them once the training set
-  is known (the `custom` preset)."""
+  is known (the `custom` preset: its size is in the prepared dataset's info, which no config
+  can read); `check_sized` names them if they never are. -1 rather than None: a None field
+  would take no typed `--config.optim.batch_size=N` override."""
   c.moco.key_init = "copy"
   c.model.head_init = "lecun"
   c.model.hidden = 8

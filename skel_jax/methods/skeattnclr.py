@@ -149,7 +149,7 @@ class SkeAttnCLR(Method):
     self.key_model = build_skeattn_encoder(
         config, layout, no_grad=True, **({} if config.moco.key_dropout else {"dropout": 0.0}))
     self.mu = float(config.skeattn.mu)
-    if self.mu < 0:
+    if self.mu < 0:  # -1 in configs stored before mu became a FieldReference (configs/)
       self.mu = reference_mu(config.data.dataset, config.data.stream)
     if not 0.0 <= self.mu <= 1.0:
       raise ValueError(f"skeattn.mu must lie in [0, 1], got {self.mu}")
