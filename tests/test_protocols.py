@@ -78,11 +78,16 @@ def test_all_mode_reports_the_baselines_under_the_same_probes(pretrained):
   assert f"{gain:+.2f}" in md
 
 
-def test_finetune_and_semi_modes(pretrained):
+def test_finetune_and_semi_modes(pretrained, capsys):
   config, workdir, splits, _ = pretrained
   out = run.run(config, workdir, "finetune", splits=splits)
   assert 0 <= out["finetune_top1_final"] <= out["finetune_top1_best_of_evals"] <= 100
+  epochs = config.eval.finetune.epochs
+  err = capsys.readouterr().err  # a bar per run, with the training loss/accuracy and top-1
+  assert "finetune: 100%" in err and f"{epochs}/{epochs}" in err
+  assert "loss=" in err and "acc=" in err and "top1=" in err
   out = run.run(config, workdir, "semi", splits=splits)
+  assert "semi_10pct: 100%" in capsys.readouterr().err
   assert out["semi_10pct_num_train"] == 10  # one clip for each of the 10 classes
   res = results.read_results(workdir)
   for name in ("finetune", "semi_10pct"):
