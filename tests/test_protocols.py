@@ -6,11 +6,12 @@ import os
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from skel_jax import fusion_run, run
 from skel_jax.config_lib import load_config
 from skel_jax.data import registry
-from skel_jax.evaluate import fusion, protocols, results, semi
+from skel_jax.evaluate import fusion, protocols, results, semi, tsne
 from skel_jax.train import metrics_writer
 
 
@@ -223,3 +224,14 @@ def test_tsne_legend_names_the_demo_actions():
   assert len(names) == 10 and names[0] == "wave_right_hand" and all(isinstance(n, str)
                                                                       for n in names)
   assert protocols.class_names(load_config("configs/aimclr.py", "ntu60_xsub")) is None
+
+
+def test_tsne_legend_names_the_nw_ucla_actions(tmp_path, monkeypatch):
+  names = protocols.class_names(load_config("configs/skeletonclr.py", "nwucla"))
+  assert len(names) == 10 and (names[0], names[-1]) == ("pick up with one hand", "carry")
+  saved = []  # the figure, to read its legend
+  monkeypatch.setattr(Figure, "savefig", lambda fig, *args, **kwargs: saved.append(fig))
+  labels = np.arange(30) % 10
+  tsne.plot_embedding_2d(np.random.default_rng(0).normal(size=(30, 2)), labels,
+                         str(tmp_path / "t.png"), class_names=names)
+  assert [t.get_text() for t in saved[0].axes[0].get_legend().get_texts()] == names

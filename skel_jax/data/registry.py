@@ -43,6 +43,9 @@ DATASETS = {
     "nwucla": ("kinect_v1_20", 10),
     "demo": ("ntu25", 10),  # the demo preset's ten actions (any count up to 18 can be drawn)
 }
+# Built-in datasets whose reader names the classes: name -> names of labels 0, 1, ... (plot
+# legends; the demo's come from skel_jax.data.synthetic, a custom dataset's from its info.json).
+CLASS_NAMES = {"nwucla": nw_ucla.CLASS_NAMES}
 # Those written by `python -m skel_jax.prepare` (the full-size presets).
 PREPARED = tuple(name for name in DATASETS if name not in ("nwucla", "demo"))
 DATA_DIR_ENV = "SKEL_JAX_DATA_DIR"

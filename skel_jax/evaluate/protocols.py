@@ -366,12 +366,15 @@ def evaluate_features(config: ml_collections.ConfigDict, workdir: str, train_f: 
 
 
 def class_names(config: ml_collections.ConfigDict) -> list[str] | None:
-  """The names behind labels 0, 1, ... for plot legends: the demo's actions, or those in a
-  prepared custom dataset's info.json; None (numbers) for the other datasets."""
-  from skel_jax.data import custom, synthetic  # pylint: disable=g-import-not-at-top
+  """The names behind labels 0, 1, ... for plot legends: the demo's actions, NW-UCLA's (from
+  its reader, `registry.CLASS_NAMES`), or those in a prepared custom dataset's info.json; None
+  (numbers) for the other datasets."""
+  from skel_jax.data import custom, registry, synthetic  # pylint: disable=g-import-not-at-top
   if config.data.dataset == "demo":
     return synthetic.class_names(int(config.data.num_classes),
                                  tuple(config.data.get("demo_classes", ())) or None)
+  if config.data.dataset in registry.CLASS_NAMES:
+    return list(registry.CLASS_NAMES[config.data.dataset])
   folder = custom.dataset_folder(config.data.dataset, config.data.get("data_dir") or None)
   if folder is None:
     return None
