@@ -41,7 +41,7 @@ from absl import flags
 
 from skel_jax import cli
 from skel_jax import progress as progress_lib
-from skel_jax.data import custom, ntu, nw_ucla, pku_mmd
+from skel_jax.data import custom, ntu, nw_ucla, pku_mmd, registry
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, load_prepared, read_split, save_split
 from skel_jax.data.preprocess import DataError, preprocess_clip
@@ -50,8 +50,8 @@ from skel_jax.evaluate import files as files_lib
 
 __all__ = ["DATASETS", "Plan", "load_prepared", "main", "plan_dataset", "prepare"]
 
-NWUCLA = "nwucla"
-DATASETS = tuple(ntu.DATASETS) + tuple(pku_mmd.DATASETS) + (NWUCLA,)
+NWUCLA = nw_ucla.DATASET
+DATASETS = registry.PREPARABLE  # the one table of names: skel_jax.data.registry.DATASETS
 _FORMAT_VERSION = 1
 _REJECTED_SUFFIX = ".rejected.json"
 
