@@ -26,7 +26,7 @@ all skel_jax.models.stgcn's `STGCN`, one parameter tree, checked against `matmul
   - `convvjp`: XLA convolution forward and input gradient, an unfold matmul for the weight
                gradient (a custom VJP).
 
-Example (the issue's setting; 2-core CPU):
+Example (the setting of REFERENCE_EVAL_SAMPLES_PER_S, the PyTorch figure; 2-core CPU):
 
   python experiments/benchmark_encoder.py --batch 64 --frames 50 --persons 2 --hidden 16 \
       --impls matmul,conv,matmul/einsum --iters 5 --repeats 3 --max_load 0.15 --json /tmp/bench.json
@@ -58,7 +58,7 @@ from skel_jax.models.stgcn import GCN_IMPLS, STGCN, TemporalConv, block_plan, co
 CONV_IMPLS = ("matmul", "conv")
 TEMPORAL_OPTIONS = ("shift", "convvjp")
 OPTIONS = ("bf16",) + TEMPORAL_OPTIONS
-# PyTorch reference encoder, eval forward, batch 64, this machine class (issue 2).
+# PyTorch reference encoder, eval forward, batch 64, this machine class (docs/benchmarks.md).
 REFERENCE_EVAL_SAMPLES_PER_S = 98.0
 
 

@@ -3,8 +3,8 @@ r"""The PyTorch baseline of the speed target: the reference's AimCLR train step,
     pip install -e ".[torch]"
     python experiments/benchmark_torch_reference.py --batch 64 --frames 50 --threads 2
 
-The AimCLR issue measures skel_jax against "the PyTorch reference's AimCLR train step on the same
-2-core CPU". This script rebuilds that step in plain PyTorch, written independently of the
+The speed target compares skel_jax with the PyTorch reference's AimCLR train step on the same
+2-core CPU. This script rebuilds that step in plain PyTorch, written independently of the
 reference's code but in its formulation, so that both are timed on the same machine at the same
 time:
 

@@ -41,7 +41,7 @@ from absl import flags
 
 from skel_jax import cli
 from skel_jax import progress as progress_lib
-from skel_jax.data import custom, ntu, nw_ucla, pku_mmd
+from skel_jax.data import custom, ntu, nw_ucla, pku_mmd, registry
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, load_prepared, read_split, save_split
 from skel_jax.data.preprocess import DataError, preprocess_clip
@@ -50,8 +50,8 @@ from skel_jax.evaluate import files as files_lib
 
 __all__ = ["DATASETS", "Plan", "load_prepared", "main", "plan_dataset", "prepare"]
 
-NWUCLA = "nwucla"
-DATASETS = tuple(ntu.DATASETS) + tuple(pku_mmd.DATASETS) + (NWUCLA,)
+NWUCLA = nw_ucla.DATASET
+DATASETS = registry.PREPARABLE  # the one table of names: skel_jax.data.registry.DATASETS
 _FORMAT_VERSION = 1
 _REJECTED_SUFFIX = ".rejected.json"
 
@@ -208,9 +208,7 @@ def _write_shard(path: str, items: list, num_frames: int, view_normalize: bool,
     _write_json(path + _REJECTED_SUFFIX, rejected)
   elif os.path.exists(path + _REJECTED_SUFFIX):  # left by a killed try; the files are fixed
     os.remove(path + _REJECTED_SUFFIX)
-  tmp = path + ".tmp"
-  save_split(tmp, ds)
-  os.replace(tmp, path)
+  files_lib.atomic_write(path, lambda f: save_split(f, ds))
   return len(items)
 
 
@@ -379,9 +377,7 @@ def prepare(
       print(f"{partial}: left by a run with other arguments; starting over", file=sys.stderr)
       shutil.rmtree(partial)
   os.makedirs(partial, exist_ok=True)
-  with open(plan_file + ".tmp", "w") as f:
-    json.dump(fingerprint, f)
-  os.replace(plan_file + ".tmp", plan_file)
+  _write_json(plan_file, fingerprint)
 
   shards = _shards(plan, shard_size)
   todo = [s for s in shards if not os.path.isfile(os.path.join(partial, s[1]))]

@@ -37,6 +37,7 @@ from matplotlib import animation  # noqa: E402
 from skel_jax import cli  # noqa: E402
 from skel_jax.data.preprocess import DataError  # noqa: E402
 from skel_jax.data.skeletons import LayoutError, SkeletonLayout, get_layout  # noqa: E402
+from skel_jax.evaluate import files as files_lib  # noqa: E402
 
 VIEWS = ("normal", "extreme", "mixed")
 _MIXED_COLOUR = "red"
@@ -271,20 +272,19 @@ def save_figure(fig_or_animation, path: str, fps: int = 10) -> str:
   """Writes a PNG (figure) or GIF (animation) atomically; returns the path."""
   path = os.fspath(path)
   ext = os.path.splitext(path)[1].lower()
-  tmp = f"{path}.tmp-{os.getpid()}{ext}"
-  try:
-    if isinstance(fig_or_animation, animation.Animation):
-      if ext != ".gif":
-        raise ValueError(f"{path}: an animation is written as .gif")
-      fig_or_animation.save(tmp, writer=animation.PillowWriter(fps=fps))
-      plt.close(fig_or_animation._fig)  # pylint: disable=protected-access
-    else:
-      fig_or_animation.savefig(tmp, dpi=120)
-      plt.close(fig_or_animation)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  if isinstance(fig_or_animation, animation.Animation):
+    if ext != ".gif":
+      raise ValueError(f"{path}: an animation is written as .gif")
+    # PillowWriter only takes a file name (it checks the name's folder), hence by_name.
+    files_lib.atomic_write(
+        path, lambda tmp: fig_or_animation.save(tmp, writer=animation.PillowWriter(fps=fps)),
+        by_name=True)
+    plt.close(fig_or_animation._fig)  # pylint: disable=protected-access
+  else:
+    # savefig takes the format from the name's extension; the temporary name keeps it too.
+    files_lib.atomic_write(path, lambda tmp: fig_or_animation.savefig(tmp, dpi=120),
+                           by_name=True)
+    plt.close(fig_or_animation)
   return path
 
 

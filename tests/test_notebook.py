@@ -35,6 +35,18 @@ def test_notebook_has_a_smoke_parameter():
   assert nb.cells[0].cell_type == "markdown"
 
 
+def test_install_cell_keeps_a_preinstalled_jax_within_setup_ranges():
+  """The install cell pins no JAX version: it installs an accelerator build only when the
+  preinstalled one is outside setup.py's range, and that range is the one it checks."""
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  install = next(c.source for c in nb.cells if c.cell_type == "code" and "pip" in c.source)
+  assert "==" not in install  # no exact pin of jax or jaxlib
+  line = next(s for s in install.splitlines() if s.startswith("JAX_RANGE = "))
+  jax_range = line.split('"')[1]
+  setup = (REPO_ROOT / "setup.py").read_text()
+  assert f'"jax{jax_range}"' in setup and f'"jaxlib{jax_range}"' in setup
+
+
 def _kernelspec(root) -> None:
   folder = root / "kernels" / KERNEL
   folder.mkdir(parents=True)

@@ -39,6 +39,14 @@ def test_split_sizes_labels_and_views_match_index(splits, index):
   assert labels.min() == 0 and labels.max() == 9
 
 
+def test_class_names_follow_the_labels(nw_ucla_dir, index):
+  assert len(nw_ucla.CLASS_NAMES) == nw_ucla.NUM_CLASSES
+  for row in index.values():
+    assert nw_ucla.CLASS_NAMES[int(row["label"])] == row["class_name"]
+  meta = json.loads((nw_ucla_dir / "meta.json").read_text())["class_names"]
+  assert tuple(meta[a] for a in sorted(meta)) == nw_ucla.CLASS_NAMES
+
+
 def test_frame_counts_and_name_fields_match_index(nw_ucla_dir, index):
   samples = nw_ucla.list_samples(nw_ucla_dir)
   assert len(samples) == 1484

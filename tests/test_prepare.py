@@ -70,6 +70,7 @@ def test_prepare_resumes_after_a_bad_file(ntu_raw, tmp_path, monkeypatch):
   assert not (out / "ntu60_xsub").exists()  # nothing half written
   done = sorted(f for f in os.listdir(out / ".ntu60_xsub.partial") if f.endswith(".npz"))
   assert done == ["train-00000.npz", "train-00001.npz"]
+  assert sorted(os.listdir(out / ".ntu60_xsub.partial")) == ["plan.json", *done]  # no temp files
   bad.write_bytes(b"\r\n".join(lines))  # fixed
   calls = []
   real = prepare._write_shard

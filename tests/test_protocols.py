@@ -6,11 +6,12 @@ import os
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from skel_jax import fusion_run, run
 from skel_jax.config_lib import load_config
 from skel_jax.data import registry
-from skel_jax.evaluate import fusion, protocols, results, semi
+from skel_jax.evaluate import fusion, protocols, results, semi, tsne
 from skel_jax.train import metrics_writer
 
 
@@ -78,11 +79,16 @@ def test_all_mode_reports_the_baselines_under_the_same_probes(pretrained):
   assert f"{gain:+.2f}" in md
 
 
-def test_finetune_and_semi_modes(pretrained):
+def test_finetune_and_semi_modes(pretrained, capsys):
   config, workdir, splits, _ = pretrained
   out = run.run(config, workdir, "finetune", splits=splits)
   assert 0 <= out["finetune_top1_final"] <= out["finetune_top1_best_of_evals"] <= 100
+  epochs = config.eval.finetune.epochs
+  err = capsys.readouterr().err  # a bar per run, with the training loss/accuracy and top-1
+  assert "finetune: 100%" in err and f"{epochs}/{epochs}" in err
+  assert "loss=" in err and "acc=" in err and "top1=" in err
   out = run.run(config, workdir, "semi", splits=splits)
+  assert "semi_10pct: 100%" in capsys.readouterr().err
   assert out["semi_10pct_num_train"] == 10  # one clip for each of the 10 classes
   res = results.read_results(workdir)
   for name in ("finetune", "semi_10pct"):
@@ -218,3 +224,14 @@ def test_tsne_legend_names_the_demo_actions():
   assert len(names) == 10 and names[0] == "wave_right_hand" and all(isinstance(n, str)
                                                                       for n in names)
   assert protocols.class_names(load_config("configs/aimclr.py", "ntu60_xsub")) is None
+
+
+def test_tsne_legend_names_the_nw_ucla_actions(tmp_path, monkeypatch):
+  names = protocols.class_names(load_config("configs/skeletonclr.py", "nwucla"))
+  assert len(names) == 10 and (names[0], names[-1]) == ("pick up with one hand", "carry")
+  saved = []  # the figure, to read its legend
+  monkeypatch.setattr(Figure, "savefig", lambda fig, *args, **kwargs: saved.append(fig))
+  labels = np.arange(30) % 10
+  tsne.plot_embedding_2d(np.random.default_rng(0).normal(size=(30, 2)), labels,
+                         str(tmp_path / "t.png"), class_names=names)
+  assert [t.get_text() for t in saved[0].axes[0].get_legend().get_texts()] == names

@@ -11,6 +11,26 @@ from skel_jax.data import registry, skeletons
 from skel_jax.data.registry import DatasetNotFoundError
 
 
+def test_one_dataset_table_from_the_readers():
+  # Names, layouts and class counts as published; the registry derives them from the readers.
+  assert registry.DATASETS == {
+      "ntu60_xsub": ("ntu25", 60), "ntu60_xview": ("ntu25", 60),
+      "ntu120_xsub": ("ntu25", 120), "ntu120_xset": ("ntu25", 120),
+      "pku1_xsub": ("ntu25", 51), "pku1_xview": ("ntu25", 51),
+      "pku2_xsub": ("ntu25", 51), "pku2_xview": ("ntu25", 51),
+      "nwucla": ("kinect_v1_20", 10), "demo": ("ntu25", 10)}
+  assert prepare.DATASETS == registry.PREPARED + ("nwucla",)  # prepare builds every real one
+
+
+def test_tfds_builds_declare_the_registry_constants():
+  builders = pytest.importorskip("skel_jax.data.tfds.builders")
+  assert [builders.dataset_constants(d) for d in ("ntu60_xsub", "ntu120_xset", "pku2_xview",
+                                                  "nwucla")] == [
+      (2, 25, 60, "ntu25"), (2, 25, 120, "ntu25"), (2, 25, 51, "ntu25"), (1, 20, 10, "kinect_v1_20")]
+  with pytest.raises(ValueError, match="unknown dataset 'demo'"):
+    builders.dataset_constants("demo")
+
+
 def test_nwucla_from_data_dir_and_env(nw_ucla_dir, monkeypatch):
   ds = registry.load_dataset("nwucla", "test", data_dir=str(nw_ucla_dir), num_frames=10)
   assert ds.x.shape == (464, 1, 10, 20, 3) and ds.num_classes == 10

@@ -4,6 +4,8 @@ import json
 
 import jax
 import numpy as np
+import pytest
+from matplotlib import animation
 from PIL import Image
 
 from skel_jax import config_lib, visualize
@@ -37,6 +39,7 @@ def test_cli_draws_a_layout_a_strip_and_a_gif(tmp_path, capsys):
                          f"--out={tmp_path / 'a.gif'}"]) == 0
   gif = Image.open(tmp_path / "a.gif")
   assert gif.format == "GIF" and gif.n_frames == 12
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif", "a.npy", "a.png", "layout.png"]
   capsys.readouterr()
   assert visualize.main([f"--clip={tmp_path / 'a.npy'}", f"--out={tmp_path / 'b.png'}"]) == 1
   assert "--clip needs --layout" in capsys.readouterr().err
@@ -72,3 +75,14 @@ def test_augmented_views_of_a_prepared_dataset(tmp_path):
                          f"--out={out}"]) == 0
   assert Image.open(out).format == "PNG"
   assert json.loads((tmp_path / "mine" / "info.json").read_text())["counts"]["train"] == 3
+
+
+def test_a_failed_gif_write_leaves_no_file(tmp_path, monkeypatch):
+  def fail(self):
+    raise OSError("disk full")
+  monkeypatch.setattr(animation.PillowWriter, "finish", fail)
+  clip = np.zeros((1, 4, 17, 3), np.float32) + [320, 240, 0.9]
+  movie = visualize.animate([("clip", clip, None)], "coco17", y_down=True, fps=5)
+  with pytest.raises(OSError, match="disk full"):
+    visualize.save_figure(movie, tmp_path / "a.gif", fps=5)
+  assert list(tmp_path.iterdir()) == []

@@ -26,8 +26,13 @@ from skel_jax.data.errors import reading
 from skel_jax.data.preprocess import DataError, preprocess_clip
 from skel_jax.data.skeletons import get_layout
 
+DATASET = "nwucla"  # its name in skel_jax.data.registry and skel_jax.prepare
 LAYOUT = "kinect_v1_20"
 NUM_CLASSES = 10
+# The action names behind labels 0..9 (json label 1..10, the file names' a01-a06, a08, a09,
+# a11, a12: there is no a07 or a10), as the release lists them.
+CLASS_NAMES = ("pick up with one hand", "pick up with two hands", "drop trash", "walk around",
+               "sit down", "stand up", "donning", "doffing", "throw", "carry")
 NUM_JOINTS = 20
 # Protocol name -> (train views, test views).
 PROTOCOLS = {"cross_view": ((1, 2), (3,))}

@@ -15,6 +15,7 @@ numpy alone (no pickle).
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,12 +32,19 @@ def split_path(root: str | os.PathLike, dataset: str, split: str) -> str:
   return os.path.join(os.fspath(root), dataset, f"{split}.npz")
 
 
-def save_split(path: str | os.PathLike, ds: ArrayDataset) -> None:
-  """Writes one split (to exactly `path`; the caller handles temporary names)."""
-  with open(path, "wb") as f:
-    np.savez(f, x=np.asarray(ds.x, np.float32), y=np.asarray(ds.y, np.int32),
-             names=np.asarray(ds.names, dtype=str).reshape(-1), layout=np.asarray(ds.layout),
-             num_classes=np.asarray(ds.num_classes, np.int64))
+def save_split(target: str | os.PathLike | BinaryIO, ds: ArrayDataset) -> None:
+  """Writes one split to `target`: exactly that path, or an open binary file.
+
+  The caller handles temporary names (a file object lets `files.atomic_write` supply one).
+  A path is opened here rather than passed to `np.savez`, which would append '.npz' to it.
+  """
+  if isinstance(target, (str, os.PathLike)):
+    with open(target, "wb") as f:
+      save_split(f, ds)
+    return
+  np.savez(target, x=np.asarray(ds.x, np.float32), y=np.asarray(ds.y, np.int32),
+           names=np.asarray(ds.names, dtype=str).reshape(-1), layout=np.asarray(ds.layout),
+           num_classes=np.asarray(ds.num_classes, np.int64))
 
 
 def read_split(path: str | os.PathLike, layout: str | None = None) -> ArrayDataset:

@@ -21,7 +21,8 @@ Names:
 
 Splits are 'train' and 'test' ('val' means 'test'). `load_splits(config)` loads both splits of
 the dataset a run's `config.data` names (the entry point of training and evaluation);
-`DATASETS` gives the layout and class count of every built-in dataset.
+`DATASETS` gives the layout and class count of every built-in dataset, taken from the readers'
+constants (skel_jax/data/ntu.py, pku_mmd.py, nw_ucla.py).
 """
 
 from __future__ import annotations
@@ -30,21 +31,32 @@ import os
 
 import numpy as np
 
-from skel_jax.data import custom, formats, nw_ucla, prepared
+from skel_jax.data import custom, formats, ntu, nw_ucla, pku_mmd, prepared
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.preprocess import DataError
 
+
+def _reader_datasets() -> dict[str, tuple[str, int]]:
+  """name -> (layout, number of classes) of every dataset with a raw-release reader, from the
+  readers' own constants, so that each name and class count is written once."""
+  table = {name: (ntu.LAYOUT, classes) for name, (classes, _, _) in ntu.DATASETS.items()}
+  table.update({name: (pku_mmd.LAYOUT, pku_mmd.NUM_CLASSES) for name in pku_mmd.DATASETS})
+  table[nw_ucla.DATASET] = (nw_ucla.LAYOUT, nw_ucla.NUM_CLASSES)
+  return table
+
+
 # The built-in datasets: name -> (layout, number of classes).
 DATASETS = {
-    "ntu60_xsub": ("ntu25", 60), "ntu60_xview": ("ntu25", 60),
-    "ntu120_xsub": ("ntu25", 120), "ntu120_xset": ("ntu25", 120),
-    "pku1_xsub": ("ntu25", 51), "pku1_xview": ("ntu25", 51),
-    "pku2_xsub": ("ntu25", 51), "pku2_xview": ("ntu25", 51),
-    "nwucla": ("kinect_v1_20", 10),
+    **_reader_datasets(),
     "demo": ("ntu25", 10),  # the demo preset's ten actions (any count up to 18 can be drawn)
 }
-# Those written by `python -m skel_jax.prepare` (the full-size presets).
-PREPARED = tuple(name for name in DATASETS if name not in ("nwucla", "demo"))
+# Built-in datasets whose reader names the classes: name -> names of labels 0, 1, ... (plot
+# legends; the demo's come from skel_jax.data.synthetic, a custom dataset's from its info.json).
+CLASS_NAMES = {nw_ucla.DATASET: nw_ucla.CLASS_NAMES}
+# Those `python -m skel_jax.prepare` builds from a raw release (its DATASETS).
+PREPARABLE = tuple(name for name in DATASETS if name != "demo")
+# Those read only once prepared (the full-size presets); NW-UCLA is also read from its json.
+PREPARED = tuple(name for name in PREPARABLE if name != nw_ucla.DATASET)
 DATA_DIR_ENV = "SKEL_JAX_DATA_DIR"
 NWUCLA_DIR_ENV = "SKEL_JAX_NWUCLA_DIR"
 _RAW_HINT = {

@@ -18,21 +18,28 @@ import numpy as np
 from flax import traverse_util
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str | Callable) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable, *,
+                 by_name: bool = False) -> None:
   """Writes `data` to `path` through a temporary file beside it + os.replace.
 
   Args:
     path: the file to (re)place; its folder is created if missing.
     data: bytes, text (UTF-8 encoded), or `fn(binary_file)` that writes the content itself
       (`np.savez`, `torch.save`).
+    by_name: `data` is `fn(temporary_path)` instead, for writers that only take a file name
+      (matplotlib's GIF writer); the temporary name ends in `path`'s extension, from which
+      such writers pick the format.
   """
   path = os.fspath(path)
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=directory)
+  suffix = os.path.splitext(path)[1] if by_name else ""
+  fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=suffix, dir=directory)
   try:
     with os.fdopen(fd, "wb") as f:
-      if callable(data):
+      if by_name:
+        data(tmp)  # through its own handle; fsync below flushes the file, not just this fd
+      elif callable(data):
         data(f)
       else:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)

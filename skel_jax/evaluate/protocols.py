@@ -133,11 +133,25 @@ def finetune_settings(config: ml_collections.ConfigDict) -> finetune_lib.Finetun
       config.eval.finetune, eval_batch_size=int(config.eval.batch_size))
 
 
-def _epoch_callback(bar):
-  """A `train_linear` progress callback that advances `bar` and shows the last test top-1."""
+# Per-epoch values a progress bar can show: info key -> (label, format).
+_POSTFIX = {"train_loss": ("loss", ".3f"), "train_acc": ("acc", ".1f"), "top1": ("top1", ".1f")}
+
+
+def _epoch_callback(bar, train_keys: Sequence[str] = ()):
+  """A per-epoch progress callback (`train_linear`, `finetune`) that advances `bar`.
+
+  It shows the epoch's `train_keys` (e.g. 'train_loss', 'train_acc') and the last test top-1,
+  which stays on the bar between evaluation epochs (tqdm's set_postfix replaces all values).
+  """
+  shown = {}
+
   def update(info: dict) -> None:
-    if "top1" in info:
-      bar.set_postfix(top1=f"{info['top1']:.1f}", refresh=False)
+    for key in (*train_keys, "top1"):
+      if key in info:
+        label, fmt = _POSTFIX[key]
+        shown[label] = format(info[key], fmt)
+    if shown:
+      bar.set_postfix(shown, refresh=False)
     bar.update(1)
   return update
 
@@ -209,10 +223,12 @@ def run_finetune(config: ml_collections.ConfigDict, variables: dict, train: Arra
   settings = settings or finetune_settings(config)
   backbone = features_lib.backbone_from_encoder_config(config.model, config.data.layout)
   t0 = time.time()
-  out = finetune_lib.finetune(backbone, variables, train.x, train.y, test.x, test.y,
-                              num_classes=num_classes, settings=settings,
-                              stream=config.data.stream, layout=config.data.layout,
-                              seed=int(config.seed))
+  with progress.bar(settings.epochs, name, unit="epoch") as bar:
+    out = finetune_lib.finetune(backbone, variables, train.x, train.y, test.x, test.y,
+                                num_classes=num_classes, settings=settings,
+                                stream=config.data.stream, layout=config.data.layout,
+                                seed=int(config.seed),
+                                progress=_epoch_callback(bar, ("train_loss", "train_acc")))
   return {f"{name}_top1_final": out["final_top1"], f"{name}_top5_final": out["final_top5"],
           f"{name}_top1_best_of_evals": out["best_top1"], f"{name}_best_epoch": out["best_epoch"],
           f"{name}_seconds": time.time() - t0, f"{name}_num_train": out["num_train"],
@@ -350,12 +366,15 @@ def evaluate_features(config: ml_collections.ConfigDict, workdir: str, train_f: 
 
 
 def class_names(config: ml_collections.ConfigDict) -> list[str] | None:
-  """The names behind labels 0, 1, ... for plot legends: the demo's actions, or those in a
-  prepared custom dataset's info.json; None (numbers) for the other datasets."""
-  from skel_jax.data import custom, synthetic  # pylint: disable=g-import-not-at-top
+  """The names behind labels 0, 1, ... for plot legends: the demo's actions, NW-UCLA's (from
+  its reader, `registry.CLASS_NAMES`), or those in a prepared custom dataset's info.json; None
+  (numbers) for the other datasets."""
+  from skel_jax.data import custom, registry, synthetic  # pylint: disable=g-import-not-at-top
   if config.data.dataset == "demo":
     return synthetic.class_names(int(config.data.num_classes),
                                  tuple(config.data.get("demo_classes", ())) or None)
+  if config.data.dataset in registry.CLASS_NAMES:
+    return list(registry.CLASS_NAMES[config.data.dataset])
   folder = custom.dataset_folder(config.data.dataset, config.data.get("data_dir") or None)
   if folder is None:
     return None

@@ -36,6 +36,7 @@ except ImportError as e:
                     f"(or pip install skel_jax[tfds]); import failed with: {e}") from e
 
 from skel_jax import prepare as prep
+from skel_jax.data import registry
 
 FRAME_CHOICES = (50, 64)
 _MANUAL = """\
@@ -63,13 +64,11 @@ def _configs() -> list[SkeletonConfig]:
 
 def dataset_constants(dataset: str) -> tuple[int, int, int, str]:
   """(persons, joints, classes, layout) of a dataset, without reading any file."""
-  if dataset in prep.ntu.DATASETS:
-    return 2, 25, prep.ntu.dataset_info(dataset)[0], prep.ntu.LAYOUT
-  if dataset in prep.pku_mmd.DATASETS:
-    return 2, 25, prep.pku_mmd.NUM_CLASSES, prep.pku_mmd.LAYOUT
-  if dataset == prep.NWUCLA:
-    return 1, 20, prep.nw_ucla.NUM_CLASSES, prep.nw_ucla.LAYOUT
-  raise ValueError(f"unknown dataset {dataset!r}; known: {list(prep.DATASETS)}")
+  if dataset not in prep.DATASETS:
+    raise ValueError(f"unknown dataset {dataset!r}; known: {list(prep.DATASETS)}")
+  layout, num_classes = registry.DATASETS[dataset]
+  persons, joints = (1, 20) if dataset == prep.NWUCLA else (2, 25)  # NW-UCLA: one person
+  return persons, joints, num_classes, layout
 
 
 def parse_config(config: str) -> tuple[str, int]:
