@@ -69,6 +69,9 @@ def topk_accuracy(logits, labels, k: int) -> float:
 
 
 def _topk_hits(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
+  """Per-row hits of `topk_accuracy`, on the device: the jitted evaluation of the linear probes
+  counts them in the graph and hands two integers to the host per evaluation (the same ranking
+  and tie order; tests/test_linear.py checks that the two agree)."""
   _, top = jax.lax.top_k(logits, k)  # [N, k]
   return jnp.any(top == labels[:, None], axis=-1).astype(jnp.int32)  # [N]
 
