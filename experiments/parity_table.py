@@ -1,7 +1,7 @@
 r"""The error table of the step-parity fixtures: skel_jax and the official float32 vs float64.
 
 For each fixture folder (made by experiments/parity_reference.py; the committed ones are
-tests/fixtures/parity/<method>/), runs skel_jax's three steps (`skel_jax.interop.parity`) and
+tests/fixtures/parity/<method>/), runs skel_jax's three steps (`skel_jax.parity`) and
 prints, per tensor group of the step-1 gradients and of the final state, the relative l2
 error of skel_jax's float32 run and of the official float32 run against the official float64
 run, plus the worst relative error of the loss terms and the largest per-tensor ratio of the
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from skel_jax.interop import parity
+from skel_jax import parity
 
 
 def method_label(meta: dict) -> str:

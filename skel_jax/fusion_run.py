@@ -17,10 +17,9 @@ import jax
 import ml_collections
 import numpy as np
 
+from skel_jax import files, transfer
 from skel_jax import run as run_lib
-from skel_jax import transfer
 from skel_jax.data import registry
-from skel_jax.evaluate import files
 from skel_jax.evaluate import fusion as fusion_lib
 from skel_jax.evaluate import monitor as monitor_lib
 from skel_jax.evaluate import protocols as protocols_lib

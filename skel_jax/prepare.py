@@ -40,13 +40,13 @@ import numpy as np
 from absl import flags
 
 from skel_jax import cli
+from skel_jax import files as files_lib
 from skel_jax import progress as progress_lib
 from skel_jax.data import custom, ntu, nw_ucla, pku_mmd, registry
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, load_prepared, read_split, save_split
 from skel_jax.data.preprocess import DataError, preprocess_clip
 from skel_jax.data.skeletons import LayoutError
-from skel_jax.evaluate import files as files_lib
 
 __all__ = ["DATASETS", "Plan", "load_prepared", "main", "plan_dataset", "prepare"]
 

@@ -27,9 +27,8 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from skel_jax import cli
+from skel_jax import cli, files
 from skel_jax.data import streams as streams_lib
-from skel_jax.evaluate import files
 from skel_jax.evaluate import results as results_lib
 from skel_jax.evaluate import seeds as seeds_lib
 

@@ -29,10 +29,9 @@ import re
 import jax
 import ml_collections
 
-from skel_jax import config_lib, transfer
+from skel_jax import config_lib, files, transfer
 from skel_jax.data import custom, registry
 from skel_jax.data.dataset import ArrayDataset
-from skel_jax.evaluate import files
 from skel_jax.evaluate import monitor as monitor_lib
 from skel_jax.evaluate import protocols as protocols_lib
 from skel_jax.evaluate import seeds as seeds_lib

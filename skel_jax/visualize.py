@@ -35,9 +35,9 @@ from absl import flags  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
 from skel_jax import cli  # noqa: E402
+from skel_jax import files as files_lib  # noqa: E402
 from skel_jax.data.preprocess import DataError  # noqa: E402
 from skel_jax.data.skeletons import LayoutError, SkeletonLayout, get_layout  # noqa: E402
-from skel_jax.evaluate import files as files_lib  # noqa: E402
 
 VIEWS = ("normal", "extreme", "mixed")
 _MIXED_COLOUR = "red"

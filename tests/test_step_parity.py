@@ -7,7 +7,7 @@ methods), and the official code's losses, step-1 gradients and final state_dict,
 float32 and once in float64.
 
 skel_jax loads the initial state, runs `step_on_views` on the same views with the reference's
-optimiser (`skel_jax.interop.parity.run_ours`), and is compared with the float64 run: for
+optimiser (`skel_jax.parity.run_ours`), and is compared with the float64 run: for
 every tensor (step-1 gradients, final parameters of both encoders, heads, neck and
 predictors, BN running statistics, queues) our float32 error must be at most twice the
 official float32 error in the l2 norm (plus float32's unit roundoff of the tensor's norm, for
@@ -27,7 +27,8 @@ import sys
 import numpy as np
 import pytest
 
-from skel_jax.interop import parity, reference
+from skel_jax import parity
+from skel_jax.interop import reference
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "parity"
 LOSS_RTOL = 1e-5
@@ -65,7 +66,7 @@ def run_ours_optimised(folder: pathlib.Path, tmp: pathlib.Path):
   """`parity.run_ours` in a fresh process with XLA's default (full) optimisation."""
   out = tmp / "result.pkl"
   code = ("import pickle, sys\n"
-          "from skel_jax.interop import parity\n"
+          "from skel_jax import parity\n"
           "data, meta = parity.load_fixture(sys.argv[1])\n"
           "with open(sys.argv[2], 'wb') as f:\n"
           "  pickle.dump(parity.run_ours(data, meta), f)\n")

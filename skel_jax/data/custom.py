@@ -41,11 +41,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from skel_jax import files
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.data.prepared import SPLITS, read_split, save_split
 from skel_jax.data.preprocess import DataError, prepare_clip, resize_time
 from skel_jax.data.skeletons import LayoutError, SkeletonLayout, get_layout
-from skel_jax.evaluate import files
 
 log = logging.getLogger(__name__)
 

@@ -44,11 +44,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from skel_jax import methods
+from skel_jax import files, methods
 from skel_jax.data import streams
 from skel_jax.data.dataset import ArrayDataset
 from skel_jax.evaluate import features as features_lib
-from skel_jax.evaluate import files
 from skel_jax.evaluate import knn as knn_lib
 from skel_jax.evaluate import tsne as tsne_lib
 

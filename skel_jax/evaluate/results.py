@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from skel_jax.evaluate import files
+from skel_jax import files
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"

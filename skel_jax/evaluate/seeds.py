@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from skel_jax.evaluate import files
+from skel_jax import files
 from skel_jax.evaluate import results as results_lib
 
 SEED_DIR_RE = re.compile(r"^seed_(\d+)$")

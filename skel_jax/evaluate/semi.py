@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from skel_jax.evaluate import files
+from skel_jax import files
 
 
 def per_class_count(n: int, fraction: float) -> int:

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from skel_jax.evaluate import files
+from skel_jax import files
 from skel_jax.interop import reference, state_dict_io, stgcn_state_dict
 from skel_jax.interop.reference import CheckpointError
 from skel_jax.interop.stgcn_state_dict import StateDictError

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from skel_jax.evaluate import files
+from skel_jax import files
 
 TORCH_HINT = ("reading or writing .pt files needs PyTorch, an optional extra of skel_jax:\n"
               "  pip install -e '.[torch]'   (from the skel_jax checkout; or: pip install torch)")

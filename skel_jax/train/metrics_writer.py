@@ -20,7 +20,7 @@ import numpy as np
 from tensorboardX import event_file_writer
 from tensorboardX.proto import event_pb2, summary_pb2
 
-from skel_jax.evaluate import files
+from skel_jax import files
 
 EVENT_FILE_PREFIX = "events.out.tfevents."
 METRICS_FILENAME = "metrics.jsonl"

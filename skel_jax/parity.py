@@ -29,7 +29,6 @@ from skel_jax.interop import reference
 from skel_jax.train import pretrain
 from skel_jax.train import step as step_lib
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 # The graph convolution in the reference's order of operations (1x1 conv, then the
 # aggregation over joints), measured on every fixture. With XLA's optimisations on, every
 # formulation is 2000x the official float32 error on the SkeleMixCLR+ fixture's gradients: one
@@ -77,7 +76,7 @@ def batchnorm_layers(data: dict) -> set:
 def parity_config(meta: dict):
   """The fixture's settings as a skel_jax config (tiny widths, dropout 0, constant lr)."""
   method = method_of(meta)
-  c = load_config(str(CONFIGS / f"{method}.py"), "smoke")
+  c = load_config(f"configs/{method}.py", "smoke")  # found from any directory
   c.data.num_frames = meta["frames"]
   c.data.stream = meta.get("stream", "joint")
   c.model.hidden = meta["hidden"]

@@ -1,4 +1,4 @@
-"""Small file helpers of the evaluation suite: atomic writes and flat `.npz` variable trees.
+"""Small file helpers shared by the package: atomic writes and flat `.npz` variable trees.
 
 A killed run must never leave a half-written `best_knn.npz`, subset record or report file, so
 everything is written to a temporary name in the same folder and moved into place with
