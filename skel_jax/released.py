@@ -24,8 +24,7 @@ skel_jax.interop.convert). In PyTorch, a SkeAttnCLR export loads with
 (`backbone.fc`, `neck.proj_obj`) are not in it.
 
 These run the trainer and the evaluation, so they live here, beside skel_jax.run;
-skel_jax.interop only converts formats. `python -m skel_jax.interop.evaluate_released` and
-`python -m skel_jax.interop.export` still run the two commands.
+skel_jax.interop only converts formats.
 """
 
 from __future__ import annotations
