@@ -13,9 +13,10 @@ predictors, BN running statistics, queues) our float32 error must be at most twi
 official float32 error in the l2 norm (plus float32's unit roundoff of the tensor's norm, for
 tensors the official float32 run gets exactly; BatchNorm layers and tensors that are zero in
 exact arithmetic: 4x, see `parity.BN_RATIO`); every loss term of every step to 1e-5 relative,
-or twice the official float32 error where that is larger (the mixing methods' losses after
-step 1: `MIXING_LATER_LOSS_RTOL`, and their tensors compared per group, `MIXING_GROUP_RATIO`:
-open differences, docs/fidelity.md); the pointer exactly.
+or twice the official float32 error where that is larger; the pointer exactly. Two fixtures
+get looser bounds (`MIXING`: their losses after step 1 `MIXING_LATER_LOSS_RTOL`, their tensors
+compared per group, `MIXING_GROUP_RATIO`; open differences, docs/fidelity.md): the first
+SkeleMixCLR+ fixture and SkeAttnCLR's. The second SkeleMixCLR+ fixture meets the strict bounds.
 """
 
 import os
@@ -44,6 +45,8 @@ MIXING_LATER_LOSS_RTOL = 1e-3
 # 1.5x (gradients) and 3.1x (final state) of the official error; the bounds below leave room
 # for the run-to-run variation. An open difference (docs/fidelity.md).
 MIXING_GROUP_RATIO = {"grad": 3.0, "final": 6.0}
+# The fixtures under these looser bounds (by fixture name): the second SkeleMixCLR+ fixture,
+# without the first one's ReLU near-tie, meets the strict ones in both programs.
 MIXING = ("skelemixclr", "skeattnclr")
 NAMES = ["skeletonclr", "aimclr", "aimclr_nnm", "skelemixclr", "skelemixclr_seed1", "skeattnclr"]
 # The suite compiles with XLA's optimisations off (tests/conftest.py); training compiles with
@@ -77,9 +80,9 @@ def run_ours_optimised(folder: pathlib.Path, tmp: pathlib.Path):
     return pickle.load(f)
 
 
-def bad_tensors(ours: dict, off32: dict, off64: dict, data: dict, meta: dict, part: str):
+def bad_tensors(name: str, ours: dict, off32: dict, off64: dict, data: dict, part: str):
   """Tensors (or, for the mixing methods, tensor groups) beyond their bound."""
-  if parity.method_of(meta) in MIXING:
+  if name in MIXING:
     ratio = MIXING_GROUP_RATIO[part]
     groups = parity.group_errors(ours, off32, off64)
     return {g: v for g, v in groups.items() if v[0] > ratio * v[1] + 6e-8}
@@ -107,7 +110,7 @@ def test_parity_step_losses(parity_run):
     ref = data[f"f64/loss/{ref_name}"]
     official = np.abs(data[f"f32/loss/{ref_name}"] - ref) / np.abs(ref)
     rtol = np.maximum(LOSS_RTOL, parity.RATIO * official)
-    if parity.method_of(meta) in MIXING:
+    if name in MIXING:
       rtol[1:] = np.maximum(rtol[1:], MIXING_LATER_LOSS_RTOL)
     err = np.abs(np.asarray(losses[our_name]) - ref) / np.abs(ref)
     assert np.all(err <= rtol), (ref_name, err, rtol)
@@ -116,15 +119,15 @@ def test_parity_step_losses(parity_run):
 
 
 def test_parity_step1_gradients(parity_run):
-  _, data, meta, (_, grads, _) = parity_run
+  name, data, _, (_, grads, _) = parity_run
   off64, off32 = parity.section(data, "f64/grad/"), parity.section(data, "f32/grad/")
   assert set(off64) <= set(grads), set(off64) - set(grads)
-  bad = bad_tensors(grads, off32, off64, data, meta, "grad")
+  bad = bad_tensors(name, grads, off32, off64, data, "grad")
   assert not bad, bad
 
 
 def test_parity_final_state(parity_run):
-  _, data, meta, (_, _, final) = parity_run
+  name, data, meta, (_, _, final) = parity_run
   off64, off32 = parity.section(data, "f64/final/"), parity.section(data, "f32/final/")
   expected_ptr = (meta["queue_ptr"] + meta["steps"] * meta["batch"]) % meta["queue_size"]
   for key in pointer_keys(off64):
@@ -137,7 +140,7 @@ def test_parity_final_state(parity_run):
   assert set(off64) - set(final) <= unused, set(off64) - set(final) - unused
   for key in set(off64) - set(final):
     off64.pop(key), off32.pop(key)
-  bad = bad_tensors(final, off32, off64, data, meta, "final")
+  bad = bad_tensors(name, final, off32, off64, data, "final")
   assert not bad, bad
   # The BN running variance moved (its update is what flax gets wrong by n / (n - 1)).
   key = next(k for k in off64 if k.endswith("data_bn.running_var") and "encoder_q" in k)
