@@ -340,7 +340,7 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.data.num_frames = 32
     # 1020 training clips: the small-data recipe (docs/small_data.md): batch 64, queue 256 (a
     # quarter of an epoch), lr 0.02, 30 epochs, the demo-size encoder and the nuisance-
-    # randomising augmentations. About 3 minutes of pretraining on a 2-core CPU.
+    # randomising augmentations.
     apply_small_data_recipe(c, NWUCLA_NUM_TRAIN)
     c.train.log_every_steps = 15
     c.train.ckpt_every_epochs = 10

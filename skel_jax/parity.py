@@ -30,9 +30,8 @@ from skel_jax.train import pretrain
 from skel_jax.train import step as step_lib
 
 # The graph convolution in the reference's order of operations (1x1 conv, then the
-# aggregation over joints), measured on every fixture. With XLA's optimisations on, every
-# formulation is 2000x the official float32 error on the SkeleMixCLR+ fixture's gradients: one
-# ReLU input of that fixture lies within float32 rounding of zero (docs/fidelity.md).
+# aggregation over joints), so that the fixtures compare like with like; the default
+# formulation differs in float32 rounding only (tests/test_stgcn.py).
 GCN_IMPL = "einsum"
 # Steps per epoch when the fixture has no schedule of its own: all steps in epoch 1.
 DEFAULT_STEPS_PER_EPOCH = 100
