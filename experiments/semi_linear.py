@@ -3,18 +3,19 @@ r"""The scale-invariant linear probe trained on the semi-supervised protocol's l
 The semi-supervised protocol fine-tunes the whole encoder on a class-balanced fraction of the
 training labels (`eval.semi`, skel_jax/evaluate/semi.py). The like-for-like frozen-feature
 comparison is the scale-invariant linear probe trained on the same clips, not the one trained
-on all the labels. For each seed's pretrained checkpoint (and the same encoder at its random
-initialisation) this script extracts the features, takes the subset the semi-supervised
-protocol uses (`semi.class_balanced_subset(train.y, fraction, eval.semi.seed)`), trains the
-probe of `eval.linear_std` on it and prints a table of mean ± sample std over the seeds, next
-to the semi-supervised fine-tuning results of the same runs when their `results.json` holds
-them:
+on all the labels. For each method and seed's pretrained checkpoint (and the same encoder at
+its random initialisation) this script extracts the features, takes the subset the
+semi-supervised protocol uses (`semi.class_balanced_subset(train.y, fraction,
+eval.semi.seed)`, checked against the subset the run saved), trains the probe of
+`eval.linear_std` on it, and writes a table of mean ± sample std over the seeds next to the
+semi-supervised fine-tuning results of the same runs (from their `results.json`):
 
-    python experiments/semi_linear.py --config=configs/skeletonclr.py:nwucla \
-        --root=workdirs/seed_tables/skeletonclr_nwucla --seeds=0,1,2 [--fraction=0.1]
+    python experiments/semi_linear.py --preset=nwucla \
+        --methods=skeletonclr,aimclr,skelemixclr,skeattnclr --root=workdirs/seed_tables \
+        --seeds=0,1,2 --out=docs/semi_linear_results.md
 
-`--root` holds one `seed_<n>` workdir per seed with its checkpoints (the layout of
-`python -m skel_jax.main --seeds=...` and experiments/seed_tables.py).
+`{root}/<method>_<preset>/seed_<n>` are the runs' workdirs with their checkpoints (the layout of
+experiments/seed_tables.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 
 import numpy as np
 
-from skel_jax import config_lib
+from skel_jax import config_lib, files
 from skel_jax import run as run_lib
 from skel_jax.data import registry
 from skel_jax.evaluate import protocols, semi
@@ -76,36 +77,75 @@ def mean_std(values) -> str:
   return f"{values.mean():.1f} ± {std:.1f} (worst {values.min():.1f})"
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--config", required=True, help="configs/<method>.py:<preset>")
-  parser.add_argument("--root", required=True, help="folder of the seed_<n> workdirs")
-  parser.add_argument("--seeds", default="0,1,2")
-  parser.add_argument("--fraction", type=float, default=0.1)
-  args = parser.parse_args(argv)
-  path, _, arg = args.config.partition(":")
-  rows: dict[str, list[float]] = {}
-  for seed in (int(s) for s in args.seeds.split(",")):
-    config = config_lib.load_config(path, arg or None)
+COLUMNS = ("semi-supervised fine-tune", "scale-invariant linear probe on the same labels",
+           "the probe on the random-init encoder", "semi-supervised fine-tune from scratch")
+
+
+def method_rows(method: str, preset: str, root: str, seeds, fraction: float) -> dict:
+  """Column -> per-seed top-1 of one method (see COLUMNS)."""
+  rows: dict[str, list[float]] = {c: [] for c in COLUMNS}
+  for seed in seeds:
+    config = config_lib.load_config(f"configs/{method}.py", preset)
     config.seed = seed
-    workdir = os.path.join(args.root, f"seed_{seed}")
+    workdir = os.path.join(root, f"{method}_{preset}", f"seed_{seed}")
     train, test = registry.load_splits(config)
-    idx = protocol_subset(config, train, workdir, args.fraction)
+    idx = protocol_subset(config, train, workdir, fraction)
     variables, _ = run_lib.eval_variables(config, workdir)
-    rows.setdefault("scale-invariant linear probe on the subset", []).append(
-        subset_probe(config, variables, train, test, idx))
+    rows[COLUMNS[1]].append(subset_probe(config, variables, train, test, idx))
     config.eval.random_init = True
     random_vars, _ = run_lib.eval_variables(config, workdir)
-    rows.setdefault("the same, random-init encoder", []).append(
-        subset_probe(config, random_vars, train, test, idx))
-    for key, value in semi_finetune(workdir, args.fraction).items():
-      rows.setdefault(key, []).append(value)
-    print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()), flush=True)
-  print(f"\n{args.config}, {100 * args.fraction:g} % of the labels, seeds {args.seeds} "
-        "(top-1 %, final epoch):\n")
-  print("| protocol | mean ± std (worst) | per seed |\n|---|---|---|")
-  for key, values in rows.items():
-    print(f"| {key} | {mean_std(values)} | {', '.join(f'{v:.1f}' for v in values)} |")
+    rows[COLUMNS[2]].append(subset_probe(config, random_vars, train, test, idx))
+    finetuned = semi_finetune(workdir, fraction)
+    rows[COLUMNS[0]].append(finetuned.get("semi-supervised fine-tune", float("nan")))
+    rows[COLUMNS[3]].append(
+        finetuned.get("semi-supervised fine-tune from scratch", float("nan")))
+    print(f"{method} seed {seed}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()),
+          flush=True)
+  return rows
+
+
+def table(results: dict, preset: str, seeds, fraction: float, command: str) -> str:
+  """The generated markdown page."""
+  pct = f"{100 * fraction:g} %"
+  lines = [
+      f"# Semi-supervised ({pct} of the labels) against the probe on the same labels "
+      "(generated)", "",
+      "Written by `experiments/semi_linear.py`; do not edit by hand. Regenerate with", "",
+      f"    {command}", "",
+      f"Top-1 % on the `{preset}` test split, mean ± sample std over seeds "
+      f"{', '.join(map(str, seeds))} (worst seed in brackets; per seed after the slash), final "
+      "epoch. The fine-tuning columns are the runs' own `--mode=eval_all` results (the "
+      "checkpoints of docs/small_data_results.md, made at the commits of its `code` column); "
+      "the probes are trained here on the same labelled clips.", "",
+      "| method | " + " | ".join(COLUMNS) + " |",
+      "|---|" + "---|" * len(COLUMNS)]
+  for method, rows in results.items():
+    cells = [f"{mean_std(rows[c])} / {', '.join(f'{v:.1f}' for v in rows[c])}"
+             for c in COLUMNS]
+    lines.append(f"| {method} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--preset", default="nwucla")
+  parser.add_argument("--methods", default="skeletonclr,aimclr,skelemixclr,skeattnclr")
+  parser.add_argument("--root", required=True, help="folder of the <method>_<preset> runs")
+  parser.add_argument("--seeds", default="0,1,2")
+  parser.add_argument("--fraction", type=float, default=0.1)
+  parser.add_argument("--out", default="", help="markdown file to write (default: print)")
+  args = parser.parse_args(argv)
+  seeds = [int(s) for s in args.seeds.split(",")]
+  results = {m: method_rows(m, args.preset, args.root, seeds, args.fraction)
+             for m in args.methods.split(",")}
+  command = ("python experiments/semi_linear.py " + " ".join(
+      f"--{k}={v}" for k, v in (("preset", args.preset), ("methods", args.methods),
+                                ("root", args.root), ("seeds", args.seeds),
+                                ("fraction", args.fraction), ("out", args.out)) if v != ""))
+  text = table(results, args.preset, seeds, args.fraction, command)
+  if args.out:
+    files.atomic_write(args.out, text)
+  print(text)
 
 
 if __name__ == "__main__":

@@ -52,3 +52,11 @@ def test_semi_finetune_results_are_read_per_baseline(script, tmp_path):
   assert script.semi_finetune(str(tmp_path), 0.01) == {"semi-supervised fine-tune": 12.0}
   assert script.semi_finetune(str(tmp_path / "missing"), 0.1) == {}
   assert script.mean_std([70.0, 72.0, 74.0]) == "72.0 ± 2.0 (worst 70.0)"
+
+
+def test_the_generated_page_has_one_row_per_method_with_every_seed(script):
+  rows = {c: [60.0, 62.0, 64.0] for c in script.COLUMNS}
+  text = script.table({"aimclr": rows}, "nwucla", [0, 1, 2], 0.1, "python experiments/x.py")
+  assert "do not edit by hand" in text and "    python experiments/x.py" in text
+  row = next(line for line in text.splitlines() if line.startswith("| aimclr |"))
+  assert row.count("62.0 ± 2.0 (worst 60.0) / 60.0, 62.0, 64.0") == len(script.COLUMNS)
