@@ -116,6 +116,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.num_classes = 60
   c.data.num_frames = 50
   c.data.stream = "joint"
+  c.data.num_train = 0  # demo data only: clip counts
+  c.data.num_test = 0
   c.data.view_normalize = False  # NW-UCLA only: per-frame rotation (preprocess.rotate_view)
   # npz: data only: centre, resample and view-normalise with data.layout on reading (off: the
   # clips are only resampled, as CTR-GCN's npz files are centred already).
@@ -380,7 +382,6 @@ def _nearest_power_of_two(x: float) -> int:
 def demo_data_fields(c: ml_collections.ConfigDict) -> None:
   """The demo generator's settings (in place; skel_jax/data/synthetic/), only in the configs of
   the presets that train on the demo data."""
-  c.data.num_train, c.data.num_test = 512, 128  # clips per split (set by each preset)
   c.data.demo_nuisance = 1.0  # scale of posture / distractor nuisance
   c.data.demo_two_person_prob = 0.3  # share of clips with a second person
   # The generator's action ids behind labels 0..num_classes-1; () = the first num_classes.
