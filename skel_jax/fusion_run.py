@@ -37,7 +37,8 @@ def stream_config(config: ml_collections.ConfigDict, stream: str) -> ml_collecti
   The values the reference sets per stream (SkeAttnCLR's mu and its fine-tune /
   semi-supervised learning rates) are computed from `data.stream` in the config files
   (`config_lib.computed`), so they follow it; a value set by hand has replaced its rule and
-  stays.
+  stays. `config` must still hold those references: a `copy_and_resolve_references()` copy
+  would keep the old stream's values (run.run_seeds passes a deep copy).
   """
   c = copy.deepcopy(config)
   c.data.stream = stream

@@ -22,6 +22,7 @@ target's; its skeleton layout must have the source's joint count.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -112,7 +113,9 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str, mode: str,
     splits = registry.load_splits(config)
   for i, seed in enumerate(seeds):
     log.info("seed %d (%d of %d) in %s", seed, i + 1, len(seeds), seeds_lib.seed_dir(workdir, seed))
-    c = config.copy_and_resolve_references()
+    # A copy that keeps the config's references: a three-stream run moves the stream-dependent
+    # values (SkeAttnCLR's mu and fine-tune lr) with the stream (fusion_run.stream_config).
+    c = copy.deepcopy(config)
     c.seed = int(seed)
     run(c, seeds_lib.seed_dir(workdir, seed), mode, splits=splits)
   evaluates = mode == "three_stream" or bool(mode_protocols(mode))

@@ -78,3 +78,17 @@ def test_run_seeds_evaluates_every_seed_and_aggregates(tmp_path):
             for s in (0, 1)]
   assert not np.allclose(logits[0], logits[1])
   assert os.path.isfile(tmp_path / "results.md") and os.path.isfile(tmp_path / "config.json")
+
+
+def test_each_seed_gets_a_config_that_keeps_its_references(tmp_path, monkeypatch):
+  # A three-stream run moves SkeAttnCLR's mu and fine-tune lr with the stream
+  # (fusion_run.stream_config); that needs the references, not resolved values.
+  from skel_jax import fusion_run  # pylint: disable=g-import-not-at-top
+  seen = []
+  monkeypatch.setattr(run, "run", lambda c, workdir, mode, splits=None: seen.append(c))
+  config = load_config("configs/skeattnclr.py", "ntu60_xsub")
+  run.run_seeds(config, str(tmp_path), "pretrain", (0, 1), splits=((), ()))
+  assert [c.seed for c in seen] == [0, 1] and config.seed == 0
+  bone = fusion_run.stream_config(seen[1], "bone")
+  assert (bone.skeattn.mu, bone.eval.finetune.lr) == (0.5, 0.005)
+  assert (seen[1].skeattn.mu, seen[1].eval.finetune.lr) == (1.0, 0.008)
