@@ -36,11 +36,11 @@ def protocol_subset(config, train, workdir: str, fraction: float) -> np.ndarray:
   """The labelled clips of the semi-supervised protocol; checked against the subset the run
   saved (`semi.save_subset`) when there is one."""
   idx = semi.class_balanced_subset(train.y, fraction, int(config.eval.semi.seed))
-  for name in os.listdir(workdir):
-    if name.startswith(semi.protocol_name(fraction)) and name.endswith("_subset.json"):
-      saved = semi.load_subset(os.path.join(workdir, name))
-      if not np.array_equal(np.asarray(saved["indices"]), idx):
-        raise ValueError(f"{name}: the run's subset differs from the one recomputed here")
+  name = protocols.result_name(config, semi.protocol_name(fraction))
+  for tag in ("", "_random_init"):
+    path = os.path.join(workdir, f"{name}{tag}_subset.json")
+    if os.path.exists(path) and not np.array_equal(semi.load_subset(path)["indices"], idx):
+      raise ValueError(f"{path}: the run's subset differs from the one recomputed here")
   return idx
 
 
@@ -52,22 +52,23 @@ def subset_probe(config, variables, train, test, idx) -> float:
   return float(out["linear_std_top1_final"])
 
 
-def semi_finetune(workdir: str, fraction: float) -> dict[str, float]:
-  """The semi-supervised fine-tuning results the run wrote for `fraction`, if any."""
-  path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    results = json.load(f)
+def semi_finetune(config, workdir: str, fraction: float) -> dict[str, float]:
+  """The run's semi-supervised fine-tuning top-1 for `fraction` (NaN where it has none), from
+  the pretrained encoder and from scratch (the entries `protocols.result_name` names)."""
   base = semi.protocol_name(fraction)
+  name = protocols.result_name(config, base)
+  path = os.path.join(workdir, "results.json")
+  results = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      results = json.load(f)
   metric = f"{base}_top1_final"  # protocols.run_finetune names its metrics after the protocol
   out = {}
-  for name, entry in results.items():
-    if not (name.startswith(base) and isinstance(entry, dict) and metric in entry):
-      continue
-    key = "semi-supervised fine-tune from scratch" if name.endswith("_random_init") else (
-        "semi-supervised fine-tune")
-    out[key] = float(entry[metric])
+  for column, entry in ((COLUMNS[0], name), (COLUMNS[3], f"{name}_random_init")):
+    value = results.get(entry, {}).get(metric)
+    if value is None:
+      print(f"warning: {path} has no {entry}/{metric}", flush=True)
+    out[column] = float("nan") if value is None else float(value)
   return out
 
 
@@ -95,10 +96,8 @@ def method_rows(method: str, preset: str, root: str, seeds, fraction: float) -> 
     config.eval.random_init = True
     random_vars, _ = run_lib.eval_variables(config, workdir)
     rows[COLUMNS[2]].append(subset_probe(config, random_vars, train, test, idx))
-    finetuned = semi_finetune(workdir, fraction)
-    rows[COLUMNS[0]].append(finetuned.get("semi-supervised fine-tune", float("nan")))
-    rows[COLUMNS[3]].append(
-        finetuned.get("semi-supervised fine-tune from scratch", float("nan")))
+    for column, value in semi_finetune(config, workdir, fraction).items():
+      rows[column].append(value)
     print(f"{method} seed {seed}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()),
           flush=True)
   return rows
@@ -113,10 +112,10 @@ def table(results: dict, preset: str, seeds, fraction: float, command: str) -> s
       "Written by `experiments/semi_linear.py`; do not edit by hand. Regenerate with", "",
       f"    {command}", "",
       f"Top-1 % on the `{preset}` test split, mean ± sample std over seeds "
-      f"{', '.join(map(str, seeds))} (worst seed in brackets; per seed after the slash), final "
-      "epoch. The fine-tuning columns are the runs' own `--mode=eval_all` results (the "
-      "checkpoints of docs/small_data_results.md, made at the commits of its `code` column); "
-      "the probes are trained here on the same labelled clips.", "",
+      f"{', '.join(map(str, seeds))} (worst seed in parentheses; per seed after the slash), "
+      "final epoch. The fine-tuning columns are the runs' own semi-supervised results (their "
+      "`results.json`, written at the commits their runs record); the probes are trained here, "
+      "on the same checkpoints and the same labelled clips.", "",
       "| method | " + " | ".join(COLUMNS) + " |",
       "|---|" + "---|" * len(COLUMNS)]
   for method, rows in results.items():

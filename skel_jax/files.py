@@ -45,11 +45,19 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable, *,
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
       f.flush()
       os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have given
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def _umask() -> int:
+  """The process's umask (reading it means setting it; set straight back)."""
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
 
 
 def replace_dir(tmp: str, final: str, old: str) -> None:

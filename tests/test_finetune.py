@@ -199,6 +199,21 @@ def test_reference_settings_per_method():
   assert reference_settings.scale_steps((50, 70, 90), 110, 20) == (9, 13, 16)
 
 
+def test_small_presets_shorten_the_methods_own_fine_tune_schedule():
+  # SkeleMixCLR+'s 110-epoch schedule (x0.1 at 50, 70, 90; 10 warm-up epochs) moved to 30.
+  ft = load_config("configs/skelemixclr.py", "nwucla").eval.finetune
+  assert (ft.epochs, tuple(ft.lr_steps), ft.warmup_epochs, ft.nesterov) == (
+      30, (14, 19, 25), 3, True)
+  demo = load_config("configs/aimclr.py", "demo").eval
+  assert (demo.finetune.epochs, tuple(demo.finetune.lr_steps), demo.semi.epochs) == (
+      20, (16,), 100)
+  smoke = load_config("configs/skeletonclr.py", "smoke").eval.finetune
+  assert (smoke.epochs, smoke.batch_size, smoke.eval_every) == (2, 16, 1)
+  # The presets config_lib treats as small are the ones with a shortened evaluation.
+  from skel_jax import config_lib  # pylint: disable=g-import-not-at-top
+  assert set(config_lib.SMALL_PRESETS) == set(reference_settings.SMALL_PRESETS)
+
+
 def test_small_presets_fine_tune_skeattnclr_as_the_other_methods():
   """Its 150-epoch fine-tune lr underfits on the small presets' 30 epochs."""
   attn, aim = (load_config(f"configs/{m}.py", "nwucla") for m in ("skeattnclr", "aimclr"))

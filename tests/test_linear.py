@@ -112,7 +112,6 @@ def test_topk_accuracy_hand_case():
   assert linear.topk_accuracy(logits, labels, 5) == 100.0  # k clamped to C
 
 
-
 def test_device_hit_count_agrees_with_the_host_accuracy_ties_included():
   rng = np.random.default_rng(0)
   logits = rng.integers(0, 3, size=(200, 7)).astype(np.float32)  # many ties
@@ -120,6 +119,7 @@ def test_device_hit_count_agrees_with_the_host_accuracy_ties_included():
   for k in (1, 2, 5):
     hits = int(linear._topk_hits(jnp.asarray(logits), jnp.asarray(labels), k).sum())
     assert 100.0 * hits / 200 == pytest.approx(linear.topk_accuracy(logits, labels, k), abs=1e-12)
+
 
 def test_bad_input_raises_clear_errors():
   x = np.zeros((4, 3), np.float32)

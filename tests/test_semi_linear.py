@@ -26,7 +26,7 @@ def _train(n=60, classes=3):
 
 
 def test_the_subset_is_the_protocols_and_a_different_saved_one_is_refused(script, tmp_path):
-  config = load_config("configs/skeletonclr.py", "smoke")
+  config = load_config("configs/skeletonclr.py", "nwucla")
   train = _train()
   idx = script.protocol_subset(config, train, str(tmp_path), 0.1)
   np.testing.assert_array_equal(
@@ -34,23 +34,26 @@ def test_the_subset_is_the_protocols_and_a_different_saved_one_is_refused(script
   assert np.bincount(train.y[idx]).tolist() == [2, 2, 2]  # class-balanced, 10 % of each
   record = semi.describe_subset(idx, train.y, train.names, 0.1, 0)
   semi.save_subset(str(tmp_path), "semi_10pct_bntrain_aug", record)
+  # Another protocol's subset (here a transfer target's) is not this one's: not compared.
+  semi.save_subset(str(tmp_path), "semi_10pct_bntrain_aug_to_demo", {"indices": [0]})
   np.testing.assert_array_equal(script.protocol_subset(config, train, str(tmp_path), 0.1), idx)
   record["indices"] = record["indices"][::-1][:5] + [59]
-  semi.save_subset(str(tmp_path), "semi_10pct_bntrain_aug", record)
-  with pytest.raises(ValueError, match="semi_10pct_bntrain_aug_subset.json"):
+  semi.save_subset(str(tmp_path), "semi_10pct_bntrain_aug_random_init", record)
+  with pytest.raises(ValueError, match="semi_10pct_bntrain_aug_random_init_subset.json"):
     script.protocol_subset(config, train, str(tmp_path), 0.1)
 
 
-def test_semi_finetune_results_are_read_per_baseline(script, tmp_path):
+def test_semi_finetune_reads_the_protocols_own_entries(script, tmp_path, capsys):
+  config = load_config("configs/skeletonclr.py", "nwucla")  # train-mode BN, augmented
   results = {"semi_10pct_bntrain_aug": {"semi_10pct_top1_final": 64.5},
              "semi_10pct_bntrain_aug_random_init": {"semi_10pct_top1_final": 41.0},
-             "semi_1pct_bntrain_aug": {"semi_1pct_top1_final": 12.0},
-             "linear_std": {"linear_std_top1_final": 70.0}}
+             "semi_10pct_bntrain_aug_to_demo": {"semi_10pct_top1_final": 99.0},
+             "semi_1pct_bntrain_aug": {"semi_1pct_top1_final": 12.0}}
   (tmp_path / "results.json").write_text(json.dumps(results))
-  assert script.semi_finetune(str(tmp_path), 0.1) == {
-      "semi-supervised fine-tune": 64.5, "semi-supervised fine-tune from scratch": 41.0}
-  assert script.semi_finetune(str(tmp_path), 0.01) == {"semi-supervised fine-tune": 12.0}
-  assert script.semi_finetune(str(tmp_path / "missing"), 0.1) == {}
+  assert script.semi_finetune(config, str(tmp_path), 0.1) == {
+      script.COLUMNS[0]: 64.5, script.COLUMNS[3]: 41.0}
+  missing = script.semi_finetune(config, str(tmp_path / "missing"), 0.1)
+  assert all(np.isnan(v) for v in missing.values()) and "warning" in capsys.readouterr().out
   assert script.mean_std([70.0, 72.0, 74.0]) == "72.0 ± 2.0 (worst 70.0)"
 
 

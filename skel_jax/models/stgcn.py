@@ -326,7 +326,7 @@ class Dropout(nn.Module):
 
 class ConvParams(nn.Module):
   """The `kernel [k, C_in, C_out]` and `bias [C_out]` of a TemporalConv, for code that applies
-  them in another form (GraphConv's Kronecker form)."""
+  them in another form (GraphConv's aggregate-first form)."""
 
   features: int
   kernel_size: int = 1
@@ -340,8 +340,8 @@ class ConvParams(nn.Module):
 
 GCN_IMPLS = ("aggregate_first", "einsum")
 # `model.gcn_impl` values of configs written before the field was pruned: 'auto' was a pure
-# alias of 'aggregate_first' (and 'kron', a Kronecker-folded form, no faster than
-# 'aggregate_first' once re-measured, docs/benchmarks.md, was removed).
+# alias of 'aggregate_first' ('kron', a Kronecker-folded form slower than 'aggregate_first' at
+# every width measured, docs/benchmarks.md, was removed).
 _LEGACY_GCN_IMPLS = {"auto": "aggregate_first"}
 
 
