@@ -34,7 +34,7 @@ from skel_jax.evaluate import reference_settings
 FULL_DATASETS = {name: data_registry.DATASETS[name] for name in data_registry.PREPARED}
 PRESETS = ("demo", "smoke", "nwucla", "custom", *FULL_DATASETS)
 # The presets with a short schedule on a small encoder (custom is sized from its training set).
-SMALL_PRESETS = ("demo", "smoke", "nwucla")
+SMALL_PRESETS = tuple(reference_settings.SMALL_PRESETS)  # demo, smoke, nwucla
 NWUCLA_NUM_TRAIN = 1020  # cross-view training clips (views 1 and 2)
 
 
@@ -348,7 +348,7 @@ def apply_preset(c: ml_collections.ConfigDict, preset: str) -> None:
     c.train.ckpt_every_epochs = 10
     c.eval.linear.epochs = 100
     c.eval.linear.lr_steps = (80,)
-  if preset in reference_settings.SMALL_PRESETS:
+  if preset in SMALL_PRESETS:
     shorten_evaluation(c, preset)
 
 

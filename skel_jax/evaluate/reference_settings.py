@@ -35,7 +35,7 @@ from collections.abc import Sequence
 # Fine-tune epochs / semi epochs of the small presets, and their evaluation interval.
 # The semi-supervised runs of demo / nwucla take 100 epochs of batch 16 (config_lib.
 # small_data_finetuning): a tenth of NW-UCLA is 102 clips, one step per epoch at batch 128.
-SMALL_PRESETS = {"smoke": (2, 2, 1), "demo": (20, 100, 5), "nwucla": (30, 100, 5)}
+SMALL_PRESETS = {"demo": (20, 100, 5), "smoke": (2, 2, 1), "nwucla": (30, 100, 5)}
 
 # SkeletonCLR and AimCLR: the linear schedule with lr 0.1 (config_lib.base_config shows it).
 SKELEMIX_FINETUNE = dict(epochs=110, lr=0.1, schedule="step", lr_steps=(50, 70, 90),
