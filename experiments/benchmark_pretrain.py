@@ -54,6 +54,7 @@ def benchmark_method(name: str, args) -> dict:
     config.model.hidden = args.hidden
   config.model.conv_impl = args.conv_impl
   config.model.dtype = args.dtype
+  config.model.bn_sums = args.bn_sums
   method = methods.get_method(name)(config, config.data.layout)
   tx, lr_fn = pretrain.make_optimizer(config.optim, steps_per_epoch=100)
   momentum_fn = pretrain.make_momentum_fn(config.moco, 100, config.optim.epochs)
@@ -81,6 +82,7 @@ def benchmark_method(name: str, args) -> dict:
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
   t_grad = median_time(lambda p: grad_fn(p)[1], state.params, warmup=args.warmup, iters=args.iters)
   return {"method": name, "batch": args.batch, "frames": args.frames, "dtype": args.dtype,
+          "bn_sums": args.bn_sums,
           "hidden": int(config.model.hidden), "samples_per_s": args.batch / t_step,
           "step_ms": 1e3 * t_step, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,
           "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0)}
@@ -95,12 +97,15 @@ def main():
   parser.add_argument("--conv_impl", default="matmul", choices=("matmul", "conv"))
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
                       help="encoder matmul operand dtype (config model.dtype)")
+  parser.add_argument("--bn_sums", default="float32", choices=("float32", "compensated"),
+                      help="BatchNorm's accumulation (config model.bn_sums)")
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--iters", type=int, default=5)
   parser.add_argument("--json", default="")
   args = parser.parse_args()
   print(f"devices: {jax.devices()}  batch {args.batch}, T {args.frames}, M 2, "
-        f"h {args.hidden or 'config'}, conv_impl {args.conv_impl}, dtype {args.dtype}")
+        f"h {args.hidden or 'config'}, conv_impl {args.conv_impl}, dtype {args.dtype}, "
+        f"bn_sums {args.bn_sums}")
   rows = [benchmark_method(name, args) for name in args.methods.split(",")]
   print("| method | h | samples/s | step ms | views ms | loss+grad ms | rest ms |")
   print("|---|---|---|---|---|---|---|")

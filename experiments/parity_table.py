@@ -11,7 +11,8 @@ two errors. This is the table of docs/fidelity.md.
     python experiments/parity_table.py /tmp/offset/skelemixclr --model gcn_impl=einsum
 
 `--model key=value` overrides a `config.model` field of skel_jax's side (formulation
-experiments: gcn_impl, conv_impl).
+experiments: gcn_impl, conv_impl; `bn_sums=float32` for the library's default BatchNorm sums
+instead of the parity runs' PyTorch rounding).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def table_rows(folder: str, overrides: dict) -> list[str]:
   if overrides:
     base = parity.parity_config
 
-    def config_with_overrides(m):
-      c = base(m)
+    def config_with_overrides(*args, **kwargs):
+      c = base(*args, **kwargs)
       for k, v in overrides.items():
         setattr(c.model, k, v)
       return c

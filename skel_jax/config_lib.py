@@ -135,6 +135,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Graph-convolution formulation (same parameters and function): 'aggregate_first' (faster
   # on CPU) or 'einsum' (the reference's order) (models/stgcn.py GraphConv).
   c.model.gcn_impl = "aggregate_first"
+  # BatchNorm's per-channel sums: 'float32' (fast) or 'compensated' (correctly rounded, as
+  # PyTorch's float64 accumulation on the CPU; about 3x the BatchNorm's time; the parity
+  # tests use it) (models/batchnorm.py, docs/fidelity.md).
+  c.model.bn_sums = "float32"
   # Matmul operand dtype of the encoder: 'float32' (the reference) or 'bfloat16' (mixed
   # precision: bf16 operands, float32 accumulation, parameters, BN and activations).
   c.model.dtype = "float32"

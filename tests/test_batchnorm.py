@@ -64,6 +64,50 @@ def test_batchnorm_vjp_is_the_float64_gradient_of_the_two_pass_form():
       np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+def test_compensated_sum_is_exact_where_float32_sums_lose_the_small_terms():
+  # Per channel: 1e8, then 4096 ones, then -1e8 (exact sum 4096: a float32 running sum at 1e8
+  # drops every 1, whose ulp there is 8); the second channel the same, negated.
+  column = np.concatenate([[1e8], np.ones(4096), [-1e8]]).astype(np.float32)
+  x = jnp.asarray(np.stack([column, -column], axis=-1).reshape(1, -1, 2))  # [1, 4098, 2]
+  np.testing.assert_array_equal(batchnorm.compensated_sum(x, (0, 1)), [4096.0, -4096.0])
+  np.testing.assert_array_equal(batchnorm.channel_sum(x, True), [4096.0, -4096.0])
+
+
+def test_compensated_sum_is_the_correctly_rounded_float64_sum():
+  # What PyTorch's CPU BatchNorm gets from its float64 accumulator: the float32 rounding of
+  # the exact sum (one rounding, within half an ulp of the float64 value).
+  x = (1000.0 + np.random.default_rng(2).normal(0.0, 3.0, (64, 50, 20, 4))).astype(np.float32)
+  exact = x.astype(np.float64).sum((0, 1, 2))
+  got = np.asarray(batchnorm.compensated_sum(jnp.asarray(x), (0, 1, 2)), np.float64)
+  half_ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64) / 2
+  assert np.all(np.abs(got - exact) <= half_ulp), (got - exact) / half_ulp
+
+
+def test_batchnorm_with_compensated_sums_is_the_same_function():
+  # Same output, running statistics and gradients as the default sums, to float32 rounding.
+  x = jax.random.normal(jax.random.key(3), (8, 10, 5, 3)) * 2.0 + 4.0
+  y, stats = _run(x)
+  y_comp, stats_comp = _run(x, sums="compensated")
+  np.testing.assert_allclose(y_comp, y, atol=1e-5)
+  for k in ("mean", "var"):
+    np.testing.assert_allclose(stats_comp[k], stats[k], rtol=1e-6)
+
+  def loss(x, sums):
+    bn = batchnorm.BatchNorm(use_running_average=False, sums=sums)
+    variables = bn.init(jax.random.key(0), x)
+    y, _ = bn.apply(variables, x, mutable=["batch_stats"])
+    return jnp.sum(jnp.sin(y))
+
+  for got, want in zip(jax.grad(loss)(x, "compensated"), jax.grad(loss)(x, "float32")):
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_batchnorm_rejects_an_unknown_summation():
+  bn = batchnorm.BatchNorm(use_running_average=False, sums="float64")
+  with np.testing.assert_raises_regex(ValueError, "unknown BatchNorm sums 'float64'"):
+    bn.init(jax.random.key(0), jnp.ones((4, 2)))
+
+
 def test_parity_batchnorm_eval_mode_and_flax_variable_names():
   x = jnp.ones((4, 2))
   bn = batchnorm.BatchNorm(use_running_average=True)
@@ -88,3 +132,41 @@ def test_parity_key_ema_uses_exact_one_minus_m():
   np.testing.assert_array_equal(out, expected)
   wrong = np.asarray(moco.ema(k, q, jnp.float32(0.999)))
   assert np.abs(wrong - expected).max() > 0
+
+
+def _variadic_reduces(jaxpr) -> int:
+  """Compensated sums in a jaxpr: `lax.reduce` over (sum, error) pairs (plain sums are
+  `reduce_sum`), counted through nested jaxprs (jit, custom_vjp)."""
+  count = 0
+  for eqn in jaxpr.eqns:
+    count += eqn.primitive.name == "reduce"
+    for sub in jax.core.jaxprs_in_params(eqn.params):
+      count += _variadic_reduces(sub)
+  return count
+
+
+def test_model_bn_sums_reaches_every_batchnorm_of_both_encoders():
+  # Every train-mode BatchNorm call (data_bn, the blocks', the BN head's; SkeAttnCLR's neck
+  # projection, called three times, and its three predictors) takes its mean and variance
+  # with compensated sums: two per call, none with the default sums.
+  from skel_jax.config_lib import load_config
+  from skel_jax.methods import base, skeattnclr
+  x = jnp.ones((2, 1, 16, 25, 3))
+  for method, build, extra_calls in (("skelemixclr", base.build_encoder, 0),
+                                     ("skeattnclr", skeattnclr.build_skeattn_encoder, 2)):
+    config = load_config(f"configs/{method}.py", "smoke")
+    config.model.head_bn = True
+    config.model.dropout = 0.0
+    counts = {}
+    for sums in ("float32", "compensated"):
+      config.model.bn_sums = sums
+      model = build(config, "ntu25")
+      variables = model.init(jax.random.key(0), x, train=False)
+      num_bn = sum(jax.tree_util.keystr(path).endswith("['mean']") for path, _ in
+                   jax.tree_util.tree_leaves_with_path(variables["batch_stats"]))
+      kwargs = {} if method == "skelemixclr" else {"method": "encode_mixed"}
+      jaxpr = jax.make_jaxpr(lambda v, x: model.apply(
+          v, x, train=True, mutable=["batch_stats"], **kwargs))(variables, x)  # noqa: B023
+      counts[sums] = _variadic_reduces(jaxpr.jaxpr)
+    assert num_bn > 10
+    assert counts == {"float32": 0, "compensated": 2 * (num_bn + extra_calls)}, (method, num_bn)

@@ -31,6 +31,7 @@ training.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -71,14 +72,16 @@ def person_mean(pooled: jnp.ndarray, num_persons: int) -> jnp.ndarray:
 
 
 def MLP1D(hidden: int, features: int, name: str | None = None,
-          init_scheme: str = "reference", residual: bool = False) -> MLPHead:
+          init_scheme: str = "reference", residual: bool = False,
+          bn_sums: str = "float32") -> MLPHead:
   """SkeAttnCLR's MLP1D: 1x1 conv (no bias) -> BN -> ReLU -> 1x1 conv (no bias).
 
   `init_scheme` as `heads.head_kernel_init` ('reference' = the reference's std 0.02);
-  `residual` as `heads.MLPHead` (an identity-initialised predictor; not the reference).
+  `residual` as `heads.MLPHead` (an identity-initialised predictor; not the reference);
+  `bn_sums` BatchNorm's accumulation (models/batchnorm.py).
   """
   return MLPHead(hidden=hidden, features=features, use_bn=True, use_bias=False, name=name,
-                 init_scheme=init_scheme, residual=residual)
+                 init_scheme=init_scheme, residual=residual, bn_sums=bn_sums)
 
 
 class AttentionMask(nn.Module):
@@ -127,9 +130,11 @@ class AttentionMaskNeck(nn.Module):
   lam: float = 2.0
   init_scheme: str = "reference"
   attn_init: str = "reference"  # the attention's qkv / proj init (AttentionMask.init_scheme)
+  bn_sums: str = "float32"  # BatchNorm's accumulation (models/batchnorm.py)
 
   def setup(self):
-    self.proj = MLP1D(self.hidden, self.features, init_scheme=self.init_scheme)
+    self.proj = MLP1D(self.hidden, self.features, init_scheme=self.init_scheme,
+                      bn_sums=self.bn_sums)
     self.attention = AttentionMask(num_heads=self.num_heads, lam=self.lam,
                                    init_scheme=self.attn_init)
 
@@ -177,6 +182,7 @@ class SkeAttnEncoder(nn.Module):
   conv_impl: str = "matmul"
   dtype: Any = None  # the backbone's matmul operand dtype (models/stgcn.py)
   gcn_impl: str = "aggregate_first"  # the backbone's graph-convolution formulation (models/stgcn.py)
+  bn_sums: str = "float32"  # BatchNorm's accumulation everywhere (models/batchnorm.py)
   neck_hidden: int = 256
   feature_dim: int = 128
   predictor_hidden: int = 256
@@ -194,18 +200,17 @@ class SkeAttnEncoder(nn.Module):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
                           widths=self.widths, strides=self.strides, conv_impl=self.conv_impl,
-                          dtype=self.dtype, gcn_impl=self.gcn_impl)
+                          dtype=self.dtype, gcn_impl=self.gcn_impl, bn_sums=self.bn_sums)
     self.neck = AttentionMaskNeck(hidden=self.neck_hidden, features=self.feature_dim,
                                   num_heads=self.num_heads, lam=self.attn_lambda,
-                                  init_scheme=self.head_init, attn_init=self.attn_init)
-    self.predictor_global = MLP1D(self.predictor_hidden, self.feature_dim,
-                                  init_scheme=self.head_init, residual=self.predictor_residual)
-    self.predictor_salient = MLP1D(self.predictor_hidden, self.feature_dim,
-                                   init_scheme=self.head_init,
-                                   residual=self.predictor_residual)
-    self.predictor_nonsalient = MLP1D(self.predictor_hidden, self.feature_dim,
-                                      init_scheme=self.head_init,
-                                      residual=self.predictor_residual)
+                                  init_scheme=self.head_init, attn_init=self.attn_init,
+                                  bn_sums=self.bn_sums)
+    predictor = functools.partial(MLP1D, self.predictor_hidden, self.feature_dim,
+                                  init_scheme=self.head_init, residual=self.predictor_residual,
+                                  bn_sums=self.bn_sums)
+    self.predictor_global = predictor()
+    self.predictor_salient = predictor()
+    self.predictor_nonsalient = predictor()
 
   def feature_map(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
     """Backbone features `[N, M, T', V, D]` of clips `[N, M, T, V, C]`."""

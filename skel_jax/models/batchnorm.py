@@ -15,6 +15,13 @@ checkpoints and the interop tables are unchanged, and fixes both:
   then sit about 10x further from a float64 run than PyTorch's float32 gradients do.
   `mean((x - mean)^2)` is the accurate form; docs/fidelity.md has the error and speed
   measurement behind the default.
+
+One rounding difference is left by default: PyTorch's CPU BatchNorm accumulates its
+per-channel sums (batch mean and variance, and the two sums of its backward pass) in float64
+and rounds the result to float32, while ours are float32 reductions. `sums="compensated"`
+carries each float32 sum with its rounding error (Knuth's TwoSum), which gives the correctly
+rounded float32 sum as a float64 accumulator does, without float64 (TPUs have none). It costs
+about three times the BatchNorm's own time; the parity tests use it (docs/fidelity.md).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class BatchNorm(nn.Module):
     unbiased_running_var: update the running variance with the unbiased batch variance, as
       PyTorch does (False: flax's biased update).
     fast_variance: the one-pass `E[x^2] - E[x]^2` of flax (False: two-pass).
+    sums: how the per-channel sums are accumulated, 'float32' or 'compensated' (`SUMS`).
     scale_init, bias_init: initialisers of the affine parameters.
   """
 
@@ -46,6 +54,7 @@ class BatchNorm(nn.Module):
   epsilon: float = 1e-5
   unbiased_running_var: bool = True
   fast_variance: bool = False
+  sums: str = "float32"
   scale_init: Callable = nn.initializers.ones
   bias_init: Callable = nn.initializers.zeros
 
@@ -64,7 +73,10 @@ class BatchNorm(nn.Module):
       # flax's order of operations: (x - mean) * (scale * rsqrt(var + eps)) + bias.
       mul = jax.lax.rsqrt(ra_var.value + self.epsilon) * scale
       return (x - ra_mean.value) * mul + bias
-    y, mean, var = normalize_batch(x, scale, bias, self.epsilon, self.fast_variance)
+    if self.sums not in SUMS:
+      raise ValueError(f"unknown BatchNorm sums {self.sums!r}; known: {SUMS}")
+    y, mean, var = normalize_batch(x, scale, bias, self.epsilon, self.fast_variance,
+                                   self.sums == "compensated")
     if not self.is_initializing():
       n = x.size // features
       running = var * (n / (n - 1)) if self.unbiased_running_var and n > 1 else var
@@ -73,9 +85,43 @@ class BatchNorm(nn.Module):
     return y
 
 
-def batch_moments(x: jnp.ndarray, axes: tuple[int, ...], *, fast: bool
-                  ) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """Per-channel mean and biased variance over `axes` (one-pass when `fast`)."""
+SUMS = ("float32", "compensated")
+
+
+def _two_sum_combine(a, b):
+  """Adds two (sum, error) pairs: Knuth's TwoSum of the sums, whose rounding error is exact in
+  float32, joins the errors."""
+  (s1, e1), (s2, e2) = a, b
+  s = s1 + s2
+  s2_seen = s - s1
+  rounding = (s1 - (s - s2_seen)) + (s2 - s2_seen)
+  return s, e1 + e2 + rounding
+
+
+def compensated_sum(x: jnp.ndarray, axes: tuple[int, ...]) -> jnp.ndarray:
+  """`sum(x, axes)` correctly rounded up to O(n eps^2): each partial sum carries its rounding
+  error, as a float64 accumulator would, in float32 arithmetic (one variadic reduction)."""
+  zero = jnp.zeros((), x.dtype)
+  total, error = jax.lax.reduce((x, jnp.zeros_like(x)), (zero, zero), _two_sum_combine, axes)
+  return total + error
+
+
+def channel_sum(x: jnp.ndarray, compensated: bool) -> jnp.ndarray:
+  """Per-channel sum over all axes but the last."""
+  axes = tuple(range(x.ndim - 1))
+  return compensated_sum(x, axes) if compensated else jnp.sum(x, axes)
+
+
+def batch_moments(x: jnp.ndarray, axes: tuple[int, ...], *, fast: bool,
+                  compensated: bool = False) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Per-channel mean and biased variance over `axes` (one-pass when `fast`; with
+  `compensated` sums, `axes` must be all axes but the last)."""
+  if compensated:
+    n = x.size // x.shape[-1]
+    mean = channel_sum(x, True) / n
+    if fast:
+      return mean, jnp.maximum(channel_sum(jnp.square(x), True) / n - jnp.square(mean), 0.0)
+    return mean, channel_sum(jnp.square(x - mean), True) / n
   mean = jnp.mean(x, axes)
   if fast:
     var = jnp.maximum(jnp.mean(jnp.square(x), axes) - jnp.square(mean), 0.0)
@@ -84,9 +130,10 @@ def batch_moments(x: jnp.ndarray, axes: tuple[int, ...], *, fast: bool
   return mean, var
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
 def normalize_batch(x: jnp.ndarray, scale: jnp.ndarray, bias: jnp.ndarray, epsilon: float,
-                    fast: bool) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+                    fast: bool, compensated: bool = False
+                    ) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
   """Training-mode BatchNorm: `(y, mean, var)` with the batch's per-channel moments.
 
   The backward pass is the closed form PyTorch's BatchNorm uses (in its order of operations),
@@ -96,19 +143,19 @@ def normalize_batch(x: jnp.ndarray, scale: jnp.ndarray, bias: jnp.ndarray, epsil
   until the backward pass, which made the mixing methods' train steps run out of memory at
   the official shapes (docs/benchmarks.md, Memory).
   """
-  return _normalize_batch_fwd(x, scale, bias, epsilon, fast)[0]
+  return _normalize_batch_fwd(x, scale, bias, epsilon, fast, compensated)[0]
 
 
-def _normalize_batch_fwd(x, scale, bias, epsilon, fast):
+def _normalize_batch_fwd(x, scale, bias, epsilon, fast, compensated):
   axes = tuple(range(x.ndim - 1))
-  mean, var = batch_moments(x, axes, fast=fast)
+  mean, var = batch_moments(x, axes, fast=fast, compensated=compensated)
   inv_std = jax.lax.rsqrt(var + epsilon)
   # flax's order of operations: (x - mean) * (scale * rsqrt(var + eps)) + bias.
   y = (x - mean) * (inv_std * scale) + bias
   return (y, mean, var), (x, mean, inv_std, scale)
 
 
-def _normalize_batch_bwd(epsilon, fast, residuals, cotangents):
+def _normalize_batch_bwd(epsilon, fast, compensated, residuals, cotangents):
   del epsilon, fast
   x, mean, inv_std, scale = residuals
   g, g_mean, g_var = cotangents
@@ -116,8 +163,10 @@ def _normalize_batch_bwd(epsilon, fast, residuals, cotangents):
   n = x.size // x.shape[-1]
   centered = x - mean
   x_hat = centered * inv_std
-  g_bias = jnp.sum(g, axes)
-  g_scale = jnp.sum(g * x_hat, axes)
+  if compensated:
+    g_bias, g_scale = channel_sum(g, True), channel_sum(g * x_hat, True)
+  else:
+    g_bias, g_scale = jnp.sum(g, axes), jnp.sum(g * x_hat, axes)
   g_x = (g - g_bias / n - x_hat * (g_scale / n)) * (inv_std * scale)
   # The returned moments feed the running statistics only; their cotangents are zero in a
   # train step, but are carried exactly (d mean / dx = 1/n, d var / dx = 2 (x - mean) / n).

@@ -35,6 +35,7 @@ class ContrastiveEncoder(nn.Module):
   conv_impl: str = "matmul"
   dtype: Any = None
   gcn_impl: str = "aggregate_first"
+  bn_sums: str = "float32"  # BatchNorm's accumulation (models/batchnorm.py)
   head_hidden: int = 256
   feature_dim: int = 128
   head_bn: bool = False
@@ -44,10 +45,11 @@ class ContrastiveEncoder(nn.Module):
   def setup(self):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
-                          conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl)
+                          conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
+                          bn_sums=self.bn_sums)
     self.head = MLPHead(hidden=self.head_hidden, features=self.feature_dim, use_bn=self.head_bn,
-                        init_scheme=self.head_init,
-                        use_bias=self.head_bias)
+                        init_scheme=self.head_init, use_bias=self.head_bias,
+                        bn_sums=self.bn_sums)
 
   def feature_map(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
     _, aux = self.backbone(x, train=train)

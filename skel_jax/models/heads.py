@@ -46,6 +46,7 @@ class MLPHead(nn.Module):
   use_bias: bool = True
   init_scheme: str = "reference"
   residual: bool = False
+  bn_sums: str = "float32"  # BatchNorm's accumulation (models/batchnorm.py)
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
@@ -55,7 +56,7 @@ class MLPHead(nn.Module):
     kernel_init = head_kernel_init(self.init_scheme)
     h = nn.Dense(self.hidden, use_bias=self.use_bias, kernel_init=kernel_init, name="fc1")(x)
     if self.use_bn:
-      h = BatchNorm(use_running_average=not train, name="bn")(h)
+      h = BatchNorm(use_running_average=not train, sums=self.bn_sums, name="bn")(h)
     h = nn.relu(h)
     out_init = nn.initializers.zeros if self.residual else kernel_init
     h = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=out_init, name="fc2")(h)

@@ -58,7 +58,7 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
 
   Args:
     model_config: `config.model` (graph, hidden, out_dim, dropout, conv_impl and the optional
-      dtype, gcn_impl; `nograd_conv_impl` only where a benchmark sets it).
+      dtype, gcn_impl, bn_sums; `nograd_conv_impl` only where a benchmark sets it).
     no_grad: for passes that take no gradient (the key encoder, feature extraction): XLA's
       convolution ('conv'), the faster forward-only formulation with the same parameter tree
       (docs/benchmarks.md), unless the config names another `nograd_conv_impl`.
@@ -67,7 +67,8 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
   conv_impl = m.get("nograd_conv_impl", "conv") if no_grad else m.conv_impl
   return dict(graph=m.graph, hidden=m.hidden, out_dim=m.out_dim, dropout=m.dropout,
               conv_impl=conv_impl, dtype=compute_dtype(m.get("dtype", "float32")),
-              gcn_impl=m.get("gcn_impl", "aggregate_first"))
+              gcn_impl=m.get("gcn_impl", "aggregate_first"),
+              bn_sums=m.get("bn_sums", "float32"))
 
 
 def weight_init(key, shape, dtype=jnp.float32):
@@ -418,10 +419,11 @@ class STGCNBlock(nn.Module):
   conv_impl: str = "matmul"
   dtype: Any = None
   gcn_impl: str = "aggregate_first"
+  bn_sums: str = "float32"
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    bn = functools.partial(BatchNorm, use_running_average=not train)
+    bn = functools.partial(BatchNorm, use_running_average=not train, sums=self.bn_sums)
     conv = functools.partial(TemporalConv, conv_impl=self.conv_impl, dtype=self.dtype)
     residual = self.residual
     if residual == "auto":
@@ -489,6 +491,8 @@ class STGCN(nn.Module):
     dtype: computation dtype of the blocks (None: float32; jnp.bfloat16: mixed precision).
       The returned feature map and pooled features are float32 either way.
     gcn_impl: graph-convolution formulation, 'aggregate_first' or 'einsum' (GraphConv).
+    bn_sums: how BatchNorm accumulates its per-channel sums, 'float32' or 'compensated'
+      (PyTorch's CPU rounding; models/batchnorm.py).
 
   Returns (from __call__): `(out, aux)` where out is `[N, num_classes]` (or the pooled `[N, D]`
   feature without fc) and aux holds 'feature_map' `[N, M, T', V, D]` and 'pooled' `[N, D]`.
@@ -505,6 +509,7 @@ class STGCN(nn.Module):
   conv_impl: str = "matmul"
   dtype: Any = None
   gcn_impl: str = "aggregate_first"
+  bn_sums: str = "float32"
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -515,14 +520,14 @@ class STGCN(nn.Module):
                        f"{adjacency.shape[-1]}")
     # Data BN over V*C channels (index v*C + c), statistics pooled over N*M*T (`Model.forward`).
     h = x.reshape(n * m, t, v * c)  # [N*M, T, V*C]
-    h = BatchNorm(use_running_average=not train, name="data_bn",
+    h = BatchNorm(use_running_average=not train, name="data_bn", sums=self.bn_sums,
                   scale_init=joint_keyed_bn_scale_init(get_layout(self.layout).joint_names))(h)
     h = h.reshape(n * m, t, v, c)  # [N*M, T, V, C]
     plan = block_plan(self.hidden, self.out_dim, self.dropout, self.widths, self.strides)
     for i, (width, stride, residual, drop) in enumerate(plan):
       h = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
                      conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
-                     name=f"block{i}")(h, train=train)
+                     bn_sums=self.bn_sums, name=f"block{i}")(h, train=train)
     fmap = h.astype(jnp.float32).reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
     pooled = global_pool(fmap)  # [N, D]
     aux = {"feature_map": fmap, "pooled": pooled}
