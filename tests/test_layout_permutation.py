@@ -24,7 +24,9 @@ from skel_jax.data import registry, skeletons, synthetic
 from skel_jax.models import stgcn
 from skel_jax.train import pretrain
 
-METHODS = ("skeletonclr", "aimclr", "skelemixclr", "skeattnclr")
+# SkeletonCLR's step (normal views, MoCo) is part of AimCLR's, which also runs the extreme
+# chain's flips; it is not run on its own (suite time).
+METHODS = ("aimclr", "skelemixclr", "skeattnclr")
 STEPS = 2
 
 
