@@ -28,11 +28,15 @@ docs/benchmarks.md); the parity tests use it (docs/fidelity.md).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+# `BatchNorm.sums`: how the per-channel sums are accumulated.
+SUMS = ("float32", "compensated")
 
 
 class BatchNorm(nn.Module):
@@ -86,9 +90,6 @@ class BatchNorm(nn.Module):
     return y
 
 
-SUMS = ("float32", "compensated")
-
-
 def _two_sum_combine(a, b):
   """Adds two (sum, error) pairs: Knuth's TwoSum of the sums, whose rounding error is exact in
   float32, joins the errors."""
@@ -115,19 +116,18 @@ def channel_sum(x: jnp.ndarray, compensated: bool) -> jnp.ndarray:
 
 def batch_moments(x: jnp.ndarray, axes: tuple[int, ...], *, fast: bool,
                   compensated: bool = False) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """Per-channel mean and biased variance over `axes` (one-pass when `fast`; with
-  `compensated` sums, `axes` must be all axes but the last)."""
+  """Per-channel mean and biased variance over `axes` (one-pass when `fast`; `compensated`
+  sums, `compensated_sum`)."""
   if compensated:
-    n = x.size // x.shape[-1]
-    mean = channel_sum(x, True) / n
-    if fast:
-      return mean, jnp.maximum(channel_sum(jnp.square(x), True) / n - jnp.square(mean), 0.0)
-    return mean, channel_sum(jnp.square(x - mean), True) / n
-  mean = jnp.mean(x, axes)
-  if fast:
-    var = jnp.maximum(jnp.mean(jnp.square(x), axes) - jnp.square(mean), 0.0)
+    n = math.prod(x.shape[a] for a in axes)
+    average = lambda v: compensated_sum(v, axes) / n  # noqa: E731
   else:
-    var = jnp.mean(jnp.square(x - mean), axes)
+    average = lambda v: jnp.mean(v, axes)  # noqa: E731
+  mean = average(x)
+  if fast:
+    var = jnp.maximum(average(jnp.square(x)) - jnp.square(mean), 0.0)
+  else:
+    var = average(jnp.square(x - mean))
   return mean, var
 
 
@@ -160,14 +160,10 @@ def _normalize_batch_bwd(epsilon, fast, compensated, residuals, cotangents):
   del epsilon, fast
   x, mean, inv_std, scale = residuals
   g, g_mean, g_var = cotangents
-  axes = tuple(range(x.ndim - 1))
   n = x.size // x.shape[-1]
   centered = x - mean
   x_hat = centered * inv_std
-  if compensated:
-    g_bias, g_scale = channel_sum(g, True), channel_sum(g * x_hat, True)
-  else:
-    g_bias, g_scale = jnp.sum(g, axes), jnp.sum(g * x_hat, axes)
+  g_bias, g_scale = channel_sum(g, compensated), channel_sum(g * x_hat, compensated)
   g_x = (g - g_bias / n - x_hat * (g_scale / n)) * (inv_std * scale)
   # The returned moments feed the running statistics only; their cotangents are zero in a
   # train step, but are carried exactly (d mean / dx = 1/n, d var / dx = 2 (x - mean) / n).
