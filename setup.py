@@ -37,7 +37,7 @@ setup(
         # TFDS builders of the prepared datasets (skel_jax.data.tfds, `tfds:<config>` datasets).
         "tfds": ["tensorflow-datasets>=4.9.10,<5"],
         # Everything the test suite exercises, the TFDS builders included.
-        "test": ["pytest>=8,<10", "ruff==0.17.6", "nbclient>=0.10,<1", "nbformat>=5.10,<6",
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.8,<4", "ruff==0.17.6", "nbclient>=0.10,<1", "nbformat>=5.10,<6",
                  "ipykernel>=6,<8", "tensorflow-datasets>=4.9.10,<5"],
         # Converting the reference PyTorch checkpoints (skel_jax.interop.convert).
         "torch": ["torch>=2,<3"],

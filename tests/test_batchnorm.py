@@ -1,6 +1,7 @@
 """BatchNorm with PyTorch's running statistics, and the key EMA's exact 1 - m."""
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -140,7 +141,7 @@ def _variadic_reduces(jaxpr) -> int:
   count = 0
   for eqn in jaxpr.eqns:
     count += eqn.primitive.name == "reduce"
-    for sub in jax.core.jaxprs_in_params(eqn.params):
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
       count += _variadic_reduces(sub)
   return count
 
