@@ -9,7 +9,10 @@ same state with the reference's optimiser, and measures both float32 runs agains
 one. It serves tests/test_step_parity.py and experiments/parity_table.py.
 
 The yardstick is the official float64 run: skel_jax's float32 error on every tensor is
-compared with the official float32 error on the same tensor (`tensor_errors`).
+compared with the official float32 error on the same tensor (`tensor_errors`). Fixtures made
+with `--jitter N` also hold N official float32 runs from the initial state moved by at most
+one ulp (`j32/`): after the first step, where a step can amplify rounding chaotically, the
+official float32 error is the largest of these runs' and the plain run's (`official_spread`).
 """
 
 from __future__ import annotations
@@ -234,14 +237,22 @@ def allowed_ratio(key: str, ref: np.ndarray, bn_layers: set) -> float:
   return RATIO
 
 
+def official_spread(data: dict) -> tuple[dict, dict]:
+  """The jittered official float32 runs of a fixture (`parity_reference.py --jitter`):
+  `({final key: [N] l2 errors against float64}, {loss term: [N, steps] losses})`, both empty
+  for a fixture without them."""
+  return section(data, "j32/final_l2/"), section(data, "j32/loss/")
+
+
 def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
-                  scale: float = 1.0) -> dict:
+                  scale: float = 1.0, spread: dict | None = None) -> dict:
   """key -> (our l2 error, official float32 l2 error, allowed) against float64.
 
   The l2 norm of the difference (the maximum of a tensor's rounding noise varies by a factor
   of about two between equally accurate summation orders); allowed is `scale` times
   `allowed_ratio` times the official error plus float32's unit roundoff times the tensor's
-  norm.
+  norm. `spread` (`official_spread`'s first part): the official error is the largest of the
+  plain run's and the jittered runs'.
   """
   out = {}
   for key, ref in off64.items():
@@ -250,20 +261,34 @@ def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
     ref = np.asarray(ref, np.float64)
     e_ours = float(np.linalg.norm(np.asarray(ours[key], np.float64) - ref))
     e_off = float(np.linalg.norm(np.asarray(off32[key], np.float64) - ref))
+    if spread and key in spread:
+      e_off = max(e_off, float(np.max(spread[key])))
     ulp = float(np.finfo(np.float32).eps) / 2 * float(np.linalg.norm(ref))
     out[key] = (e_ours, e_off, scale * allowed_ratio(key, ref, bn_layers) * e_off + ulp)
   return out
 
 
+def official_loss_errors(data: dict, term: str) -> tuple[np.ndarray, np.ndarray]:
+  """Per step, the relative error of the official float32 loss `term` against float64: the
+  plain run's, and the largest over it and the jittered runs' (equal without them)."""
+  ref = data[f"f64/loss/{term}"]
+  plain = np.abs(data[f"f32/loss/{term}"] - ref) / np.abs(ref)
+  jittered = data.get(f"j32/loss/{term}")
+  if jittered is None:
+    return plain, plain
+  return plain, np.maximum(plain, np.max(np.abs(jittered - ref) / np.abs(ref), axis=0))
+
+
 def loss_errors(losses: dict, data: dict, meta: dict) -> dict:
-  """term -> (our max relative error, official float32 max relative error) over the steps."""
+  """term -> (our max relative error, official float32 max relative error, the same with
+  the jittered runs) over the steps."""
   out = {}
   for ref_name, our_name in LOSS_TERMS[method_of(meta)].items():
     ref = data[f"f64/loss/{ref_name}"]
     ours = np.asarray(losses[our_name], np.float64)
-    off = data[f"f32/loss/{ref_name}"]
-    out[ref_name] = (float(np.max(np.abs(ours - ref) / np.abs(ref))),
-                     float(np.max(np.abs(off - ref) / np.abs(ref))))
+    plain, spread = official_loss_errors(data, ref_name)
+    out[ref_name] = (float(np.max(np.abs(ours - ref) / np.abs(ref))), float(np.max(plain)),
+                     float(np.max(spread)))
   return out
 
 
@@ -286,8 +311,9 @@ def group_of(key: str) -> str:
   return "other"
 
 
-def group_errors(ours: dict, off32: dict, off64: dict) -> dict:
-  """group -> (our relative l2 error, official float32 relative l2 error) against float64.
+def group_errors(ours: dict, off32: dict, off64: dict, spread: dict | None = None) -> dict:
+  """group -> (our relative l2 error, official float32 relative l2 error, the official one
+  with each tensor's error the largest of the plain and the jittered runs') against float64.
 
   Relative l2: the l2 norm of the error over the group's tensors divided by the l2 norm of
   the group's float64 values.
@@ -297,8 +323,10 @@ def group_errors(ours: dict, off32: dict, off64: dict) -> dict:
     if key.endswith("num_batches_tracked") or key == "queue_ptr" or key.startswith("queue_ptr"):
       continue
     ref = np.asarray(ref, np.float64)
-    a = acc.setdefault(group_of(key), [0.0, 0.0, 0.0])
+    a = acc.setdefault(group_of(key), [0.0, 0.0, 0.0, 0.0])
     a[0] += float(np.sum((np.asarray(ours[key], np.float64) - ref) ** 2))
-    a[1] += float(np.sum((np.asarray(off32[key], np.float64) - ref) ** 2))
-    a[2] += float(np.sum(ref ** 2))
-  return {g: (np.sqrt(a[0] / a[2]), np.sqrt(a[1] / a[2])) for g, a in acc.items() if a[2] > 0}
+    plain = float(np.sum((np.asarray(off32[key], np.float64) - ref) ** 2))
+    a[1] += plain
+    a[2] += max(plain, float(np.max(spread[key])) ** 2) if spread and key in spread else plain
+    a[3] += float(np.sum(ref ** 2))
+  return {g: tuple(np.sqrt(a[i] / a[3]) for i in range(3)) for g, a in acc.items() if a[3] > 0}
