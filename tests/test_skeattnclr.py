@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skel_jax.data import streams
-from skel_jax.methods import skeattnclr
+from skel_jax.methods import moco, skeattnclr
 from skel_jax.models.attention import SkeAttnEncoder
 from skel_jax.train import pretrain
 from skel_jax.train import step as step_lib
@@ -105,6 +105,32 @@ def test_momentum_schedule_follows_spec_formula():
   np.testing.assert_allclose(float(short(4 * iters - 1)),
                              1 - 0.004 * (math.cos(math.pi * 34 / 28) + 1) / 2, atol=2e-7)
   assert float(short(4 * iters - 1)) < 0.9996
+
+
+def test_cosine_momentum_ema_uses_an_accurate_one_minus_m():
+  # The reference computes m in double precision and updates k * m + q * (1 - m) with both
+  # factors rounded to float32. 1 - float32(m) would be off by up to 2e-5 of 1 - m = 0.004.
+  c = CONFIGS.get_config("ntu60_xsub")
+  iters, epochs = 7, c.optim.epochs
+  fn = pretrain.make_momentum_fn(c.moco, iters, epochs)
+  k = jnp.asarray(np.random.default_rng(0).normal(size=1000), jnp.float32)
+  q = jnp.asarray(np.random.default_rng(1).normal(size=1000), jnp.float32)
+  worst = old = 0.0
+  for step in (0, 5, 700, 1049, 1500):
+    m = fn(jnp.int32(step))
+    t = step + iters
+    exact = (1 - 0.996) * (math.cos(math.pi * t / (iters * epochs)) + 1) / 2  # 1 - m, double
+    worst = max(worst, abs(float(m.complement) - exact) / exact)
+    out = np.asarray(jax.jit(lambda k, q, m=m: moco.ema(k, q, m))(k, q), np.float64)
+    expected = (np.float32(1 - exact) * np.asarray(k, np.float64)
+                + np.float32(exact) * np.asarray(q, np.float64))
+    np.testing.assert_allclose(out, expected, rtol=0, atol=3e-7 * np.abs(expected).max())
+    # The online factor itself: an EMA of zeros towards ones is 1 - m.
+    ones = np.asarray(moco.ema(jnp.zeros(3), jnp.ones(3), m))
+    np.testing.assert_allclose(ones, exact, rtol=5e-7)
+    old = max(old, abs((1 - float(np.float32(m.value))) - exact) / exact)
+  assert worst < 5e-7  # a few ulp, where 1 - float32(m) is this far off:
+  assert old > 3e-6
 
 
 # -- config ----------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ and the key-encoder momentum (EMA) update. Shapes: queries and keys `[N, D]`, qu
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -58,11 +60,30 @@ def positive_accuracy(logits: jnp.ndarray) -> jnp.ndarray:
   return jnp.mean(jnp.argmax(logits, axis=-1) == 0)
 
 
+class KeyMomentum(NamedTuple):
+  """A key momentum m computed on the device, with its complement `1 - m` computed without
+  cancellation (a float32 `1 - m` near m = 1 keeps only a few significant bits).
+
+  `float()` gives m, so it reads as the momentum it stands for.
+  """
+
+  value: jax.Array  # m, float32
+  complement: jax.Array  # 1 - m, float32, to a few ulp
+
+  def __float__(self) -> float:
+    return float(self.value)
+
+
 def ema(target, online, momentum):
   """`target <- m * target + (1 - m) * online` on matching pytrees.
 
-  (`SkeletonCLR._momentum_update_key_encoder`.)
+  (`SkeletonCLR._momentum_update_key_encoder`.) `momentum`: a Python float (1 - m then
+  comes from double precision, as in the reference), a `KeyMomentum` (both factors as
+  given, as the reference's float32 roundings of a double m and of 1 - m), or an array.
   """
+  if isinstance(momentum, KeyMomentum):
+    return jax.tree.map(lambda t, o: t * momentum.value + o * momentum.complement, target,
+                        online)
   return optax.incremental_update(online, target, step_size=1.0 - momentum)
 
 
@@ -80,17 +101,21 @@ def warmup_weight(epoch, warmup_epochs: int) -> jnp.ndarray:
   return jnp.clip((jnp.asarray(epoch, jnp.float32) - 1.0) / warmup_epochs, 0.0, 1.0)
 
 
-def cosine_momentum(step, base: float, steps_per_epoch: int, total_epochs: int):
+def cosine_momentum(step, base: float, steps_per_epoch: int, total_epochs: int) -> KeyMomentum:
   """SkeAttnCLR's key momentum: `1 - (1 - m0) (cos(pi t / t_max) + 1) / 2`.
 
   SkeAttnCLR net/SkeAttnCLR.py `SkeAttnMask.momentum_update`.
 
   With `t = e * I + i` (e the 1-based epoch, i the 0-based iteration) = `step + I` and
-  `t_max = I * total_epochs`; no clamp, as in the reference.
+  `t_max = I * total_epochs`; no clamp, as in the reference. The reference computes m in
+  double precision and the EMA multiplies by the float32 roundings of m and of `1 - m`; here
+  `1 - m = (1 - m0) (cos + 1) / 2` is computed directly (its float32 error is a few ulp of
+  itself, where `1 - float32(m)` would be off by up to 2e-5 of it at m0 = 0.996), and m from it.
   """
   t = jnp.asarray(step, jnp.float32) + steps_per_epoch
   t_max = float(steps_per_epoch * total_epochs)
-  return 1.0 - (1.0 - base) * (jnp.cos(jnp.pi * t / t_max) + 1.0) / 2.0
+  complement = (1.0 - base) * (jnp.cos(jnp.pi * t / t_max) + 1.0) / 2.0
+  return KeyMomentum(value=1.0 - complement, complement=complement)
 
 
 def embedding_metrics(q: jnp.ndarray, k: jnp.ndarray) -> dict[str, jnp.ndarray]:

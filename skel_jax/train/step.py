@@ -98,7 +98,8 @@ def train_step(state: TrainState, x: jnp.ndarray, *, method, tx: optax.GradientT
     method: the method (views and loss).
     tx: the optimiser.
     momentum_fn: step -> key momentum m. A Python float keeps `1 - m` exact (the reference
-      computes it in double precision); a traced float32 m = 0.999 gives 1 - m = 0.00099998713.
+      computes it in double precision); a traced float32 m = 0.999 gives 1 - m = 0.00099998713,
+      so a schedule computed on the device returns a `moco.KeyMomentum` that carries `1 - m`.
     lr_fn: step -> learning rate (for logging only; tx holds the schedule).
     steps_per_epoch: for the 1-based epoch passed to the method (mining starts, etc.).
     ema_order: 'before_forward' (MoCo: the key EMA uses the query params before
