@@ -52,7 +52,7 @@ def table_rows(folder: str, overrides: dict) -> list[str]:
   rows = []
   loss = parity.loss_errors(losses, data, meta)
   worst = max(loss.values(), key=lambda v: v[0])
-  spread, _ = parity.official_spread(data)
+  spread = parity.official_spread(data)
   jittered = "j32/" in "".join(data)
   rows.append(f"| {method_label(meta)} | losses (max rel.) | {worst[0]:.1e} | {worst[1]:.1e} | "
               f"{f'{worst[2]:.1e}' if jittered else '-'} | |")

@@ -237,22 +237,22 @@ def allowed_ratio(key: str, ref: np.ndarray, bn_layers: set) -> float:
   return RATIO
 
 
-def official_spread(data: dict) -> tuple[dict, dict]:
-  """The jittered official float32 runs of a fixture (`parity_reference.py --jitter`):
-  `({final key: [N] l2 errors against float64}, {loss term: [N, steps] losses})`, both empty
-  for a fixture without them."""
-  return section(data, "j32/final_l2/"), section(data, "j32/loss/")
+def official_spread(data: dict) -> dict:
+  """The final state of a fixture's jittered official float32 runs (`parity_reference.py
+  --jitter`): final key -> `[N]` l2 errors against float64; empty for a fixture without them
+  (their losses: `official_loss_errors`)."""
+  return section(data, "j32/final_l2/")
 
 
 def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
-                  scale: float = 1.0, spread: dict | None = None) -> dict:
+                  spread: dict | None = None) -> dict:
   """key -> (our l2 error, official float32 l2 error, allowed) against float64.
 
   The l2 norm of the difference (the maximum of a tensor's rounding noise varies by a factor
-  of about two between equally accurate summation orders); allowed is `scale` times
-  `allowed_ratio` times the official error plus float32's unit roundoff times the tensor's
-  norm. `spread` (`official_spread`'s first part): the official error is the largest of the
-  plain run's and the jittered runs'.
+  of about two between equally accurate summation orders); allowed is `allowed_ratio` times
+  the official error plus float32's unit roundoff times the tensor's norm. With `spread`
+  (`official_spread`), the official error is the largest of the plain run's and the jittered
+  runs'.
   """
   out = {}
   for key, ref in off64.items():
@@ -264,7 +264,7 @@ def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
     if spread and key in spread:
       e_off = max(e_off, float(np.max(spread[key])))
     ulp = float(np.finfo(np.float32).eps) / 2 * float(np.linalg.norm(ref))
-    out[key] = (e_ours, e_off, scale * allowed_ratio(key, ref, bn_layers) * e_off + ulp)
+    out[key] = (e_ours, e_off, allowed_ratio(key, ref, bn_layers) * e_off + ulp)
   return out
 
 

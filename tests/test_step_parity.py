@@ -78,7 +78,7 @@ def run_ours_optimised(folder: pathlib.Path, tmp: pathlib.Path):
 def bad_tensors(ours: dict, off32: dict, off64: dict, data: dict, part: str):
   """Tensors beyond their bound; the final state's against the official spread (the plain
   run's error where the fixture has no moved runs)."""
-  spread = parity.official_spread(data)[0] if part == "final" else None
+  spread = parity.official_spread(data) if part == "final" else None
   errors = parity.tensor_errors(ours, off32, off64, parity.batchnorm_layers(data),
                                 spread=spread)
   return {k: v for k, v in errors.items() if v[0] > v[2]}
