@@ -12,7 +12,8 @@ The yardstick is the official float64 run: skel_jax's float32 error on every ten
 compared with the official float32 error on the same tensor (`tensor_errors`). Fixtures made
 with `--jitter N` also hold N official float32 runs from the initial state moved by at most
 one ulp (`j32/`): after the first step, where a step can amplify rounding chaotically, the
-official float32 error is the largest of these runs' and the plain run's (`official_spread`).
+official float32 error is the `SPREAD_QUANTILE` quantile of the errors of these runs and the
+plain one (`official_spread`, `official_error`).
 """
 
 from __future__ import annotations
@@ -237,11 +238,26 @@ def allowed_ratio(key: str, ref: np.ndarray, bn_layers: set) -> float:
   return RATIO
 
 
+# The quantile of the official float32 errors (the plain run and the runs from moved starts)
+# that stands for "the official float32 error" after the first step. Not the largest: over
+# forty moved starts the official code itself crosses a near-tie (a ReLU input within rounding
+# of zero) in a few and jumps by orders of magnitude (docs/fidelity.md); the 90th percentile
+# is the spread of its ordinary rounding.
+SPREAD_QUANTILE = 0.9
+
+
 def official_spread(data: dict) -> dict:
   """The final state of a fixture's jittered official float32 runs (`parity_reference.py
   --jitter`): final key -> `[N]` l2 errors against float64; empty for a fixture without them
   (their losses: `official_loss_errors`)."""
   return section(data, "j32/final_l2/")
+
+
+def official_error(plain, jittered) -> np.ndarray:
+  """`SPREAD_QUANTILE` of the official errors over the runs (axis 0 of `jittered` `[N, ...]`
+  plus the plain run's `plain` `[...]`)."""
+  runs = np.concatenate([np.asarray(plain, np.float64)[None], np.asarray(jittered, np.float64)])
+  return np.quantile(runs, SPREAD_QUANTILE, axis=0)
 
 
 def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
@@ -251,8 +267,8 @@ def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
   The l2 norm of the difference (the maximum of a tensor's rounding noise varies by a factor
   of about two between equally accurate summation orders); allowed is `allowed_ratio` times
   the official error plus float32's unit roundoff times the tensor's norm. With `spread`
-  (`official_spread`), the official error is the largest of the plain run's and the jittered
-  runs'.
+  (`official_spread`), the official error is `official_error` over the plain and the
+  jittered runs.
   """
   out = {}
   for key, ref in off64.items():
@@ -262,7 +278,7 @@ def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
     e_ours = float(np.linalg.norm(np.asarray(ours[key], np.float64) - ref))
     e_off = float(np.linalg.norm(np.asarray(off32[key], np.float64) - ref))
     if spread and key in spread:
-      e_off = max(e_off, float(np.max(spread[key])))
+      e_off = float(official_error(e_off, spread[key]))
     ulp = float(np.finfo(np.float32).eps) / 2 * float(np.linalg.norm(ref))
     out[key] = (e_ours, e_off, allowed_ratio(key, ref, bn_layers) * e_off + ulp)
   return out
@@ -270,18 +286,18 @@ def tensor_errors(ours: dict, off32: dict, off64: dict, bn_layers: set,
 
 def official_loss_errors(data: dict, term: str) -> tuple[np.ndarray, np.ndarray]:
   """Per step, the relative error of the official float32 loss `term` against float64: the
-  plain run's, and the largest over it and the jittered runs' (equal without them)."""
+  plain run's, and `official_error` over it and the jittered runs' (equal without them)."""
   ref = data[f"f64/loss/{term}"]
   plain = np.abs(data[f"f32/loss/{term}"] - ref) / np.abs(ref)
   jittered = data.get(f"j32/loss/{term}")
   if jittered is None:
     return plain, plain
-  return plain, np.maximum(plain, np.max(np.abs(jittered - ref) / np.abs(ref), axis=0))
+  return plain, official_error(plain, np.abs(jittered - ref) / np.abs(ref))
 
 
 def loss_errors(losses: dict, data: dict, meta: dict) -> dict:
   """term -> (our max relative error, official float32 max relative error, the same with
-  the jittered runs) over the steps."""
+  the jittered runs, `official_loss_errors`) over the steps."""
   out = {}
   for ref_name, our_name in LOSS_TERMS[method_of(meta)].items():
     ref = data[f"f64/loss/{ref_name}"]
@@ -313,7 +329,8 @@ def group_of(key: str) -> str:
 
 def group_errors(ours: dict, off32: dict, off64: dict, spread: dict | None = None) -> dict:
   """group -> (our relative l2 error, official float32 relative l2 error, the official one
-  with each tensor's error the largest of the plain and the jittered runs') against float64.
+  with each tensor's error `official_error` over the plain and the jittered runs) against
+  float64.
 
   Relative l2: the l2 norm of the error over the group's tensors divided by the l2 norm of
   the group's float64 values.
@@ -327,6 +344,7 @@ def group_errors(ours: dict, off32: dict, off64: dict, spread: dict | None = Non
     a[0] += float(np.sum((np.asarray(ours[key], np.float64) - ref) ** 2))
     plain = float(np.sum((np.asarray(off32[key], np.float64) - ref) ** 2))
     a[1] += plain
-    a[2] += max(plain, float(np.max(spread[key])) ** 2) if spread and key in spread else plain
+    a[2] += (float(official_error(np.sqrt(plain), spread[key])) ** 2 if spread and key in spread
+             else plain)
     a[3] += float(np.sum(ref ** 2))
   return {g: tuple(np.sqrt(a[i] / a[3]) for i in range(3)) for g, a in acc.items() if a[3] > 0}

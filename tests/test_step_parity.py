@@ -16,13 +16,14 @@ tensors the official float32 run gets exactly; BatchNorm layers and tensors that
 exact arithmetic: 4x, see `parity.BN_RATIO`); every loss term of every step to 1e-5 relative,
 or twice the official float32 error where that is larger; the pointer exactly.
 
-The mixing methods' fixtures also hold eight official float32 runs from the initial state
-moved by at most one ulp (`parity_reference.py --jitter 8`). Their later steps amplify a
+The mixing methods' fixtures also hold forty official float32 runs from the initial state
+moved by at most one ulp (`parity_reference.py --jitter 40`). Their later steps amplify a
 rounding difference chaotically: the official code's own step-3 loss lands anywhere between
 1e-6 and 2e-2 (relative) from float64 depending on that ulp. After the first step their
-yardstick is therefore the largest official float32 error over the plain and the moved runs
-(`parity.official_spread`), still per tensor and still with the factor 2; the first step (the
-losses and the gradients) is compared with the plain official run, as for every fixture.
+yardstick is therefore the 90th percentile of the official float32 errors over the plain and
+the moved runs (`parity.official_error`), still per tensor and still with the factor 2; the
+first step (the losses and the gradients) is compared with the plain official run, as for
+every fixture.
 """
 
 import os
@@ -39,11 +40,10 @@ from skel_jax.interop import reference
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "parity"
 LOSS_RTOL = 1e-5
-# SkeAttnCLR's fixture runs in the optimised program only (below): in the suite's unoptimised
-# one its step-1 gradients meet the strict bound (0.55x) but its final state measured 8x the
-# official spread (63 of 337 tensors beyond), and its step-3 loss_ns 7.3e-5 against 3.8e-5
-# allowed: the same maths rounded otherwise, which the chaotic later steps amplify
-# (docs/fidelity.md). Training compiles with XLA's optimisations on.
+# SkeAttnCLR's fixture runs in the optimised program only (OPTIMISED, below), the program
+# training compiles: in the suite's unoptimised one its later losses and final state are within
+# the bound, but one step-1 gradient, block 2's first BatchNorm weight, is at 1.10x of it
+# (6.9e-6 against 6.2e-6 allowed; docs/fidelity.md).
 NAMES = ["skeletonclr", "aimclr", "aimclr_nnm", "skelemixclr", "skelemixclr_seed1"]
 # The suite compiles with XLA's optimisations off (tests/conftest.py); training compiles with
 # them on, which changes fusion and summation order. These fixtures are also run that way, in
