@@ -237,6 +237,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.finetune.clip_grad = True  # the reference's clipping never acts; this one does
   c.eval.finetune.max_grad_norm = 35.0
   c.eval.finetune.augment = ""  # none, as the reference; the small presets augment
+  c.eval.finetune.backbone_lr_scale = 1.0  # the backbone's lr / the classifier's (1: reference)
   # Semi-supervised: fine-tuning on a class-balanced labelled subset per fraction.
   # lr / lr_steps / weight_decay are per fraction (a single entry applies to all); the other
   # settings come from eval.finetune.

@@ -106,6 +106,35 @@ def test_eval_mode_epoch_is_one_sgd_step_with_frozen_bn_statistics():
   assert out["history"][0][0] == 1 and out["final_top1"] == out["best_top1"]
 
 
+def test_backbone_lr_scale_scales_every_update_outside_the_classifier():
+  """Full batch, momentum 0, weight decay: the backbone moves by `scale * lr (g + wd θ)`, the
+  classifier by `lr (g + wd θ)` (one epoch = one step, as the eval-mode test above)."""
+  x, y = _data(12, 0)
+  xt, yt = _data(6, 1)
+  variables = _pretrained()
+  s = finetune.FinetuneSettings(epochs=1, lr=0.2, lr_steps=(), batch_size=64, momentum=0.0,
+                                weight_decay=0.01, clip_grad=False, eval_every=1,
+                                bn_mode="eval", backbone_lr_scale=0.1)
+  out = finetune.finetune(BACKBONE, variables, x, y, xt, yt, num_classes=NUM_CLASSES,
+                          settings=s, seed=0)
+  model, start = finetune.classifier_model(BACKBONE, variables, NUM_CLASSES,
+                                           linear.init_key(0))
+
+  def loss(params):
+    logits, _ = model.apply({"params": params, "batch_stats": start["batch_stats"]}, x,
+                            train=False)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+  grads = jax.grad(loss)(start["params"])
+  for name, sub in start["params"].items():
+    lr = 0.2 if name == "fc" else 0.02
+    expected = jax.tree.map(lambda p, g, lr=lr: p - lr * (g + 0.01 * p), sub, grads[name])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7),
+                 out["variables"]["params"][name], expected)
+  with pytest.raises(ValueError, match="backbone_lr_scale"):
+    finetune.FinetuneSettings(backbone_lr_scale=-1.0)
+
+
 def test_augmented_epoch_steps_on_the_augmented_stream_of_the_shuffled_batch():
   """With `augment`, each minibatch is augmented (key fold_in(fold_in(key(seed), 3), step))
   and then converted to its stream inside the step; full batch, eval mode, momentum 0: one
@@ -251,3 +280,14 @@ def test_semi_settings_follow_the_fractions_and_the_epochs():
   small = load_config("configs/skeletonclr.py", "nwucla").eval.semi
   assert (tuple(small.fractions), small.epochs, tuple(small.lr), tuple(small.lr_steps),
           tuple(small.weight_decay)) == ((0.1,), 100, (0.1,), ((53,),), (1e-4,))
+
+
+def test_runs_with_a_scaled_backbone_lr_get_their_own_result_name():
+  from skel_jax.evaluate import protocols
+  c = load_config("configs/skeattnclr.py", "nwucla")
+  assert protocols.result_name(c, "semi_10pct") == "semi_10pct_bntrain_aug"
+  c.eval.finetune.backbone_lr_scale = 0.1
+  assert protocols.result_name(c, "semi_10pct") == "semi_10pct_bntrain_aug_blr0.1"
+  assert protocols.result_name(c, "finetune") == "finetune_bntrain_aug_blr0.1"
+  assert protocols.result_name(c, "linear") == "linear"
+  assert protocols.semi_runs(c)[0][1].backbone_lr_scale == 0.1  # semi inherits it

@@ -90,6 +90,9 @@ class FinetuneSettings:
     augment: an augmentation spec (`skel_jax.augment.registry.build`, e.g. the small presets'
       `config_lib.SMALL_DATA_NORMAL`) applied to every training minibatch before its stream
       conversion; '' (the reference) trains on the clips as they are.
+    backbone_lr_scale: the backbone's learning rate as a fraction of the classifier's (every
+      update of a parameter outside `fc` is scaled by it, weight decay and momentum included);
+      1 (the reference) trains every parameter at `lr`.
   """
 
   epochs: int = 100
@@ -107,6 +110,7 @@ class FinetuneSettings:
   max_grad_norm: float = 35.0
   eval_batch_size: int = 256
   augment: str = ""
+  backbone_lr_scale: float = 1.0
 
   def __post_init__(self):
     if self.bn_mode not in BN_MODES:
@@ -116,6 +120,8 @@ class FinetuneSettings:
     for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
       if int(getattr(self, name)) <= 0:
         raise ValueError(f"fine-tune {name} must be positive, got {getattr(self, name)}")
+    if not 0 <= self.backbone_lr_scale:
+      raise ValueError(f"backbone_lr_scale must be >= 0, got {self.backbone_lr_scale}")
     if self.clip_grad and not self.max_grad_norm > 0:
       raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
 
@@ -145,7 +151,15 @@ def make_optimizer(settings: FinetuneSettings, steps_per_epoch: int):
   clip = optax.clip_by_global_norm(settings.max_grad_norm) if settings.clip_grad else None
   tx = schedules.torch_sgd(lr_fn, momentum=settings.momentum, nesterov=settings.nesterov,
                            weight_decay=settings.weight_decay or None, clip=clip)
+  if settings.backbone_lr_scale != 1.0:
+    # SGD's update is linear in the lr: scaling the backbone's updates scales its lr.
+    tx = optax.chain(tx, optax.masked(optax.scale(settings.backbone_lr_scale), _backbone_mask))
   return tx, lr_fn
+
+
+def _backbone_mask(params: dict) -> dict:
+  """True for every parameter outside the classifier `fc`."""
+  return {name: jax.tree.map(lambda _: name != "fc", sub) for name, sub in params.items()}
 
 
 def classifier_model(backbone: STGCN, variables: dict, num_classes: int,

@@ -105,8 +105,9 @@ def result_name(config: ml_collections.ConfigDict, base: str) -> str:
 
   Fine-tuning and semi-supervised runs with normal train-mode BN (`eval.finetune.bn_mode=
   'train'`) get the suffix `_bntrain`, and runs with an augmentation chain
-  (`eval.finetune.augment`) `_aug`, so that they sit beside the reference's eval-mode BN runs
-  without augmentation of the same checkpoint instead of replacing them.
+  (`eval.finetune.augment`) `_aug`, and runs whose backbone trains at a fraction of the lr
+  (`eval.finetune.backbone_lr_scale`) `_blr<scale>`, so that they sit beside the reference's
+  eval-mode BN runs without augmentation of the same checkpoint instead of replacing them.
   """
   trainable = base == "finetune" or base.startswith("semi_")
   if not trainable:
@@ -115,6 +116,9 @@ def result_name(config: ml_collections.ConfigDict, base: str) -> str:
     base = f"{base}_bntrain"
   if config.eval.finetune.get("augment", ""):
     base = f"{base}_aug"
+  scale = float(config.eval.finetune.get("backbone_lr_scale", 1.0))
+  if scale != 1.0:
+    base = f"{base}_blr{scale:g}"
   return base
 
 
