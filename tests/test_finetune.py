@@ -76,6 +76,20 @@ def test_warmup_step_schedule_and_nesterov():
   np.testing.assert_allclose(u, [-0.1 * 1.9], rtol=1e-6)  # -lr (g + mu buf), buf = g
 
 
+def _eval_mode_start_and_grads(variables, x, y, seed=0):
+  """The classifier model's starting variables (fresh `fc` from `linear.init_key(seed)`) and
+  the eval-mode cross-entropy gradient of its params on the full batch."""
+  model, start = finetune.classifier_model(BACKBONE, variables, NUM_CLASSES,
+                                           linear.init_key(seed))
+
+  def loss(params):
+    logits, _ = model.apply({"params": params, "batch_stats": start["batch_stats"]}, x,
+                            train=False)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+  return start, jax.grad(loss)(start["params"])
+
+
 def test_eval_mode_epoch_is_one_sgd_step_with_frozen_bn_statistics():
   """Full batch, momentum 0: the epoch must equal `θ - lr ∇θ CE` with the model in eval mode
   (running statistics, no dropout), and leave the running statistics untouched."""
@@ -86,15 +100,7 @@ def test_eval_mode_epoch_is_one_sgd_step_with_frozen_bn_statistics():
                                 clip_grad=False, eval_every=1, bn_mode="eval")
   out = finetune.finetune(BACKBONE, variables, x, y, xt, yt, num_classes=NUM_CLASSES,
                           settings=s, seed=0)
-  model, start = finetune.classifier_model(BACKBONE, variables, NUM_CLASSES,
-                                           linear.init_key(0))
-
-  def loss(params):
-    logits, _ = model.apply({"params": params, "batch_stats": start["batch_stats"]}, x,
-                            train=False)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-  grads = jax.grad(loss)(start["params"])
+  start, grads = _eval_mode_start_and_grads(variables, x, y)
   expected = jax.tree.map(lambda p, g: p - 0.2 * g, start["params"], grads)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                out["variables"]["params"], expected)
@@ -117,15 +123,7 @@ def test_backbone_lr_scale_scales_every_update_outside_the_classifier():
                                 bn_mode="eval", backbone_lr_scale=0.1)
   out = finetune.finetune(BACKBONE, variables, x, y, xt, yt, num_classes=NUM_CLASSES,
                           settings=s, seed=0)
-  model, start = finetune.classifier_model(BACKBONE, variables, NUM_CLASSES,
-                                           linear.init_key(0))
-
-  def loss(params):
-    logits, _ = model.apply({"params": params, "batch_stats": start["batch_stats"]}, x,
-                            train=False)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-  grads = jax.grad(loss)(start["params"])
+  start, grads = _eval_mode_start_and_grads(variables, x, y)
   for name, sub in start["params"].items():
     lr = 0.2 if name == "fc" else 0.02
     expected = jax.tree.map(lambda p, g, lr=lr: p - lr * (g + 0.01 * p), sub, grads[name])
