@@ -75,6 +75,11 @@ def get_config(arg=None):
   s.mix_weight = 1.0  # the last swap_params entry of the shipped config
   s.mix_warmup_epochs = 0  # the reference: the mixed views at full weight from the first step
 
+  if preset in ("nwucla", "custom"):
+    # The small-data rule's epochs twice over (60 on NW-UCLA): the mixed views are ramped in
+    # over the first half, and SkeleMixCLR+ keeps learning after the 450 steps that suffice
+    # for SkeletonCLR (docs/small_data.md, the rule; small_data_results.md).
+    c.optim.small_data_epochs_scale = 2
   config_lib.apply_preset(c, preset)  # the dataset and, for small presets, the size
   if preset in ("demo", "nwucla", "custom"):
     # Small data: SkeletonCLR's encoder graph, head and temperature, and the mixed views

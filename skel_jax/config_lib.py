@@ -174,6 +174,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.warmup_epochs = 0  # linear lr warm-up over the first epochs; 0 = none (reference)
   c.optim.clip_grad_norm = 0.0  # clip the global gradient norm; 0 = off (reference)
   c.optim.clip_mode = "global"  # 'global' norm, or 'adaptive' (unit-wise, relative to weights)
+  # The small-data rule's epochs (and lr step) times this, for methods that learn for longer
+  # (SkeleMixCLR+: 2; docs/small_data.md, the rule); the full presets ignore it.
+  c.optim.small_data_epochs_scale = 1
 
   c.train = ml_collections.ConfigDict()
   c.train.log_every_steps = 50
@@ -395,7 +398,7 @@ def demo_data_fields(c: ml_collections.ConfigDict) -> None:
   c.data.demo_seed = 0  # the generator's seed (independent of the run's seed)
 
 
-def small_data_settings(num_train: int) -> dict[str, float | int]:
+def small_data_settings(num_train: int, epochs_scale: int = 1) -> dict[str, float | int]:
   """MoCo sizes for a training set of `num_train` clips (docs/small_data.md, the rule).
 
   * batch: 64, or the nearest power of two to num_train / 16 when that is smaller (at least 8),
@@ -405,7 +408,8 @@ def small_data_settings(num_train: int) -> dict[str, float | int]:
     previous epoch as a false negative, and a short one gives too few negatives;
   * lr: 0.02 at batch 64, scaled linearly with the batch (the reference's 0.1 is unstable at
     this width);
-  * epochs: enough for about 450 steps, between 30 and 200, with the x0.1 step at 5/6.
+  * epochs: enough for about 450 steps, between 30 and 200, with the x0.1 step at 5/6; times
+    `epochs_scale` for a method that learns for longer (SkeleMixCLR+ takes 2).
 
   Raises:
     ValueError: fewer than 16 training clips.
@@ -418,7 +422,7 @@ def small_data_settings(num_train: int) -> dict[str, float | int]:
     batch //= 2
   queue = int(min(16384, max(batch, _nearest_power_of_two(num_train / 4))))
   steps_per_epoch = num_train // batch
-  epochs = int(min(200, max(30, -(-450 // steps_per_epoch))))
+  epochs = epochs_scale * int(min(200, max(30, -(-450 // steps_per_epoch))))
   return {"batch_size": batch, "queue_size": queue, "lr": 0.02 * batch / 64,
           "epochs": epochs, "lr_step": int(round(epochs * 5 / 6))}
 
@@ -445,7 +449,7 @@ def apply_small_data_recipe(c: ml_collections.ConfigDict, num_train: int | None)
     c.optim.batch_size, c.moco.queue_size, c.optim.lr, c.optim.epochs = -1, -1, -1.0, -1
     c.optim.lr_steps = ()
     return
-  _set_sizes(c, small_data_settings(num_train))
+  _set_sizes(c, small_data_settings(num_train, c.optim.small_data_epochs_scale))
 
 
 def small_data_finetuning(c: ml_collections.ConfigDict) -> None:
@@ -479,7 +483,8 @@ def size_from_training_set(c: ml_collections.ConfigDict, info: dict) -> None:
   """Fills the sizes the `custom` preset left unset (-1) from a prepared dataset's info
   (`info['counts']['train']` clips, `small_data_settings`); values set on the command line are
   kept."""
-  _set_sizes(c, small_data_settings(int(info["counts"]["train"])), only_unset=True)
+  _set_sizes(c, small_data_settings(int(info["counts"]["train"]), c.optim.small_data_epochs_scale),
+             only_unset=True)
 
 
 def check_sized(c: ml_collections.ConfigDict) -> None:

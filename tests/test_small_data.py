@@ -31,9 +31,13 @@ def test_tiny_datasets_are_refused():
 @pytest.mark.parametrize("method", ["skeletonclr", "aimclr", "skelemixclr", "skeattnclr"])
 def test_nwucla_preset_is_the_small_data_recipe(method):
   c = load_config(f"configs/{method}.py", "nwucla")
+  # SkeleMixCLR+ takes the rule's epochs twice over (its mixed views ramp in over half).
+  epochs, lr_step = (60, 50) if method == "skelemixclr" else (30, 25)
   assert (c.optim.batch_size, c.moco.queue_size, c.optim.lr, c.optim.epochs) == \
-      (64, 256, 0.02, 30)
-  assert tuple(c.optim.lr_steps) == (25,)
+      (64, 256, 0.02, epochs)
+  assert tuple(c.optim.lr_steps) == (lr_step,)
+  if method == "skelemixclr":
+    assert c.skelemix.mix_warmup_epochs == 30
   assert c.model.hidden == 8 and c.model.out_dim == 64 and c.data.num_frames == 32
   assert c.aug.normal == config_lib.SMALL_DATA_NORMAL
   assert c.aug.extreme.startswith(config_lib.SMALL_DATA_NORMAL)
@@ -84,3 +88,22 @@ def test_custom_preset_is_sized_from_the_prepared_training_set(tmp_path):
       (8, 32, 0.0025, 50)
   assert tuple(c.optim.lr_steps) == (32,)
   assert c.data.num_classes == 2 and c.data.layout.endswith("layout.json")
+
+
+def test_epochs_scale_multiplies_the_rules_epochs():
+  base, doubled = config_lib.small_data_settings(1020), config_lib.small_data_settings(1020, 2)
+  assert (base["epochs"], base["lr_step"]) == (30, 25)
+  assert (doubled["epochs"], doubled["lr_step"]) == (60, 50)
+  assert {k: v for k, v in doubled.items() if k not in ("epochs", "lr_step")} == \
+      {k: v for k, v in base.items() if k not in ("epochs", "lr_step")}
+
+
+def test_custom_skelemixclr_takes_twice_the_rules_epochs(tmp_path):
+  from skel_jax import run  # pylint: disable=g-import-not-at-top
+  _prepared(tmp_path, 100)
+  c = load_config("configs/skelemixclr.py", "custom")
+  c.data.dataset, c.data.data_dir = "mine", str(tmp_path)
+  run.prepare_config(c)
+  # 100 clips: 12 steps an epoch, ceil(450 / 12) = 38 epochs, twice over; mixing ramps over half.
+  assert (c.optim.batch_size, c.optim.epochs, tuple(c.optim.lr_steps)) == (8, 76, (63,))
+  assert c.skelemix.mix_warmup_epochs == 38
