@@ -1,20 +1,26 @@
 r"""Regenerates the published small-data accuracy tables: every figure is a 3-seed mean.
 
-    python experiments/seed_tables.py --root=workdirs/seed_tables \
-        --runs=aimclr:demo,skeletonclr:nwucla,aimclr:nwucla [--seeds=0,1,2] [--table-only]
+    python experiments/seed_tables.py [--runs=aimclr:demo,skeletonclr:nwucla,...] \
+        [--finetune-runs=...] [--rerun=skelemixclr:nwucla] [--root=workdirs/seed_tables] \
+        [--seeds=0,1,2] [--table-only]
 
-For each `method:preset` it runs (or reuses, when `{root}/<method>_<preset>/results.json` already
-holds the same seeds) `python -m skel_jax.main --config=configs/<method>.py:<preset> --seeds=...`:
-pretraining per seed, then the linear probes (the reference's and the scale-invariant one) and
+(the defaults are the published tables' runs). For each `method:preset` without a record it
+runs, in `{root}/<method>_<preset>` and resuming what is there, `python -m skel_jax.main
+--config=configs/<method>.py:<preset> --seeds=...`: pretraining per seed, then the linear probes (the reference's and the scale-invariant one) and
 k-NN on the pretrained encoder, the same encoder at its random initialisation and the raw input
 (skel_jax/run.py run_baselines). Wall times are measured here, per phase.
 
-It then writes `docs/small_data_results.md` (the whole table) and replaces the block between
-`<!-- small-data-table:begin -->` and `<!-- small-data-table:end -->` in README.md with the rows
-of the presets it shows, so no accuracy in either file is typed by hand. `--table-only`
-rebuilds the tables from finished runs without running anything. Runs also named in
-`--finetune-runs` are evaluated with `--mode=eval_all`: fine-tuning and semi-supervised (10 %)
-runs of the pretrained encoder and of the same encoder from scratch, in a second table.
+Each finished run's aggregate (`results.json`: mean, std, worst and per-seed values) and its
+timing are committed as a record, `experiments/results/small_data/<method>_<preset>.json`; the
+tables are built from the records, so one run can be redone (`--rerun=method:preset`, or a
+`--runs` entry without a record) without rerunning the others, and a run with a record is
+reused. It then writes `docs/small_data_results.md` (the whole table) and replaces the block
+between `<!-- small-data-table:begin -->` and `<!-- small-data-table:end -->` in README.md, so
+no accuracy in either file is typed by hand. `--table-only` rebuilds the tables from the records
+(refreshed from `--root` where it holds a finished run) without running anything. Runs also
+named in `--finetune-runs` are evaluated with `--mode=eval_all`: fine-tuning and
+semi-supervised (10 %) runs of the pretrained encoder and of the same encoder from scratch, in
+a second table.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDS = os.path.join(REPO, "experiments", "results", "small_data")  # committed, one per run
+RUNS = ("aimclr:demo,skeletonclr:nwucla,aimclr:nwucla,skelemixclr:nwucla,skeattnclr:nwucla")
+FINETUNE_RUNS = "skeletonclr:nwucla,aimclr:nwucla,skelemixclr:nwucla,skeattnclr:nwucla"
 BEGIN, END = "<!-- small-data-table:begin -->", "<!-- small-data-table:end -->"
 COLUMNS = (  # (header, protocol entry, metric)
     ("scale-invariant linear", "linear_std", "linear_std_top1_final"),
@@ -60,6 +69,34 @@ def run_dir(root: str, method: str, preset: str) -> str:
   return os.path.join(root, f"{method}_{preset}".replace(",", "_").replace("=", "-"))
 
 
+def record_path(method: str, preset: str, records: str = RECORDS) -> str:
+  return os.path.join(records, os.path.basename(run_dir("", method, preset)) + ".json")
+
+
+def save_record(root: str, method: str, preset: str, records: str = RECORDS) -> bool:
+  """Copies a finished run's aggregate and timing from `root` into its record (False: the run
+  is not finished there)."""
+  workdir = run_dir(root, method, preset)
+  results = _read(os.path.join(workdir, "results.json"))
+  if not results:
+    return False
+  os.makedirs(records, exist_ok=True)
+  record = {"run": f"{method}:{preset}", "results": results,
+            "timing": _read(os.path.join(workdir, "timing.json"))}
+  tmp = record_path(method, preset, records) + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f, indent=1, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, record_path(method, preset, records))
+  return True
+
+
+def load_record(method: str, preset: str, records: str = RECORDS) -> tuple[dict, dict]:
+  """(results, timing) of a run's record; ({}, {}) when it has none."""
+  record = _read(record_path(method, preset, records))
+  return record.get("results", {}), record.get("timing", {})
+
+
 def _read(path: str) -> dict:
   if not os.path.isfile(path):
     return {}
@@ -67,14 +104,24 @@ def _read(path: str) -> dict:
     return json.load(f)
 
 
-def run_one(root: str, method: str, preset: str, seeds: str, finetune: bool = False) -> None:
+def _finished(results: dict, wanted: list[int], finetune: bool) -> bool:
+  return results.get("_seeds") == wanted and (not finetune or FINETUNE_COLUMNS[0][1] in results)
+
+
+def run_one(root: str, method: str, preset: str, seeds: str, finetune: bool = False,
+            records: str = RECORDS, rerun: bool = False) -> None:
   """Pretrains and evaluates one `method:preset` over the seeds (resuming), timing each phase;
-  with `finetune` the evaluation adds fine-tuning and semi-supervised runs (`eval_all`)."""
+  with `finetune` the evaluation adds fine-tuning and semi-supervised runs (`eval_all`). A run
+  whose record already holds these seeds (and, with `finetune`, its fine-tuning) is reused
+  unless `rerun`; the finished run is saved as its record."""
   workdir = run_dir(root, method, preset)
   wanted = [int(s) for s in seeds.split(",")]
-  done = _read(os.path.join(workdir, "results.json"))
-  if done.get("_seeds") == wanted and (not finetune or FINETUNE_COLUMNS[0][1] in done):
-    print(f"{method}:{preset}: finished, reused", flush=True)
+  if not rerun and _finished(load_record(method, preset, records)[0], wanted, finetune):
+    print(f"{method}:{preset}: recorded, reused", flush=True)
+    return
+  if _finished(_read(os.path.join(workdir, "results.json")), wanted, finetune):
+    print(f"{method}:{preset}: finished in {workdir}, reused", flush=True)
+    save_record(root, method, preset, records)
     return
   os.makedirs(workdir, exist_ok=True)
   # Wall times are only meaningful for runs made here from scratch: a seed that resumes an
@@ -100,6 +147,7 @@ def run_one(root: str, method: str, preset: str, seeds: str, finetune: bool = Fa
           time.time() - t0) / len(wanted)
   with open(os.path.join(workdir, "timing.json"), "w") as f:
     json.dump(timing, f, indent=2)
+  save_record(root, method, preset, records)
 
 
 def _cell(entry: dict, metric: str) -> str:
@@ -109,33 +157,30 @@ def _cell(entry: dict, metric: str) -> str:
           f"(worst {entry.get(metric + '_worst', entry[metric]):.1f})")
 
 
-def table(root: str, runs: list[tuple[str, str]]) -> str:
+def table(runs: list[tuple[str, str]], records: str = RECORDS) -> str:
   header = ["data", "method", *[c[0] for c in COLUMNS], "pretraining per seed", "code"]
   lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
   for method, preset in runs:
-    workdir = run_dir(root, method, preset)
-    res = _read(os.path.join(workdir, "results.json"))
+    res, timing = load_record(method, preset, records)
     if not res:
       continue
-    timing = _read(os.path.join(workdir, "timing.json"))
     wall = timing.get("pretrain_seconds_per_seed")
     cells = [_cell(res.get(p, {}), m) for _, p, m in COLUMNS]
     lines.append(f"| {preset} | {method} | " + " | ".join(cells) + " | "
                  + (f"{wall / 60:.1f} min" if wall else "–") + " | "
                  + timing.get("code_commit", "?") + " |")
-  seeds = sorted({tuple(_read(os.path.join(run_dir(root, m, p), "results.json")).get("_seeds", []))
-                  for m, p in runs} - {()})
+  seeds = sorted({tuple(load_record(m, p, records)[0].get("_seeds", [])) for m, p in runs} - {()})
   note = (f"Top-1 % on the test split, mean ± sample std over seeds {', '.join(map(str, seeds[0]))}"
           if len(seeds) == 1 else "Top-1 % on the test split, mean ± sample std over seeds")
   return note + " (worst seed in brackets), final epoch of every probe.\n\n" + "\n".join(lines) + "\n"
 
 
-def finetune_table(root: str, runs: list[tuple[str, str]]) -> str:
+def finetune_table(runs: list[tuple[str, str]], records: str = RECORDS) -> str:
   """The fine-tuning and semi-supervised rows of the runs that have them ('' if none)."""
   header = ["data", "method", *[c[0] for c in FINETUNE_COLUMNS]]
   lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
   for method, preset in runs:
-    res = _read(os.path.join(run_dir(root, method, preset), "results.json"))
+    res = load_record(method, preset, records)[0]
     if FINETUNE_COLUMNS[0][1] not in res:
       continue
     cells = [_cell(res.get(p, {}), m) for _, p, m in FINETUNE_COLUMNS]
@@ -156,9 +201,10 @@ def git_commit() -> str:
     return "unknown"
 
 
-def write_tables(root: str, runs: list[tuple[str, str]], command: str, commit: str) -> str:
-  text = table(root, runs)
-  ft = finetune_table(root, runs)
+def write_tables(runs: list[tuple[str, str]], command: str, commit: str,
+                 records: str = RECORDS) -> str:
+  text = table(runs, records)
+  ft = finetune_table(runs, records)
   if ft:
     text += "\n" + ft
   text += (f"\nThe `code` column is the commit each run was made with; the table was written "
@@ -189,27 +235,32 @@ def write_tables(root: str, runs: list[tuple[str, str]], command: str, commit: s
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--root", default="workdirs/seed_tables")
-  p.add_argument("--runs", default="aimclr:demo,skeletonclr:nwucla,skeletonclr:nwucla;aug=reference,"
-                 "aimclr:nwucla", help="method:preset[;key=value...], comma-separated")
+  p.add_argument("--runs", default=RUNS, help="method:preset[;key=value...], comma-separated")
   p.add_argument("--seeds", default="0,1,2")
-  p.add_argument("--finetune-runs", default="",
+  p.add_argument("--finetune-runs", default=FINETUNE_RUNS,
                  help="runs (as in --runs) that are also fine-tuned and semi-supervised")
+  p.add_argument("--rerun", default="",
+                 help="runs (as in --runs) to run again although they have a record")
   p.add_argument("--table-only", action="store_true")
   p.add_argument("--code-commit", default="",
                  help="with --table-only: the commit the runs were made with (default: HEAD)")
   args = p.parse_args()
   # ';' inside a run stands for the ',' of the config argument (preset,key=value).
-  runs = [tuple(r.replace(";", ",").split(":", 1)) for r in args.runs.split(",")]
-  finetune_runs = {tuple(r.replace(";", ",").split(":", 1))
-                   for r in args.finetune_runs.split(",") if r}
-  if not args.table_only:
-    for method, preset in runs:
-      run_one(args.root, method, preset, args.seeds, (method, preset) in finetune_runs)
-  command = (f"python experiments/seed_tables.py --root={args.root} --runs='{args.runs}' "
-             f"--seeds={args.seeds}")
-  if args.finetune_runs:
-    command += f" --finetune-runs='{args.finetune_runs}'"
-  print(write_tables(args.root, runs, command, args.code_commit or git_commit()))
+  parse = lambda text: [tuple(r.replace(";", ",").split(":", 1)) for r in text.split(",") if r]  # noqa: E731
+  runs, finetune_runs, rerun = parse(args.runs), set(parse(args.finetune_runs)), set(parse(args.rerun))
+  for method, preset in runs:
+    if args.table_only:
+      save_record(args.root, method, preset)  # a finished run in --root refreshes its record
+    else:
+      run_one(args.root, method, preset, args.seeds, (method, preset) in finetune_runs,
+              rerun=(method, preset) in rerun)
+  missing = [f"{m}:{p}" for m, p in runs if not load_record(m, p)[0]]
+  if missing:
+    print(f"no record (and no finished run in {args.root}) for {', '.join(missing)}: left out "
+          "of the tables", flush=True)
+  command = (f"python experiments/seed_tables.py --runs='{args.runs}' --seeds={args.seeds} "
+             f"--finetune-runs='{args.finetune_runs}'")
+  print(write_tables(runs, command, args.code_commit or git_commit()))
 
 
 if __name__ == "__main__":
