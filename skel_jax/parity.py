@@ -222,7 +222,11 @@ def run_ours(data: dict, meta: dict, dtype=None, bn_sums: str = BN_SUMS):
 
 
 # Allowed ratio of our float32 error to the official float32 error (both against float64).
-RATIO = 2.0
+# Equally accurate summation orders differ by about two in the l2 norm of their rounding, and
+# XLA:CPU's kernels sum in other orders on other CPUs: the worst tensor of the fixtures without
+# moved starts (SkeletonCLR's block-2 graph-convolution bias) was within 2x on the machine the
+# bound was first set on and is at 2.2x on a 2-core AVX2 EPYC (docs/fidelity.md).
+RATIO = 2.5
 # BatchNorm layers (running statistics, and the gradients and values of their affine
 # parameters): PyTorch's CPU BatchNorm accumulates the batch mean and variance in float64
 # (ATen's acc_type of float on the CPU); ours are float32 sums, measured at up to 3.2x the
@@ -246,11 +250,11 @@ def allowed_ratio(key: str, ref: np.ndarray, bn_layers: set) -> float:
 SPREAD_QUANTILE = 0.9
 
 
-def official_spread(data: dict) -> dict:
-  """The final state of a fixture's jittered official float32 runs (`parity_reference.py
-  --jitter`): final key -> `[N]` l2 errors against float64; empty for a fixture without them
-  (their losses: `official_loss_errors`)."""
-  return section(data, "j32/final_l2/")
+def official_spread(data: dict, part: str = "final") -> dict:
+  """The final state (`part="final"`) or the step-1 gradients (`"grad"`) of a fixture's
+  jittered official float32 runs (`parity_reference.py --jitter`): key -> `[N]` l2 errors
+  against float64; empty for a fixture without them (their losses: `official_loss_errors`)."""
+  return section(data, f"j32/{part}_l2/")
 
 
 def official_error(plain, jittered) -> np.ndarray:

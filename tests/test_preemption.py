@@ -106,7 +106,17 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(smoke, tmp_pat
   assert _rows(workdir) == list(range(1, 9))
 
 
-def test_stop_signals_sets_a_flag_and_a_second_signal_interrupts():
+@pytest.fixture
+def python_sigint():
+  """Python's own SIGINT handler, as in an interactive run: a suite started in the background
+  (`cmd &` in a script) inherits an ignored SIGINT, which StopSignals rightly keeps."""
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, previous)
+
+
+def test_stop_signals_sets_a_flag_and_a_second_signal_interrupts(python_sigint):
+  del python_sigint
   with preemption.StopSignals() as stop:
     assert stop.requested is None
     os.kill(os.getpid(), signal.SIGINT)
@@ -115,3 +125,16 @@ def test_stop_signals_sets_a_flag_and_a_second_signal_interrupts():
       os.kill(os.getpid(), signal.SIGINT)
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
   assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_stop_signals_keep_an_ignored_sigint_ignored():
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's disposition
+  try:
+    with preemption.StopSignals() as stop:
+      os.kill(os.getpid(), signal.SIGINT)
+      assert stop.requested == "SIGINT"
+      os.kill(os.getpid(), signal.SIGINT)  # the second one falls back to ignoring: no interrupt
+      assert stop.requested == "SIGINT"
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)
