@@ -232,6 +232,12 @@ def write_tables(runs: list[tuple[str, str]], command: str, commit: str,
   return text
 
 
+def parse_runs(text: str) -> list[tuple[str, str]]:
+  """'method:preset,...' -> [(method, preset)]; ';' inside a run stands for the ',' of the
+  config argument (preset,key=value)."""
+  return [tuple(r.replace(";", ",").split(":", 1)) for r in text.split(",") if r]
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--root", default="workdirs/seed_tables")
@@ -245,9 +251,8 @@ def main():
   p.add_argument("--code-commit", default="",
                  help="with --table-only: the commit the runs were made with (default: HEAD)")
   args = p.parse_args()
-  # ';' inside a run stands for the ',' of the config argument (preset,key=value).
-  parse = lambda text: [tuple(r.replace(";", ",").split(":", 1)) for r in text.split(",") if r]  # noqa: E731
-  runs, finetune_runs, rerun = parse(args.runs), set(parse(args.finetune_runs)), set(parse(args.rerun))
+  runs = parse_runs(args.runs)
+  finetune_runs, rerun = set(parse_runs(args.finetune_runs)), set(parse_runs(args.rerun))
   for method, preset in runs:
     if args.table_only:
       save_record(args.root, method, preset)  # a finished run in --root refreshes its record
