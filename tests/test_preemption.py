@@ -115,8 +115,8 @@ def python_sigint():
   signal.signal(signal.SIGINT, previous)
 
 
-def test_stop_signals_sets_a_flag_and_a_second_signal_interrupts(python_sigint):
-  del python_sigint
+@pytest.mark.usefixtures("python_sigint")
+def test_stop_signals_sets_a_flag_and_a_second_signal_interrupts():
   with preemption.StopSignals() as stop:
     assert stop.requested is None
     os.kill(os.getpid(), signal.SIGINT)
