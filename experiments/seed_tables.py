@@ -6,8 +6,8 @@ r"""Regenerates the published small-data accuracy tables: every figure is a 3-se
 
 (the defaults are the published tables' runs). For each `method:preset` without a record it
 runs, in `{root}/<method>_<preset>` and resuming what is there, `python -m skel_jax.main
---config=configs/<method>.py:<preset> --seeds=...`: pretraining per seed, then the linear probes (the reference's and the scale-invariant one) and
-k-NN on the pretrained encoder, the same encoder at its random initialisation and the raw input
+--config=configs/<method>.py:<preset> --seeds=...`: pretraining per seed, then the linear
+probes (the reference's and the scale-invariant one) and k-NN on the pretrained encoder, the same encoder at its random initialisation and the raw input
 (skel_jax/run.py run_baselines). Wall times are measured here, per phase.
 
 Each finished run's aggregate (`results.json`: mean, std, worst and per-seed values) and its
@@ -35,7 +35,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDS = os.path.join(REPO, "experiments", "results", "small_data")  # committed, one per run
-RUNS = ("aimclr:demo,skeletonclr:nwucla,aimclr:nwucla,skelemixclr:nwucla,skeattnclr:nwucla")
+RUNS = "aimclr:demo,skeletonclr:nwucla,aimclr:nwucla,skelemixclr:nwucla,skeattnclr:nwucla"
 FINETUNE_RUNS = "skeletonclr:nwucla,aimclr:nwucla,skelemixclr:nwucla,skeattnclr:nwucla"
 BEGIN, END = "<!-- small-data-table:begin -->", "<!-- small-data-table:end -->"
 COLUMNS = (  # (header, protocol entry, metric)
@@ -64,13 +64,17 @@ FINETUNE_COLUMNS = (
 )
 
 
+def run_name(method: str, preset: str) -> str:
+  """`<method>_<preset>`, the preset's key=value pairs spelled key-value."""
+  return f"{method}_{preset}".replace(",", "_").replace("=", "-")
+
+
 def run_dir(root: str, method: str, preset: str) -> str:
-  """`{root}/<method>_<preset>`, the preset's key=value pairs spelled key-value."""
-  return os.path.join(root, f"{method}_{preset}".replace(",", "_").replace("=", "-"))
+  return os.path.join(root, run_name(method, preset))
 
 
 def record_path(method: str, preset: str, records: str = RECORDS) -> str:
-  return os.path.join(records, os.path.basename(run_dir("", method, preset)) + ".json")
+  return os.path.join(records, run_name(method, preset) + ".json")
 
 
 def save_record(root: str, method: str, preset: str, records: str = RECORDS) -> bool:
@@ -160,16 +164,18 @@ def _cell(entry: dict, metric: str) -> str:
 def table(runs: list[tuple[str, str]], records: str = RECORDS) -> str:
   header = ["data", "method", *[c[0] for c in COLUMNS], "pretraining per seed", "code"]
   lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+  seeds = set()
   for method, preset in runs:
     res, timing = load_record(method, preset, records)
     if not res:
       continue
+    seeds.add(tuple(res.get("_seeds", [])))
     wall = timing.get("pretrain_seconds_per_seed")
     cells = [_cell(res.get(p, {}), m) for _, p, m in COLUMNS]
     lines.append(f"| {preset} | {method} | " + " | ".join(cells) + " | "
                  + (f"{wall / 60:.1f} min" if wall else "–") + " | "
                  + timing.get("code_commit", "?") + " |")
-  seeds = sorted({tuple(load_record(m, p, records)[0].get("_seeds", [])) for m, p in runs} - {()})
+  seeds = sorted(seeds - {()})
   note = (f"Top-1 % on the test split, mean ± sample std over seeds {', '.join(map(str, seeds[0]))}"
           if len(seeds) == 1 else "Top-1 % on the test split, mean ± sample std over seeds")
   return note + " (worst seed in brackets), final epoch of every probe.\n\n" + "\n".join(lines) + "\n"
@@ -249,7 +255,8 @@ def main():
                  help="runs (as in --runs) to run again although they have a record")
   p.add_argument("--table-only", action="store_true")
   p.add_argument("--code-commit", default="",
-                 help="with --table-only: the commit the runs were made with (default: HEAD)")
+                 help="the commit the tables are said to be written at (default: HEAD); each "
+                      "run's own commit comes from its record")
   args = p.parse_args()
   runs = parse_runs(args.runs)
   finetune_runs, rerun = set(parse_runs(args.finetune_runs)), set(parse_runs(args.rerun))

@@ -483,8 +483,8 @@ def size_from_training_set(c: ml_collections.ConfigDict, info: dict) -> None:
   """Fills the sizes the `custom` preset left unset (-1) from a prepared dataset's info
   (`info['counts']['train']` clips, `small_data_settings`); values set on the command line are
   kept."""
-  _set_sizes(c, small_data_settings(int(info["counts"]["train"]), c.optim.small_data_epochs_scale),
-             only_unset=True)
+  sizes = small_data_settings(int(info["counts"]["train"]), c.optim.small_data_epochs_scale)
+  _set_sizes(c, sizes, only_unset=True)
 
 
 def check_sized(c: ml_collections.ConfigDict) -> None:
