@@ -28,7 +28,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from skel_jax import config_lib
+from skel_jax import allocator, config_lib
 from skel_jax import run as run_lib
 from skel_jax.data.errors import DataError
 from skel_jax.evaluate import seeds as seeds_lib
@@ -60,6 +60,9 @@ _VERBOSE = flags.DEFINE_bool("verbose", False, "Show the full traceback of an er
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  # Before JAX's first computation: XLA:CPU's temporaries reuse freed memory instead of
+  # page-faulting it in again every call (skel_jax/allocator.py; SKEL_JAX_MALLOC=system: off).
+  allocator.configure()
   # Library chatter (orbax logs every file it renames) at WARNING; our own messages at INFO.
   absl_logging.set_verbosity(absl_logging.WARNING)
   ours = logging.getLogger("skel_jax")

@@ -77,3 +77,12 @@ def test_help_lists_methods_and_presets():
   assert "Methods (configs/<method>.py): skeletonclr, aimclr, skelemixclr, skeattnclr." in (
       done.stdout)
   assert "--[no]verbose" in done.stdout and "ntu120_xset" in done.stdout
+
+
+def test_cli_unknown_allocator_mode_exits_1_naming_the_variable(tmp_path):
+  done = _cli("--config=configs/skeletonclr.py:smoke", f"--workdir={tmp_path}",
+              env={"SKEL_JAX_MALLOC": "jemalloc"})
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "error: SKEL_JAX_MALLOC='jemalloc': expected one of ('heap', 'system')")
+  assert os.listdir(tmp_path) == []  # stopped before anything was written

@@ -1,0 +1,86 @@
+"""skel_jax.allocator: the mallopt settings, the environment switch and their effect."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from skel_jax import allocator
+
+
+class FakeLibc:
+  """Records mallopt calls; returns glibc's 1 (success) unless told otherwise."""
+
+  def __init__(self, result: int = 1):
+    self.calls, self.result = [], result
+
+  def mallopt(self, param, value):
+    self.calls.append((param.value, value.value))
+    return self.result
+
+
+def test_heap_mode_sets_no_mmap_no_trim_one_arena():
+  libc = FakeLibc()
+  assert allocator.configure("heap", libc=libc)
+  # glibc malloc.h: M_MMAP_MAX = -4, M_TRIM_THRESHOLD = -1, M_ARENA_MAX = -8.
+  assert libc.calls == [(-4, 0), (-1, 2**31 - 1), (-8, 1)]
+
+
+def test_system_mode_calls_nothing():
+  libc = FakeLibc()
+  assert not allocator.configure("system", libc=libc)
+  assert libc.calls == []
+
+
+def test_mode_comes_from_the_environment():
+  assert allocator.mode_from_env({}) == "heap"
+  assert allocator.mode_from_env({"SKEL_JAX_MALLOC": ""}) == "heap"
+  assert allocator.mode_from_env({"SKEL_JAX_MALLOC": "system"}) == "system"
+  with pytest.raises(ValueError, match="SKEL_JAX_MALLOC='jemalloc'"):
+    allocator.mode_from_env({"SKEL_JAX_MALLOC": "jemalloc"})
+  with pytest.raises(ValueError, match="unknown allocator mode"):
+    allocator.configure("jemalloc", libc=FakeLibc())
+
+
+def test_a_refused_setting_is_an_error():
+  with pytest.raises(OSError, match="mallopt"):
+    allocator.configure("heap", libc=FakeLibc(result=0))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux's")
+def test_freed_blocks_are_reused_instead_of_faulted_in_again():
+  """A 64 MiB block (above glibc's largest mmap threshold) allocated, touched and freed ten
+  times: with glibc's defaults every round maps fresh pages (16,384 faults a round), with
+  the heap settings only the first round faults."""
+  script = textwrap.dedent("""
+      import ctypes, resource, sys
+      from skel_jax import allocator
+      on = allocator.configure(sys.argv[1])
+      libc = ctypes.CDLL("libc.so.6")
+      libc.malloc.restype = ctypes.c_void_p
+      size = 64 << 20
+      def faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+      def touch():
+        p = libc.malloc(size)
+        ctypes.memset(p, 1, size)
+        libc.free(ctypes.c_void_p(p))
+      touch()
+      before = faults()
+      for _ in range(10):
+        touch()
+      print(on, faults() - before)
+      """)
+  counts = {}
+  for mode in ("system", "heap"):
+    out = subprocess.run([sys.executable, "-c", script, mode], check=True, capture_output=True,
+                         text=True).stdout.split()
+    if mode == "heap" and out[0] != "True":
+      pytest.skip("no glibc mallopt in this Python")
+    counts[mode] = int(out[1])
+  pages = 10 * (64 << 20) // 4096
+  assert counts["system"] >= pages // 2  # about one fault per page (4 KiB) and round
+  assert counts["heap"] < pages // 100
