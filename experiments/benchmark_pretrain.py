@@ -3,7 +3,8 @@ r"""Pretraining throughput: train-step samples/s per method, and where the time 
     python experiments/benchmark_pretrain.py --methods=skeletonclr,aimclr --batch=64 --frames=50
 
 For every method the full-size reference config (configs/<method>.py:ntu60_xsub: K = 32768,
-two persons) is used with the batch, frames and width given by the flags. Timings are the
+two persons; `--preset` picks another) is used with the batch, frames and width given by the
+flags (0: the preset's). Timings are the
 median of `--iters` jitted steps after `--warmup` steps (block_until_ready). For each method
 the step is also split into its parts, each jitted alone on the same inputs:
 
@@ -11,7 +12,10 @@ the step is also split into its parts, each jitted alone on the same inputs:
 * loss+grad: every encoder pass and the loss, forward and backward;
 * rest: the full step minus the two (optimiser update, key EMA, enqueue, metrics).
 
-Prints a markdown table; `--json=PATH` also writes the figures.
+Runs with the allocator settings of `skel_jax.main` (`--malloc=heap`, skel_jax/allocator.py;
+`--malloc=system`: glibc's defaults) and reports, per step, the page faults, the kernel (system)
+time and the peak resident size beside the timings. Prints a markdown table; `--json=PATH`
+also writes the figures.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ import argparse
 import functools
 import json
 import os
+import resource
 import statistics
 import time
 
 import jax
 import numpy as np
 
-from skel_jax import methods
+from skel_jax import allocator, methods
 from skel_jax.config_lib import load_config
+from skel_jax.data.skeletons import get_layout
 from skel_jax.train import pretrain
 from skel_jax.train import step as step_lib
 
@@ -47,9 +53,13 @@ def median_time(fn, *args, warmup: int, iters: int) -> float:
 
 
 def benchmark_method(name: str, args) -> dict:
-  config = load_config(os.path.join(REPO, "configs", f"{name}.py"), "ntu60_xsub")
-  config.optim.batch_size = args.batch
-  config.data.num_frames = args.frames
+  config = load_config(os.path.join(REPO, "configs", f"{name}.py"), args.preset)
+  if args.batch:
+    config.optim.batch_size = args.batch
+  if args.frames:
+    config.data.num_frames = args.frames
+  batch, frames = int(config.optim.batch_size), int(config.data.num_frames)
+  joints = get_layout(config.data.layout).num_joints
   if args.hidden:
     config.model.hidden = args.hidden
   config.model.conv_impl = args.conv_impl
@@ -59,8 +69,8 @@ def benchmark_method(name: str, args) -> dict:
   tx, lr_fn = pretrain.make_optimizer(config.optim, steps_per_epoch=100)
   momentum_fn = pretrain.make_momentum_fn(config.moco, 100, config.optim.epochs)
   rng = np.random.default_rng(0)
-  x = rng.normal(size=(args.batch, 2, args.frames, 25, 3)).astype(np.float32)
-  x[args.batch // 2:, 1] = 0.0  # half the clips with an absent second person, as in NTU
+  x = rng.normal(size=(batch, 2, frames, joints, 3)).astype(np.float32)
+  x[batch // 2:, 1] = 0.0  # half the clips with an absent second person, as in NTU
   x = jax.device_put(x)
   state = jax.jit(functools.partial(step_lib.create_train_state, method, tx,
                                     queue_size=int(config.moco.queue_size),
@@ -69,7 +79,11 @@ def benchmark_method(name: str, args) -> dict:
       step_lib.train_step, method=method, tx=tx, momentum_fn=momentum_fn, lr_fn=lr_fn,
       steps_per_epoch=100, ema_order=config.moco.ema_order,
       ema_batch_stats=config.moco.ema_batch_stats))
+  jax.block_until_ready(step(state, x)[1]["loss"])  # compiled before the system time is read
+  before = resource.getrusage(resource.RUSAGE_SELF)
   t_step = median_time(lambda s: step(s, x)[1]["loss"], state, warmup=args.warmup, iters=args.iters)
+  after = resource.getrusage(resource.RUSAGE_SELF)
+  calls = args.warmup + args.iters
 
   views_fn = jax.jit(method.make_views)
   views = views_fn(jax.random.key(1), x)
@@ -81,18 +95,25 @@ def benchmark_method(name: str, args) -> dict:
 
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
   t_grad = median_time(lambda p: grad_fn(p)[1], state.params, warmup=args.warmup, iters=args.iters)
-  return {"method": name, "batch": args.batch, "frames": args.frames, "dtype": args.dtype,
+  return {"method": name, "preset": args.preset, "batch": batch, "frames": frames,
+          "dtype": args.dtype,
           "bn_sums": args.bn_sums,
-          "hidden": int(config.model.hidden), "samples_per_s": args.batch / t_step,
+          "hidden": int(config.model.hidden), "samples_per_s": batch / t_step,
           "step_ms": 1e3 * t_step, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,
-          "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0)}
+          "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0), "malloc": args.malloc,
+          # Per step: page faults and kernel time (fresh pages zeroed for the temporaries).
+          "page_faults": (after.ru_minflt - before.ru_minflt) / calls,
+          "system_s": (after.ru_stime - before.ru_stime) / calls,
+          "peak_rss_gb": after.ru_maxrss / 2**20}
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--methods", default="skeletonclr,aimclr,skelemixclr,skeattnclr")
-  parser.add_argument("--batch", type=int, default=64)
-  parser.add_argument("--frames", type=int, default=50)
+  parser.add_argument("--preset", default="ntu60_xsub",
+                      help="config preset (configs/<method>.py:<preset>)")
+  parser.add_argument("--batch", type=int, default=64, help="0 = the preset's")
+  parser.add_argument("--frames", type=int, default=50, help="0 = the preset's")
   parser.add_argument("--hidden", type=int, default=16, help="0 = the config's width")
   parser.add_argument("--conv_impl", default="matmul", choices=("matmul", "conv"))
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
@@ -101,17 +122,23 @@ def main():
                       help="BatchNorm's accumulation (config model.bn_sums)")
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--iters", type=int, default=5)
+  parser.add_argument("--malloc", default="heap", choices=allocator.MODES,
+                      help="allocator mode (skel_jax/allocator.py; heap: as skel_jax.main)")
   parser.add_argument("--json", default="")
   args = parser.parse_args()
-  print(f"devices: {jax.devices()}  batch {args.batch}, T {args.frames}, M 2, "
+  allocator.configure(args.malloc)  # before JAX's first computation
+  print(f"devices: {jax.devices()}  preset {args.preset}, batch {args.batch or 'preset'}, "
+        f"T {args.frames or 'preset'}, M 2, "
         f"h {args.hidden or 'config'}, conv_impl {args.conv_impl}, dtype {args.dtype}, "
-        f"bn_sums {args.bn_sums}")
+        f"bn_sums {args.bn_sums}, malloc {args.malloc}")
   rows = [benchmark_method(name, args) for name in args.methods.split(",")]
-  print("| method | h | samples/s | step ms | views ms | loss+grad ms | rest ms |")
-  print("|---|---|---|---|---|---|---|")
+  print("| method | h | samples/s | step ms | views ms | loss+grad ms | rest ms | "
+        "page faults / step | system s / step | peak RSS GB |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
   for r in rows:
     print(f"| {r['method']} | {r['hidden']} | {r['samples_per_s']:.1f} | {r['step_ms']:.0f} | "
-          f"{r['views_ms']:.1f} | {r['loss_grad_ms']:.0f} | {r['rest_ms']:.0f} |")
+          f"{r['views_ms']:.1f} | {r['loss_grad_ms']:.0f} | {r['rest_ms']:.0f} | "
+          f"{r['page_faults']:.0f} | {r['system_s']:.2f} | {r['peak_rss_gb']:.1f} |")
   if args.json:
     with open(args.json, "w") as f:
       json.dump({"devices": str(jax.devices()), "rows": rows}, f, indent=2)

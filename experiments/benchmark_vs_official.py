@@ -379,6 +379,10 @@ def _peak_rss_gb() -> float:
 def worker(side: str, bench: str, opts: dict, conn) -> None:
   """Builds one side, warms it up, then runs timed rounds on request."""
   cpus = _pin(opts["threads"])
+  # Each side's allocator before its framework allocates: ours as `skel_jax.main` runs it.
+  sys.path.insert(0, REPO)
+  from skel_jax import allocator  # pylint: disable=g-import-not-at-top
+  heap = allocator.configure(opts["malloc"][side])
   if side == "ours":
     os.environ["JAX_PLATFORMS"] = opts["jax_platform"]
     if opts["threads"] == 1:
@@ -391,7 +395,8 @@ def worker(side: str, bench: str, opts: dict, conn) -> None:
     for _ in range(opts["warmup"]):
       fn()
     _release_free_memory()
-    info.update(cpus=cpus, build_and_warmup_s=time.perf_counter() - t0,
+    info.update(malloc=opts["malloc"][side], malloc_heap_settings=heap, cpus=cpus,
+                build_and_warmup_s=time.perf_counter() - t0,
                 threads_by_name=_thread_names(), peak_rss_gb=_peak_rss_gb())
     conn.send(("ready", work, info))
   except Exception as e:  # noqa: BLE001 - reported to the driver, which skips the bench
@@ -509,7 +514,8 @@ def markdown(result: dict) -> str:
 
 def bench_options(bench: str, args, width: int | None = None) -> dict:
   base = BENCHES.get(bench, {})
-  opts = {"threads": args.threads, "warmup": args.warmup, "jax_platform": args.jax_platform}
+  opts = {"threads": args.threads, "warmup": args.warmup, "jax_platform": args.jax_platform,
+          "malloc": {"ours": args.our_malloc, "official": args.official_malloc}}
   if bench == "gemm":
     opts.update(gemm_size=args.gemm_size)
     return opts
@@ -557,6 +563,12 @@ def main(argv=None):
   p.add_argument("--eval_batches", type=int, default=8,
                  help="encoder bench: batches of clips per timed call (a split's features)")
   p.add_argument("--jax_platform", default="cpu", help="JAX_PLATFORMS of our side")
+  p.add_argument("--our_malloc", default="heap", choices=("heap", "system"),
+                 help="our side's allocator mode (skel_jax/allocator.py; heap: as "
+                      "skel_jax.main runs)")
+  p.add_argument("--official_malloc", default="system", choices=("heap", "system"),
+                 help="the official side's (system: as it ships; heap: the same mallopt "
+                      "settings as ours)")
   p.add_argument("--json", default="", help="write every sample here")
   args = p.parse_args(argv)
   # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so the workers are stopped on the way out.

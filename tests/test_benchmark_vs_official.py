@@ -58,8 +58,11 @@ def test_defaults_follow_the_official_configs(bench):
   args = bench.argparse.Namespace(threads=2, warmup=1, jax_platform="cpu", batch=0, frames=0,
                                   hidden=0, queue=32768, mix_segments="", skeletonclr_repo="a",
                                   aimclr_repo="b", skelemixclr_repo="c", skeattnclr_repo="d",
-                                  gemm_size=64, empty_second_person=0.8, eval_batches=8)
+                                  gemm_size=64, empty_second_person=0.8, eval_batches=8,
+                                  our_malloc="heap", official_malloc="system")
   assert bench.bench_options("aimclr", args)["frames"] == 50
+  # Each side's allocator mode reaches its worker (ours as skel_jax.main runs it).
+  assert bench.bench_options("gemm", args)["malloc"] == {"ours": "heap", "official": "system"}
   mix = bench.bench_options("skelemixclr", args)
   assert (mix["batch"], mix["frames"], mix["hidden"], mix["repo_path"]) == (128, 64, 16, "c")
   assert "segments" not in mix
