@@ -4,9 +4,9 @@ r"""Pretraining throughput: train-step samples/s per method, and where the time 
 
 For every method the full-size reference config (configs/<method>.py:ntu60_xsub: K = 32768,
 two persons; `--preset` picks another) is used with the batch, frames and width given by the
-flags (0: the preset's). Timings are the
-median of `--iters` jitted steps after `--warmup` steps (block_until_ready). For each method
-the step is also split into its parts, each jitted alone on the same inputs:
+flags (0: the preset's). Timings are the median of `--iters` jitted steps after `--warmup`
+steps (block_until_ready). For each method the step is also split into its parts, each jitted
+alone on the same inputs:
 
 * views: device augmentation + stream conversion (`method.make_views`);
 * loss+grad: every encoder pass and the loss, forward and backward;
@@ -96,8 +96,7 @@ def benchmark_method(name: str, args) -> dict:
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
   t_grad = median_time(lambda p: grad_fn(p)[1], state.params, warmup=args.warmup, iters=args.iters)
   return {"method": name, "preset": args.preset, "batch": batch, "frames": frames,
-          "dtype": args.dtype,
-          "bn_sums": args.bn_sums,
+          "dtype": args.dtype, "bn_sums": args.bn_sums,
           "hidden": int(config.model.hidden), "samples_per_s": batch / t_step,
           "step_ms": 1e3 * t_step, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,
           "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0), "malloc": args.malloc,
