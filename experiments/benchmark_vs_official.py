@@ -85,6 +85,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+# ctypes and os only (no JAX): the workers set each side's allocator before its framework loads.
+from skel_jax import allocator  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Per bench: which checkout it needs, and its official-config shapes.
 BENCHES = {
@@ -380,8 +383,6 @@ def worker(side: str, bench: str, opts: dict, conn) -> None:
   """Builds one side, warms it up, then runs timed rounds on request."""
   cpus = _pin(opts["threads"])
   # Each side's allocator before its framework allocates: ours as `skel_jax.main` runs it.
-  sys.path.insert(0, REPO)
-  from skel_jax import allocator  # pylint: disable=g-import-not-at-top
   heap = allocator.configure(opts["malloc"][side])
   if side == "ours":
     os.environ["JAX_PLATFORMS"] = opts["jax_platform"]
@@ -563,10 +564,10 @@ def main(argv=None):
   p.add_argument("--eval_batches", type=int, default=8,
                  help="encoder bench: batches of clips per timed call (a split's features)")
   p.add_argument("--jax_platform", default="cpu", help="JAX_PLATFORMS of our side")
-  p.add_argument("--our_malloc", default="heap", choices=("heap", "system"),
+  p.add_argument("--our_malloc", default="heap", choices=allocator.MODES,
                  help="our side's allocator mode (skel_jax/allocator.py; heap: as "
                       "skel_jax.main runs)")
-  p.add_argument("--official_malloc", default="system", choices=("heap", "system"),
+  p.add_argument("--official_malloc", default="system", choices=allocator.MODES,
                  help="the official side's (system: as it ships; heap: the same mallopt "
                       "settings as ours)")
   p.add_argument("--json", default="", help="write every sample here")
