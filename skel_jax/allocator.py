@@ -29,8 +29,7 @@ HEAP_SETTINGS = (
     (M_MMAP_MAX, 0),  # no block is served by its own mmap (freed with munmap)
     # Free heap top above 2 GiB (mallopt's largest int) still goes back to the kernel: with
     # no trimming at all (-1) SkeleMixCLR+'s step at the official shapes (batch 128) grew
-    # past 24 GiB through the heap's holes and was killed; with 2 GiB it peaks as with the
-    # defaults (15.6 / 15.7 GB).
+    # past 24 GiB through the heap's holes and was killed (docs/benchmarks.md, Allocator).
     (M_TRIM_THRESHOLD, 2**31 - 1),
     (M_ARENA_MAX, 1),  # XLA's worker threads share the main heap instead of their own arenas
 )
