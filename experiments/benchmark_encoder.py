@@ -16,10 +16,13 @@ all skel_jax.models.stgcn's `STGCN`, one parameter tree, checked against `matmul
 `--check`:
 
 * `matmul`, `conv`: `STGCN(conv_impl=...)` with its default graph convolution;
-  `/aggregate_first` (the default), `/einsum` pick `gcn_impl` (the docs' "aggregate over the
-  graph first" row is `matmul/aggregate_first`; their "Kronecker matmul" rows measured a
-  formulation since removed from the library).
+  `/aggregate_first` (the default), `/einsum`, `/dense`, `/dense_narrow` pick `gcn_impl` (the
+  docs' "aggregate over the graph first" row is `matmul/aggregate_first`). The library's
+  passes without a gradient run `conv/dense_narrow+wino`, those with one
+  `matmul/aggregate_first+wino`.
 * `+bf16`: `STGCN(dtype=jnp.bfloat16)`, bfloat16 operands with float32 accumulation.
+* `+wino`: `STGCN(winograd=True)`, the wide stride-1 temporal convolutions by Winograd F(3, 3)
+  (the library's default, `model.winograd`); without it, the direct form everywhere.
 * `+shift`, `+convvjp`: the (9, 1) temporal convolutions computed by a prototype this
   script keeps because the library has no such formulation (rows of docs/benchmarks.md):
   - `shift`:   a sum of 9 shifted matmuls instead of one unfold;
@@ -57,7 +60,7 @@ from skel_jax.models.stgcn import GCN_IMPLS, STGCN, TemporalConv, block_plan, co
 
 CONV_IMPLS = ("matmul", "conv")
 TEMPORAL_OPTIONS = ("shift", "convvjp")
-OPTIONS = ("bf16",) + TEMPORAL_OPTIONS
+OPTIONS = ("bf16", "wino") + TEMPORAL_OPTIONS
 # PyTorch reference encoder, eval forward, batch 64, this machine class (docs/benchmarks.md).
 REFERENCE_EVAL_SAMPLES_PER_S = 98.0
 
@@ -180,7 +183,7 @@ def make_model(impl: str, hidden: int, dropout: float = 0.5) -> Formulation:
     raise ValueError(f"{impl!r}: at most one of {TEMPORAL_OPTIONS}")
   model = STGCN(hidden=hidden, dropout=dropout, conv_impl=conv_impl,
                 gcn_impl=gcn_impl or "aggregate_first",
-                dtype=jnp.bfloat16 if "bf16" in options else None)
+                dtype=jnp.bfloat16 if "bf16" in options else None, winograd="wino" in options)
   return Formulation(model, temporal[0] if temporal else None)
 
 

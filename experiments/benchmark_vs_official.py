@@ -304,6 +304,7 @@ def build_ours(bench: str, opts: dict):
 
   from skel_jax import methods  # pylint: disable=g-import-not-at-top
   from skel_jax.config_lib import load_config  # pylint: disable=g-import-not-at-top
+  from skel_jax.models import stgcn  # pylint: disable=g-import-not-at-top
   from skel_jax.train import pretrain  # pylint: disable=g-import-not-at-top
   from skel_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
   x = jax.device_put(_random_clips(opts["batch"], opts["frames"]))
@@ -326,7 +327,7 @@ def build_ours(bench: str, opts: dict):
                                          layout=config.data.layout, batch_size=opts["batch"])
 
     info.update(conv_impl=backbone.conv_impl, gcn_impl=backbone.gcn_impl,
-                empty_second_person=opts["empty_fraction"])
+                winograd=backbone.winograd, empty_second_person=opts["empty_fraction"])
     return forward, n, info
 
   name, keys = OURS_CONFIG[bench]
@@ -356,8 +357,10 @@ def build_ours(bench: str, opts: dict):
     state[0], metrics = step_fn(state[0], x)
     return metrics["loss"].block_until_ready()
 
-  info.update(conv_impl=config.model.conv_impl, nograd_conv_impl=config.model.get("nograd_conv_impl", "conv"),
-              gcn_impl=config.model.gcn_impl, stream=config.data.stream)
+  nograd = stgcn.backbone_kwargs(config.model, no_grad=True)
+  info.update(conv_impl=config.model.conv_impl, nograd_conv_impl=nograd["conv_impl"],
+              gcn_impl=config.model.gcn_impl, nograd_gcn_impl=nograd["gcn_impl"],
+              winograd=nograd["winograd"], stream=config.data.stream)
   return step, opts["batch"], info
 
 

@@ -35,7 +35,11 @@ from skel_jax.train import step as step_lib
 
 # The graph convolution in the reference's order of operations (1x1 conv, then the
 # aggregation over joints), so that the fixtures compare like with like; the default
-# formulation differs in float32 rounding only (tests/test_stgcn.py).
+# formulation differs in float32 rounding only (tests/test_stgcn.py). The same in the passes
+# without a gradient (whose default is the dense form in the narrow layers), and the direct
+# temporal convolution rather than the Winograd form: the fixtures check the reference's
+# arithmetic, the faster forms are checked against it and against float64 in
+# tests/test_stgcn.py (docs/fidelity.md).
 GCN_IMPL = "einsum"
 # BatchNorm's sums accumulated as PyTorch's CPU BatchNorm does (float64, rounded once to
 # float32): `compensated` gives the same correctly rounded sums in float32
@@ -94,6 +98,8 @@ def parity_config(meta: dict, bn_sums: str = BN_SUMS):
   c.model.feature_dim = meta["feature_dim"]
   c.model.dropout = 0.0
   c.model.gcn_impl = GCN_IMPL
+  c.model.nograd_gcn_impl = GCN_IMPL
+  c.model.winograd = False
   c.model.bn_sums = bn_sums
   c.moco.queue_size = meta["queue_size"]
   c.moco.momentum = meta["key_momentum"]

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from skel_jax import config_lib
 from skel_jax.interop import stgcn_state_dict
 from skel_jax.models import stgcn
 
@@ -70,13 +71,18 @@ def test_init_follows_spec():
   np.testing.assert_array_equal(params["block3"]["gcn"]["edge_importance"], 1.0)
 
 
-@pytest.mark.parametrize("gcn_impl", ["einsum", "aggregate_first"])
-def test_reference_parity(reference_fixture_dir, gcn_impl):
+@pytest.mark.parametrize("gcn_impl, conv_impl, winograd", [
+    ("einsum", "matmul", False), ("aggregate_first", "matmul", False),
+    ("aggregate_first", "matmul", True),  # the passes with a gradient
+    ("dense_narrow", "conv", True),  # the passes without one (backbone_kwargs(no_grad=True))
+    ("dense", "conv", False)])
+def test_reference_parity(reference_fixture_dir, gcn_impl, conv_impl, winograd):
   sd = dict(np.load(reference_fixture_dir / "stgcn_state_dict.npz"))
   x = np.load(reference_fixture_dir / "input_x.npz")["x"].transpose(0, 4, 2, 3, 1)
   expected = np.load(reference_fixture_dir / "stgcn_eval_output.npz")["out"]
   variables = stgcn_state_dict.stgcn_variables_from_state_dict(sd)
-  model = stgcn.STGCN(hidden=16, num_classes=128, gcn_impl=gcn_impl)
+  model = stgcn.STGCN(hidden=16, num_classes=128, gcn_impl=gcn_impl, conv_impl=conv_impl,
+                      winograd=winograd)
   out, _ = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
   rel = np.abs(np.asarray(out) - expected).max() / np.abs(expected).max()
   assert rel < 1e-4, rel
@@ -111,7 +117,7 @@ def _graph_conv_float64(x, kernel, bias, adjacency, importance):
 
 @pytest.mark.parametrize("graph, layout", [("stgcn", "ntu25"), ("agcn", "ntu25"),
                                            ("stgcn", "kinect_v1_20")])
-@pytest.mark.parametrize("gcn_impl", ["einsum", "aggregate_first"])
+@pytest.mark.parametrize("gcn_impl", ["einsum", "aggregate_first", "dense"])
 def test_graph_conv_formulations_compute_the_spec_function(graph, layout, gcn_impl):
   from skel_jax.models.graph import build_adjacency
   adjacency = build_adjacency(layout, graph)
@@ -151,9 +157,79 @@ def test_graph_conv_formulation_names():
   adjacency = build_adjacency("ntu25", "stgcn")
   assert stgcn.GraphConv(8, adjacency).resolved_impl() == "aggregate_first"
   assert stgcn.GraphConv(8, adjacency, gcn_impl="auto").resolved_impl() == "aggregate_first"
-  for name in ("dense", "kron"):
+  for name in ("kron", "sparse"):
     with pytest.raises(ValueError, match=f"unknown gcn_impl '{name}'"):
       stgcn.GraphConv(8, adjacency, gcn_impl=name).resolved_impl()
+
+
+def test_dense_narrow_picks_dense_by_the_cost_ratio():
+  from skel_jax.models.graph import build_adjacency
+  adjacency = build_adjacency("ntu25", "stgcn")  # K = 3, V = 25
+  # V C_out / (K (V + C_out)) by hand: 400 / 123, 800 / 171, 1600 / 267, 6400 / 843.
+  for c_out, ratio, impl in [(16, 400 / 123, "dense"), (32, 800 / 171, "dense"),
+                             (64, 1600 / 267, "aggregate_first"),
+                             (256, 6400 / 843, "aggregate_first")]:
+    assert stgcn.dense_cost_ratio(3, 25, c_out) == pytest.approx(ratio)
+    assert stgcn.GraphConv(c_out, adjacency, gcn_impl="dense_narrow").resolved_impl() == impl
+  # The passes without a gradient take it; the others keep the config's formulation.
+  model_config = config_lib.base_config().model
+  assert stgcn.backbone_kwargs(model_config, no_grad=True)["gcn_impl"] == "dense_narrow"
+  assert stgcn.backbone_kwargs(model_config)["gcn_impl"] == "aggregate_first"
+
+
+def _temporal_conv_float64(x, kernel):
+  """The (9, 1) convolution, stride 1, zero padding 4, in float64: `sum_i x[t + i - 4] W_i`."""
+  x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+  t = x.shape[1]
+  xp = np.pad(x, ((0, 0), (4, 4), (0, 0), (0, 0)))
+  return sum(np.einsum("btvc,co->btvo", xp[:, i:i + t], kernel[i]) for i in range(9))
+
+
+def test_winograd_matrices_compute_the_correlation_exactly():
+  # F(3, 3): y_i = sum_r d[i + r] g[r] for a 5-frame tile d and a 3-tap filter g, in float64;
+  # the unit vectors make it an identity of the matrices, not of one draw.
+  for q in range(5):
+    for r in range(3):
+      d, g = np.eye(5)[q], np.eye(3)[r]
+      got = stgcn.WINOGRAD_AT @ ((stgcn.WINOGRAD_G @ g) * (stgcn.WINOGRAD_BT @ d))
+      want = np.array([d[i:i + 3] @ g for i in range(3)])
+      np.testing.assert_allclose(got, want, atol=1e-15)
+
+
+@pytest.mark.parametrize("t", [1, 2, 3, 4, 5, 13, 50])
+def test_winograd_temporal_conv_is_the_convolution(t):
+  # Every tail length (T mod 3) and clips shorter than one tile: value and both gradients.
+  x = jax.random.normal(jax.random.key(0), (2, t, 3, 4))
+  kernel = jax.random.normal(jax.random.key(1), (9, 4, 5))
+  out = stgcn.winograd_temporal_conv(x, kernel)
+  expected = _temporal_conv_float64(x, kernel)
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+  def loss(conv):
+    return lambda x, k: jnp.sum(jnp.sin(conv(x, k)))
+
+  direct = lambda x, k: stgcn._unfold_matmul(x, k.reshape(36, 5), 9, 1, t)  # noqa: E731
+  got = jax.grad(loss(stgcn.winograd_temporal_conv), argnums=(0, 1))(x, kernel)
+  want = jax.grad(loss(direct), argnums=(0, 1))(x, kernel)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
+
+
+def test_winograd_serves_only_wide_stride_one_layers():
+  assert stgcn.use_winograd(9, 1, 256, 256, 13)  # block 10 of the h = 16 encoder
+  assert stgcn.use_winograd(9, 1, 64, 64, 50)  # the first blocks at h = 64
+  assert not stgcn.use_winograd(9, 1, 64, 64, 13)  # below the work threshold
+  assert not stgcn.use_winograd(9, 2, 256, 256, 50)  # strided
+  assert not stgcn.use_winograd(1, 1, 256, 256, 50)  # 1x1
+  x = jax.random.normal(jax.random.key(0), (2, 13, 3, 256))
+  layer = stgcn.TemporalConv(256, winograd=True)
+  variables = layer.init(jax.random.key(1), x)
+  # The same parameters as the direct form, and its function.
+  direct = stgcn.TemporalConv(256).init(jax.random.key(1), x)
+  assert jax.tree_util.tree_structure(variables) == jax.tree_util.tree_structure(direct)
+  kernel = variables["params"]["kernel"]
+  np.testing.assert_allclose(layer.apply(variables, x), _temporal_conv_float64(x, kernel),
+                             rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("stride, t", [(1, 12), (2, 12), (2, 13), (1, 3)])

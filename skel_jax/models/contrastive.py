@@ -36,6 +36,7 @@ class ContrastiveEncoder(nn.Module):
   dtype: Any = None
   gcn_impl: str = "aggregate_first"
   bn_sums: str = "float32"  # BatchNorm's accumulation (models/batchnorm.py)
+  winograd: bool = False  # the backbone's Winograd temporal convolutions (models/stgcn.py)
   head_hidden: int = 256
   feature_dim: int = 128
   head_bn: bool = False
@@ -46,7 +47,7 @@ class ContrastiveEncoder(nn.Module):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
                           conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
-                          bn_sums=self.bn_sums)
+                          bn_sums=self.bn_sums, winograd=self.winograd)
     self.head = MLPHead(hidden=self.head_hidden, features=self.feature_dim, use_bn=self.head_bn,
                         init_scheme=self.head_init, use_bias=self.head_bias,
                         bn_sums=self.bn_sums)

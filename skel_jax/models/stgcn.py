@@ -58,17 +58,24 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
 
   Args:
     model_config: `config.model` (graph, hidden, out_dim, dropout, conv_impl and the optional
-      dtype, gcn_impl, bn_sums; `nograd_conv_impl` only where a benchmark sets it).
-    no_grad: for passes that take no gradient (the key encoder, feature extraction): XLA's
-      convolution ('conv'), the faster forward-only formulation with the same parameter tree
-      (docs/benchmarks.md), unless the config names another `nograd_conv_impl`.
+      dtype, gcn_impl, bn_sums, winograd; `nograd_conv_impl` / `nograd_gcn_impl` only where a
+      benchmark sets them).
+    no_grad: for passes that take no gradient (the key encoder, feature extraction): the
+      faster forward-only formulations with the same parameter tree (docs/benchmarks.md),
+      XLA's convolution ('conv') for the temporal convolutions and the dense graph convolution
+      for the narrow layers ('dense_narrow'), unless the config names another
+      `nograd_conv_impl` / `nograd_gcn_impl`.
   """
   m = model_config
-  conv_impl = m.get("nograd_conv_impl", "conv") if no_grad else m.conv_impl
+  if no_grad:
+    conv_impl = m.get("nograd_conv_impl", "conv")
+    gcn_impl = m.get("nograd_gcn_impl", "dense_narrow")
+  else:
+    conv_impl, gcn_impl = m.conv_impl, m.get("gcn_impl", "aggregate_first")
   return dict(graph=m.graph, hidden=m.hidden, out_dim=m.out_dim, dropout=m.dropout,
               conv_impl=conv_impl, dtype=compute_dtype(m.get("dtype", "float32")),
-              gcn_impl=m.get("gcn_impl", "aggregate_first"),
-              bn_sums=m.get("bn_sums", "float32"))
+              gcn_impl=gcn_impl, bn_sums=m.get("bn_sums", "float32"),
+              winograd=m.get("winograd", True))
 
 
 def weight_init(key, shape, dtype=jnp.float32):
@@ -243,12 +250,88 @@ def _unfold_matmul_bwd(k, stride, t_out, residuals, g):
 _unfold_matmul.defvjp(_unfold_matmul_fwd, _unfold_matmul_bwd)
 
 
+# Winograd minimal filtering F(3, 3) for the stride-1, 9-tap temporal convolution
+# (docs/benchmarks.md, "Winograd temporal convolution"). The 9 taps are three groups of three
+# consecutive taps, 3 frames apart. With output tiles of 3 frames, group j of output tile s
+# reads exactly input tile s + j (5 frames), so one transform of the input tiles serves all
+# three groups: per output tile, 5 products of [C_in]-vectors with [C_in, C_out] matrices per
+# group instead of 9, i.e. 5/9 of the direct convolution's multiply-adds, as plain matmuls.
+# Interpolation points 0, 1, -1, 2 and infinity; the 1-D correlation of a 5-frame tile d with
+# a 3-tap filter g is `WINOGRAD_AT @ ((WINOGRAD_G @ g) * (WINOGRAD_BT @ d))`
+# (tests/test_stgcn.py checks it exactly in float64).
+WINOGRAD_AT = np.array([[1, 1, 1, 1, 0],
+                        [0, 1, -1, 2, 0],
+                        [0, 1, 1, 4, 1]], np.float64)  # [3 outputs, 5 points]
+WINOGRAD_G = np.array([[1, 0, 0],
+                       [1, 1, 1],
+                       [1, -1, 1],
+                       [1, 2, 4],
+                       [0, 0, 1]], np.float64)  # [5 points, 3 taps]
+WINOGRAD_BT = np.array([[1, -1 / 2, -1, 1 / 2, 0],
+                        [0, 1, 1 / 2, -1 / 2, 0],
+                        [0, -1 / 3, 1 / 2, -1 / 6, 0],
+                        [0, -1 / 6, 0, 1 / 6, 0],
+                        [0, 2, -1, -2, 1]], np.float64)  # [5 points, 5 frames]
+# Layers whose C_in * C_out * T is at least this take the Winograd form: below it the
+# transforms' memory traffic costs more than the saved multiply-adds (measured on the 2-core
+# CPU: 1.4x faster at 256 channels and T 13, and at 64 channels and T 50; slower at 64
+# channels and T 13 and at 32 channels).
+WINOGRAD_MIN_WORK = 2 ** 17
+
+
+def _combine(coeffs: np.ndarray, terms: Sequence[jnp.ndarray]) -> jnp.ndarray:
+  """`sum_i coeffs[i] * terms[i]`, skipping zero coefficients and multiplications by one."""
+  out = None
+  for c, term in zip(coeffs, terms):
+    if c == 0:
+      continue
+    term = term if c == 1 else term * float(c)
+    out = term if out is None else out + term
+  return out
+
+
+def use_winograd(kernel_size: int, stride: int, c_in: int, c_out: int, t_out: int) -> bool:
+  """Whether the Winograd form (`winograd_temporal_conv`) serves this temporal convolution."""
+  return kernel_size == 9 and stride == 1 and c_in * c_out * t_out >= WINOGRAD_MIN_WORK
+
+
+def winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+  """The (9, 1) convolution, stride 1, zero padding 4, by Winograd F(3, 3) (comment above).
+
+  Args:
+    x: `[B, T, V, C_in]`.
+    kernel: `[9, C_in, C_out]`, tap i reading frame t + i - 4.
+
+  Returns:
+    `[B, T, V, C_out]`, the same function as the direct convolution up to float32 rounding.
+  """
+  b, t, v, c_in = x.shape
+  c_out = kernel.shape[-1]
+  n_out = -(-t // 3)  # output tiles of 3 frames
+  n_in = n_out + 2  # input tiles; output tile s reads input tiles s, s + 1, s + 2
+  # xp[q] = x[q - 4]; input tile s is xp[3 s .. 3 s + 4], so xp needs 3 n_in + 2 frames.
+  xp = jnp.pad(x, ((0, 0), (4, 3 * n_in - 2 - t), (0, 0), (0, 0)))  # [B, 3 n_in + 2, V, C]
+  frames = [jax.lax.slice_in_dim(xp, q, q + 3 * (n_in - 1) + 1, stride=3, axis=1)
+            for q in range(5)]  # 5 x [B, n_in, V, C_in]: frame q of every input tile
+  tiles = [_combine(row, frames) for row in WINOGRAD_BT]  # 5 x [B, n_in, V, C_in]
+  groups = kernel.reshape(3, 3, c_in, c_out)  # [group j, tap r, C_in, C_out]
+  filters = jnp.einsum("pr,jrco->pjco", WINOGRAD_G.astype(np.float32), groups)  # [5, 3, C, O]
+  products = []
+  for p in range(5):  # point p: sum over groups j of input tile s + j times the filter
+    products.append(_combine(np.ones(3), [
+        tiles[p][:, j:j + n_out] @ filters[p, j] for j in range(3)]))  # [B, n_out, V, C_out]
+  outputs = [_combine(row, products) for row in WINOGRAD_AT]  # 3 x [B, n_out, V, C_out]
+  y = jnp.stack(outputs, axis=2)  # [B, n_out, 3, V, C_out]: frame 3 s + i
+  return y.reshape(b, 3 * n_out, v, c_out)[:, :t]
+
+
 class TemporalConv(nn.Module):
   """Conv with kernel (k, 1) along time, zero padding k//2, stride s; x: `[B, T, V, C]`.
 
   A kernel size of 1 is the 1x1 convolution (a Dense layer on the channel axis). With a
   low-precision `dtype` the matmul operands are cast to it and the result (accumulated in
-  float32) is float32.
+  float32) is float32. With `winograd`, the float32 layers that `use_winograd` picks (stride 1,
+  9 taps, enough work) run `winograd_temporal_conv` in either formulation.
   """
 
   features: int
@@ -256,6 +339,7 @@ class TemporalConv(nn.Module):
   stride: int = 1
   conv_impl: str = "matmul"
   dtype: Any = None
+  winograd: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -266,7 +350,12 @@ class TemporalConv(nn.Module):
     pad = (k - 1) // 2
     t_out = (x.shape[1] + 2 * pad - k) // self.stride + 1
     low = self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32
-    if self.conv_impl == "conv":
+    if self.conv_impl not in CONV_IMPLS:
+      raise ValueError(f"unknown conv_impl {self.conv_impl!r}; known: {CONV_IMPLS}")
+    if (self.winograd and not low
+        and use_winograd(k, self.stride, c_in, self.features, t_out)):
+      y = winograd_temporal_conv(x, kernel)
+    elif self.conv_impl == "conv":
       lhs, rhs = (x.astype(self.dtype), kernel.astype(self.dtype)) if low else (x, kernel)
       y = jax.lax.conv_general_dilated(
           lhs, rhs[:, None], window_strides=(self.stride, 1), padding=((pad, pad), (0, 0)),
@@ -284,8 +373,6 @@ class TemporalConv(nn.Module):
         y = _low_precision_temporal_conv(x, kernel, self.stride, self.dtype)
       else:
         y = _unfold_matmul(x, kernel.reshape(k * c_in, self.features), k, self.stride, t_out)
-    else:
-      raise ValueError(f"unknown conv_impl {self.conv_impl!r}; known: {CONV_IMPLS}")
     return y + bias
 
 
@@ -339,11 +426,25 @@ class ConvParams(nn.Module):
     return kernel, bias
 
 
-GCN_IMPLS = ("aggregate_first", "einsum")
+GCN_IMPLS = ("aggregate_first", "einsum", "dense", "dense_narrow")
 # `model.gcn_impl` values of configs written before the field was pruned: 'auto' was a pure
-# alias of 'aggregate_first' ('kron', a Kronecker-folded form slower than 'aggregate_first' at
-# every width measured, docs/benchmarks.md, was removed).
+# alias of 'aggregate_first'.
 _LEGACY_GCN_IMPLS = {"auto": "aggregate_first"}
+# 'dense_narrow' takes the dense matrix where it costs at most this many times the
+# multiply-adds of aggregate-first: 3.3x (C_out = 16) and 4.7x (32) on the 25-joint graph, not
+# 6x (64). Measured on the 2-core CPU (docs/benchmarks.md, "Dense graph convolution"): the
+# dense form runs the h = 16 encoder's 16- and 32-channel graph convolutions 1.4-2.6x faster,
+# the 64-channel ones no faster.
+DENSE_MAX_COST_RATIO = 5.0
+
+
+def dense_cost_ratio(num_subsets: int, num_joints: int, c_out: int) -> float:
+  """Multiply-adds of the dense `[V C_in, V C_out]` matrix over those of aggregate-first.
+
+  Per frame, dense: V C_in V C_out; aggregate-first: K V V C_in (the aggregation) + V K C_in
+  C_out (the matmul). C_in cancels: the ratio is V C_out / (K (V + C_out)).
+  """
+  return num_joints * c_out / (num_subsets * (num_joints + c_out))
 
 
 class GraphConv(nn.Module):
@@ -362,6 +463,15 @@ class GraphConv(nn.Module):
     when C_in < C_out, and transposes of the narrower tensors only. The default: it trains
     the h = 16 encoder faster than 'einsum' on the 2-core CPU (docs/benchmarks.md,
     experiments/benchmark_encoder.py).
+  * 'dense': aggregation and conv folded into one `[V C_in, V C_out]` matrix
+    `M[(v, c), (w, o)] = sum_k A_k E_k[v, w] W_k[c, o]`, applied to each frame's joints and
+    channels flattened: no transposes at all, and one GEMM wide enough to run near the
+    machine's peak, for V C_out / (K (V + C_out)) times aggregate-first's multiply-adds.
+  * 'dense_narrow': 'dense' for the layers where that costs at most `DENSE_MAX_COST_RATIO`
+    times more (the narrow ones), 'aggregate_first' for the others. The default of the
+    passes without a gradient (`backbone_kwargs(no_grad=True)`); passes with one keep
+    aggregate-first, whose float32 gradients are the ones checked against the reference's
+    training steps (docs/fidelity.md).
   """
 
   features: int
@@ -371,10 +481,15 @@ class GraphConv(nn.Module):
   gcn_impl: str = "aggregate_first"
 
   def resolved_impl(self) -> str:
-    """The formulation to use (`gcn_impl`, with the legacy 'auto' read as 'aggregate_first')."""
+    """The formulation of this layer: `gcn_impl` with the legacy 'auto' read as
+    'aggregate_first' and 'dense_narrow' decided by the layer's cost ratio."""
     impl = _LEGACY_GCN_IMPLS.get(self.gcn_impl, self.gcn_impl)
     if impl not in GCN_IMPLS:
       raise ValueError(f"unknown gcn_impl {self.gcn_impl!r}; known: {GCN_IMPLS}")
+    if impl == "dense_narrow":
+      k, v, _ = self.adjacency.shape
+      narrow = dense_cost_ratio(k, v, self.features) <= DENSE_MAX_COST_RATIO
+      return "dense" if narrow else "aggregate_first"
     return impl
 
   @nn.compact
@@ -383,8 +498,11 @@ class GraphConv(nn.Module):
     importance = self.param("edge_importance", nn.initializers.ones, (k, v, v))
     a = jnp.asarray(self.adjacency) * importance
     low = self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32
-    if self.resolved_impl() == "aggregate_first":
+    impl = self.resolved_impl()
+    if impl == "aggregate_first":
       return self._aggregate_first(x, a, low)
+    if impl == "dense":
+      return self._dense(x, a, low)
     y = TemporalConv(k * self.features, kernel_size=1, conv_impl=self.conv_impl,
                      dtype=self.dtype, name="conv")(x)
     y = y.reshape(*y.shape[:-1], k, self.features)  # [B, T, V, K, C_out]
@@ -404,8 +522,28 @@ class GraphConv(nn.Module):
     gathered = jnp.einsum("btvc,kvw->btwkc", x, a)  # [B, T, W, K, C_in]
     flat = gathered.reshape(*gathered.shape[:-2], k * c)  # [B, T, W, K*C_in]
     y = jnp.dot(flat, kernel.reshape(k * c, self.features), preferred_element_type=jnp.float32)
-    bias_term = jnp.einsum("kvw,ko->wo", a.astype(jnp.float32), bias.reshape(k, self.features))
-    return y + bias_term
+    return y + _aggregated_bias(a, bias)
+
+  def _dense(self, x, a, low: bool):
+    """One `[V C_in, V C_out]` matmul per frame: the graph and the 1x1 conv folded together."""
+    k, v, _ = a.shape
+    c = x.shape[-1]
+    kernel, bias = ConvParams(k * self.features, kernel_size=1, name="conv")(c)
+    kernel = kernel[0].reshape(c, k, self.features)  # [C_in, K, C_out]
+    matrix = jnp.einsum("kvw,cko->vcwo", a, kernel).reshape(v * c, v * self.features)
+    flat = x.reshape(*x.shape[:-2], v * c)  # [B, T, V*C_in]
+    if low:
+      flat, matrix = flat.astype(self.dtype), matrix.astype(self.dtype)
+    y = jnp.dot(flat, matrix, preferred_element_type=jnp.float32)
+    y = y.reshape(*x.shape[:-2], v, self.features)  # [B, T, W, C_out]
+    return y + _aggregated_bias(a, bias)
+
+
+def _aggregated_bias(a: jnp.ndarray, bias: jnp.ndarray) -> jnp.ndarray:
+  """`[W, C_out]`: the 1x1 conv's bias `b_k` carried through the aggregation,
+  `sum_k b_k colsum(A_k E_k)`, for the forms that aggregate before (or with) the conv."""
+  k = a.shape[0]
+  return jnp.einsum("kvw,ko->wo", a.astype(jnp.float32), bias.reshape(k, -1))
 
 
 class STGCNBlock(nn.Module):
@@ -420,6 +558,7 @@ class STGCNBlock(nn.Module):
   dtype: Any = None
   gcn_impl: str = "aggregate_first"
   bn_sums: str = "float32"
+  winograd: bool = False
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -441,7 +580,8 @@ class STGCNBlock(nn.Module):
                   gcn_impl=self.gcn_impl, name="gcn")(x)
     y = bn(name="tcn_bn1")(y)
     y = nn.relu(y)
-    y = conv(self.features, kernel_size=9, stride=self.stride, name="tcn_conv")(y)
+    y = conv(self.features, kernel_size=9, stride=self.stride, winograd=self.winograd,
+             name="tcn_conv")(y)
     y = bn(name="tcn_bn2")(y)
     y = Dropout(self.dropout)(y, deterministic=not train)
     return nn.relu(y + res)
@@ -490,9 +630,10 @@ class STGCN(nn.Module):
     conv_impl: 'matmul' (fast on CPU) or 'conv' (lax convolutions).
     dtype: computation dtype of the blocks (None: float32; jnp.bfloat16: mixed precision).
       The returned feature map and pooled features are float32 either way.
-    gcn_impl: graph-convolution formulation, 'aggregate_first' or 'einsum' (GraphConv).
+    gcn_impl: graph-convolution formulation, one of `GCN_IMPLS` (GraphConv).
     bn_sums: how BatchNorm accumulates its per-channel sums, 'float32' or 'compensated'
       (PyTorch's CPU rounding; models/batchnorm.py).
+    winograd: the wide stride-1 temporal convolutions by Winograd F(3, 3) (TemporalConv).
 
   Returns (from __call__): `(out, aux)` where out is `[N, num_classes]` (or the pooled `[N, D]`
   feature without fc) and aux holds 'feature_map' `[N, M, T', V, D]` and 'pooled' `[N, D]`.
@@ -510,6 +651,7 @@ class STGCN(nn.Module):
   dtype: Any = None
   gcn_impl: str = "aggregate_first"
   bn_sums: str = "float32"
+  winograd: bool = False
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -527,7 +669,8 @@ class STGCN(nn.Module):
     for i, (width, stride, residual, drop) in enumerate(plan):
       h = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
                      conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
-                     bn_sums=self.bn_sums, name=f"block{i}")(h, train=train)
+                     bn_sums=self.bn_sums, winograd=self.winograd,
+                     name=f"block{i}")(h, train=train)
     fmap = h.astype(jnp.float32).reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
     pooled = global_pool(fmap)  # [N, D]
     aux = {"feature_map": fmap, "pooled": pooled}
