@@ -216,11 +216,12 @@ def test_winograd_temporal_conv_is_the_convolution(t):
 
 
 def test_winograd_serves_only_wide_stride_one_layers():
-  assert stgcn.use_winograd(9, 1, 256, 256, 13)  # block 10 of the h = 16 encoder
-  assert stgcn.use_winograd(9, 1, 64, 64, 50)  # the first blocks at h = 64
-  assert not stgcn.use_winograd(9, 1, 64, 64, 13)  # below the work threshold
-  assert not stgcn.use_winograd(9, 2, 256, 256, 50)  # strided
-  assert not stgcn.use_winograd(1, 1, 256, 256, 50)  # 1x1
+  assert stgcn.use_winograd(9, 1, 256, 256)  # block 10 of the h = 16 encoder
+  assert stgcn.use_winograd(9, 1, 128, 256)  # C_in C_out = 2^15, the threshold
+  assert not stgcn.use_winograd(9, 1, 128, 128)  # narrower: memory bound
+  assert not stgcn.use_winograd(9, 1, 64, 64)
+  assert not stgcn.use_winograd(9, 2, 256, 256)  # strided
+  assert not stgcn.use_winograd(1, 1, 256, 256)  # 1x1
   x = jax.random.normal(jax.random.key(0), (2, 13, 3, 256))
   layer = stgcn.TemporalConv(256, winograd=True)
   variables = layer.init(jax.random.key(1), x)

@@ -272,11 +272,13 @@ WINOGRAD_BT = np.array([[1, -1 / 2, -1, 1 / 2, 0],
                         [0, -1 / 3, 1 / 2, -1 / 6, 0],
                         [0, -1 / 6, 0, 1 / 6, 0],
                         [0, 2, -1, -2, 1]], np.float64)  # [5 points, 5 frames]
-# Layers whose C_in * C_out * T is at least this take the Winograd form: below it the
-# transforms' memory traffic costs more than the saved multiply-adds (measured on the 2-core
-# CPU: 1.4x faster at 256 channels and T 13, and at 64 channels and T 50; slower at 64
-# channels and T 13 and at 32 channels).
-WINOGRAD_MIN_WORK = 2 ** 17
+# Layers with C_in * C_out at least this (the 256-channel ones) take the Winograd form. There
+# the convolution is compute bound and 5/9 of the multiply-adds pay: on the 2-core CPU at
+# 256 channels, T 13, its forward took 364 ms against 460 (XLA's convolution) and 549 (unfold
+# and matmul), forward + backward 1,123 against 1,293. At 128 channels and fewer the layers
+# are memory bound and the transforms' traffic costs about what it saves (from 14 % faster
+# to 14 % slower, by layer and pass); experiments/benchmark_layers.py, docs/benchmarks.md.
+WINOGRAD_MIN_CHANNELS_PRODUCT = 2 ** 15
 
 
 def _combine(coeffs: np.ndarray, terms: Sequence[jnp.ndarray]) -> jnp.ndarray:
@@ -290,9 +292,10 @@ def _combine(coeffs: np.ndarray, terms: Sequence[jnp.ndarray]) -> jnp.ndarray:
   return out
 
 
-def use_winograd(kernel_size: int, stride: int, c_in: int, c_out: int, t_out: int) -> bool:
+def use_winograd(kernel_size: int, stride: int, c_in: int, c_out: int) -> bool:
   """Whether the Winograd form (`winograd_temporal_conv`) serves this temporal convolution."""
-  return kernel_size == 9 and stride == 1 and c_in * c_out * t_out >= WINOGRAD_MIN_WORK
+  return (kernel_size == 9 and stride == 1
+          and c_in * c_out >= WINOGRAD_MIN_CHANNELS_PRODUCT)
 
 
 def winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
@@ -331,7 +334,7 @@ class TemporalConv(nn.Module):
   A kernel size of 1 is the 1x1 convolution (a Dense layer on the channel axis). With a
   low-precision `dtype` the matmul operands are cast to it and the result (accumulated in
   float32) is float32. With `winograd`, the float32 layers that `use_winograd` picks (stride 1,
-  9 taps, enough work) run `winograd_temporal_conv` in either formulation.
+  9 taps, 256 channels) run `winograd_temporal_conv` in either formulation.
   """
 
   features: int
@@ -352,8 +355,7 @@ class TemporalConv(nn.Module):
     low = self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32
     if self.conv_impl not in CONV_IMPLS:
       raise ValueError(f"unknown conv_impl {self.conv_impl!r}; known: {CONV_IMPLS}")
-    if (self.winograd and not low
-        and use_winograd(k, self.stride, c_in, self.features, t_out)):
+    if self.winograd and not low and use_winograd(k, self.stride, c_in, self.features):
       y = winograd_temporal_conv(x, kernel)
     elif self.conv_impl == "conv":
       lhs, rhs = (x.astype(self.dtype), kernel.astype(self.dtype)) if low else (x, kernel)
@@ -432,9 +434,9 @@ GCN_IMPLS = ("aggregate_first", "einsum", "dense", "dense_narrow")
 _LEGACY_GCN_IMPLS = {"auto": "aggregate_first"}
 # 'dense_narrow' takes the dense matrix where it costs at most this many times the
 # multiply-adds of aggregate-first: 3.3x (C_out = 16) and 4.7x (32) on the 25-joint graph, not
-# 6x (64). Measured on the 2-core CPU (docs/benchmarks.md, "Dense graph convolution"): the
-# dense form runs the h = 16 encoder's 16- and 32-channel graph convolutions 1.4-2.6x faster,
-# the 64-channel ones no faster.
+# 6x (64). On the 2-core CPU (experiments/benchmark_layers.py, docs/benchmarks.md) the dense
+# form's forward took 15 ms against aggregate-first's 32 at 16 channels (T 50), 28 against 37
+# at 32 (T 25), and 52 against 40 at 64 (T 13).
 DENSE_MAX_COST_RATIO = 5.0
 
 
