@@ -29,7 +29,8 @@ all skel_jax.models.stgcn's `STGCN`, one parameter tree, checked against `matmul
   - `convvjp`: XLA convolution forward and input gradient, an unfold matmul for the weight
                gradient (a custom VJP).
 
-Example (the setting of REFERENCE_EVAL_SAMPLES_PER_S, the PyTorch figure; 2-core CPU):
+Example (2-core CPU; the official code's speed is measured side by side, in the same run, by
+experiments/benchmark_vs_official.py, whose figure `--official_eval` can draw into the plot):
 
   python experiments/benchmark_encoder.py --batch 64 --frames 50 --persons 2 --hidden 16 \
       --impls matmul,conv,matmul/einsum --iters 5 --repeats 3 --max_load 0.15 --json /tmp/bench.json
@@ -61,8 +62,6 @@ from skel_jax.models.stgcn import GCN_IMPLS, STGCN, TemporalConv, block_plan, co
 CONV_IMPLS = ("matmul", "conv")
 TEMPORAL_OPTIONS = ("shift", "convvjp")
 OPTIONS = ("bf16", "wino") + TEMPORAL_OPTIONS
-# PyTorch reference encoder, eval forward, batch 64, this machine class (docs/benchmarks.md).
-REFERENCE_EVAL_SAMPLES_PER_S = 98.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,8 +438,9 @@ def markdown_table(results: list[dict], sample_gflop: float) -> str:
   return "\n".join(lines)
 
 
-def plot_results(results: list[dict], path: str) -> None:
-  """Bar chart of eval and train samples/s per formulation, with the PyTorch eval reference."""
+def plot_results(results: list[dict], path: str, official_eval: float | None = None) -> None:
+  """Bar chart of eval and train samples/s per formulation, with the official code's eval
+  samples/s as a line when given (measured side by side, not a constant of this script)."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -452,8 +452,8 @@ def plot_results(results: list[dict], path: str) -> None:
   ax.bar(pos - 0.2, [r["eval"]["samples_per_s"] for r in results], 0.4, label="eval forward")
   ax.bar(pos + 0.2, [r["train"]["samples_per_s"] for r in results], 0.4,
          label="train forward+backward")
-  ax.axhline(REFERENCE_EVAL_SAMPLES_PER_S, color="k", ls="--", lw=1,
-             label="PyTorch reference, eval")
+  if official_eval:
+    ax.axhline(official_eval, color="k", ls="--", lw=1, label="official code, eval (given)")
   ax.set_xticks(pos, names, fontsize=7)
   ax.set_ylabel("samples / s")
   ax.set_title(f"ST-GCN encoder, batch {results[0]['batch']}, {jax.devices()[0].platform}")
@@ -505,6 +505,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--json", default=None, help="write environment and results here")
   p.add_argument("--plot", default=None, help="write a PNG bar chart here")
+  p.add_argument("--official_eval", type=float, default=None,
+                 help="the official encoder's eval samples/s at the same shapes, measured by "
+                      "experiments/benchmark_vs_official.py in the same session: drawn as a line")
   return p.parse_args(argv)
 
 
@@ -530,7 +533,7 @@ def main(argv: list[str] | None = None) -> None:
       json.dump({"environment": env, "args": vars(args), "sample_gflop": sample_gflop,
                  "results": results}, f, indent=1)
   if args.plot:
-    plot_results(results, args.plot)
+    plot_results(results, args.plot, args.official_eval)
 
 
 if __name__ == "__main__":

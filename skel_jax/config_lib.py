@@ -133,11 +133,12 @@ def base_config() -> ml_collections.ConfigDict:
   # feature extraction) use 'conv', the faster forward, and the dense graph convolution in
   # their narrow layers (stgcn.backbone_kwargs).
   c.model.conv_impl = "matmul"
-  # Graph-convolution formulation (same parameters and function): 'aggregate_first' (faster
-  # on CPU) or 'einsum' (the reference's order) (models/stgcn.py GraphConv).
+  # Graph-convolution formulation of passes with a gradient (same parameters and function):
+  # 'aggregate_first' (faster on CPU), 'einsum' (the reference's order), 'dense' or
+  # 'dense_narrow' (models/stgcn.py GraphConv).
   c.model.gcn_impl = "aggregate_first"
-  # The wide stride-1 temporal convolutions by Winograd F(3, 3), 5/9 of the multiply-adds as
-  # plain matmuls, in every pass (models/stgcn.py winograd_temporal_conv, docs/benchmarks.md).
+  # The 256-channel stride-1 temporal convolutions by Winograd F(3, 3), 5/9 of the
+  # multiply-adds as plain matmuls, in every pass (models/stgcn.py winograd_temporal_conv, docs/benchmarks.md).
   c.model.winograd = True
   # BatchNorm's per-channel sums: 'float32' (fast) or 'compensated' (correctly rounded, as
   # PyTorch's float64 accumulation on the CPU; about 3x the BatchNorm's time; the parity
