@@ -16,9 +16,11 @@ def profile():
 
 def test_step_temporaries_grow_with_the_batch(profile, capsys):
   # A tiny SkeletonCLR step at two batches: the activations kept for the backward pass grow
-  # with the batch, the state (the 32768-row queue dominates) does not.
+  # with the batch, the state (the 32768-row queue dominates) does not. Eight times the batch:
+  # at batch 4 a part that does not grow with it (the Winograd form's transformed 256 x 256
+  # filters among it) is more than half of the temporaries (34, 67, 113 MB at 4, 16, 32).
   small = profile.step_memory("skeletonclr", batch=4, frames=8, hidden=4)
-  large = profile.step_memory("skeletonclr", batch=16, frames=8, hidden=4)
+  large = profile.step_memory("skeletonclr", batch=32, frames=8, hidden=4)
   if small["backend"] != "cpu":
     pytest.skip("sizes below are those of XLA:CPU")
   assert large["temp_gb"] > 2 * small["temp_gb"] > 0
