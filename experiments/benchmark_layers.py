@@ -25,10 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import jax
 import jax.numpy as jnp
+from benchmark_pretrain import median_time  # this directory is on sys.path when run as a script
 
 from skel_jax.models import stgcn
 from skel_jax.models.graph import build_adjacency
@@ -37,16 +37,6 @@ from skel_jax.models.graph import build_adjacency
 # h = 64 (64 @ 50, 128 @ 25, 256 @ 13).
 GCN_WIDTHS = (16, 32, 64, 256)
 TEMPORAL_SHAPES = ((16, 50), (32, 25), (64, 13), (256, 13), (64, 50), (128, 25))
-
-
-def _time(fn, args, iters: int) -> float:
-  """Median seconds of `fn(*args)` over `iters` calls (compiled and warmed up before)."""
-  times = []
-  for _ in range(iters):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
 
 
 def _train_fn(apply):
@@ -100,7 +90,7 @@ def measure(cases, rounds: int, iters: int) -> None:
     samples = {name: [] for name in row["fns"]}
     for _ in range(rounds):
       for name, (fn, args) in row["fns"].items():
-        samples[name].append(_time(fn, args, iters))
+        samples[name].append(median_time(fn, *args, warmup=0, iters=iters))
     row["ms"] = {name: 1e3 * statistics.median(s) for name, s in samples.items()}
     print(f"  C {row['C']}, T {row['T']}: "
           + ", ".join(f"{n} {ms:.1f} ms" for n, ms in row["ms"].items()), flush=True)
