@@ -140,6 +140,10 @@ def base_config() -> ml_collections.ConfigDict:
   # The 256-channel stride-1 temporal convolutions by Winograd F(3, 3), 5/9 of the
   # multiply-adds as plain matmuls, in every pass (models/stgcn.py winograd_temporal_conv, docs/benchmarks.md).
   c.model.winograd = True
+  # Stride-2 temporal convolutions of passes with a gradient: XLA's convolution forward and
+  # for the input gradient, one GEMM for the weight gradient (models/stgcn.py
+  # strided_temporal_conv); False: the unfold and matmul (the reference's summation order).
+  c.model.strided_xla_conv = True
   # BatchNorm's per-channel sums: 'float32' (fast) or 'compensated' (correctly rounded, as
   # PyTorch's float64 accumulation on the CPU; about 3x the BatchNorm's time; the parity
   # tests use it) (models/batchnorm.py, docs/fidelity.md).

@@ -100,6 +100,7 @@ def parity_config(meta: dict, bn_sums: str = BN_SUMS):
   c.model.gcn_impl = GCN_IMPL
   c.model.nograd_gcn_impl = GCN_IMPL
   c.model.winograd = False
+  c.model.strided_xla_conv = False
   c.model.bn_sums = bn_sums
   c.moco.queue_size = meta["queue_size"]
   c.moco.momentum = meta["key_momentum"]

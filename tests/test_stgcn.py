@@ -81,8 +81,9 @@ def test_reference_parity(reference_fixture_dir, gcn_impl, conv_impl, winograd):
   x = np.load(reference_fixture_dir / "input_x.npz")["x"].transpose(0, 4, 2, 3, 1)
   expected = np.load(reference_fixture_dir / "stgcn_eval_output.npz")["out"]
   variables = stgcn_state_dict.stgcn_variables_from_state_dict(sd)
+  # winograd=True stands for the library's fast forms: Winograd and the strided XLA form.
   model = stgcn.STGCN(hidden=16, num_classes=128, gcn_impl=gcn_impl, conv_impl=conv_impl,
-                      winograd=winograd)
+                      winograd=winograd, strided_xla_conv=winograd)
   out, _ = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
   rel = np.abs(np.asarray(out) - expected).max() / np.abs(expected).max()
   assert rel < 1e-4, rel
@@ -215,13 +216,52 @@ def test_winograd_temporal_conv_is_the_convolution(t):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
 
 
-def test_winograd_serves_only_wide_stride_one_layers():
-  assert stgcn.use_winograd(9, 1, 256, 256)  # block 10 of the h = 16 encoder
-  assert stgcn.use_winograd(9, 1, 128, 256)  # C_in C_out = 2^15, the threshold
-  assert not stgcn.use_winograd(9, 1, 128, 128)  # narrower: memory bound
-  assert not stgcn.use_winograd(9, 1, 64, 64)
-  assert not stgcn.use_winograd(9, 2, 256, 256)  # strided
-  assert not stgcn.use_winograd(1, 1, 256, 256)  # 1x1
+@pytest.mark.parametrize("t, stride", [(1, 2), (2, 2), (7, 2), (8, 2), (50, 2), (25, 2), (10, 3)])
+def test_strided_temporal_conv_is_the_convolution(t, stride):
+  # XLA's convolution forward and input gradient, a GEMM for the weight gradient: value and
+  # both gradients against float64 and the unfold-and-matmul, for odd and even lengths.
+  x = jax.random.normal(jax.random.key(0), (2, t, 3, 4))
+  kernel = jax.random.normal(jax.random.key(1), (9, 4, 5))
+  out = stgcn.strided_temporal_conv(x, kernel, stride)
+  expected = _temporal_conv_float64(x, kernel)[:, ::stride]
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+  t_out = (t - 1) // stride + 1
+
+  def loss(conv):
+    return lambda x, k: jnp.sum(jnp.sin(conv(x, k)))
+
+  direct = lambda x, k: stgcn._unfold_matmul(x, k.reshape(36, 5), 9, stride, t_out)  # noqa: E731
+  got = jax.grad(loss(lambda x, k: stgcn.strided_temporal_conv(x, k, stride)),
+                 argnums=(0, 1))(x, kernel)
+  want = jax.grad(loss(direct), argnums=(0, 1))(x, kernel)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
+
+
+def test_strided_xla_conv_is_a_formulation_of_the_same_layer():
+  x = jax.random.normal(jax.random.key(0), (2, 12, 3, 8))
+  layer = stgcn.TemporalConv(16, stride=2, strided_xla_conv=True)
+  variables = layer.init(jax.random.key(1), x)
+  reference = stgcn.TemporalConv(16, stride=2)  # the unfold and matmul
+  assert (jax.tree_util.tree_structure(variables)
+          == jax.tree_util.tree_structure(reference.init(jax.random.key(1), x)))
+  np.testing.assert_allclose(layer.apply(variables, x), reference.apply(variables, x),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_serves_stride_one_layers_and_only_wide_ones_without_a_gradient():
+  # Passes with a gradient (matmul formulation): every stride-1 9-tap layer.
+  for c in (16, 32, 64, 128, 256):
+    assert stgcn.use_winograd(9, 1, c, c)
+    assert stgcn.use_winograd(9, 1, c, c, "matmul")
+  # Passes without one (XLA's convolution otherwise): only C_in C_out >= 2^15.
+  assert stgcn.use_winograd(9, 1, 256, 256, "conv")  # block 10 of the h = 16 encoder
+  assert stgcn.use_winograd(9, 1, 128, 256, "conv")  # C_in C_out = 2^15, the threshold
+  assert not stgcn.use_winograd(9, 1, 128, 128, "conv")  # narrower: memory bound
+  assert not stgcn.use_winograd(9, 1, 64, 64, "conv")
+  for impl in ("matmul", "conv"):
+    assert not stgcn.use_winograd(9, 2, 256, 256, impl)  # strided
+    assert not stgcn.use_winograd(1, 1, 256, 256, impl)  # 1x1
   x = jax.random.normal(jax.random.key(0), (2, 13, 3, 256))
   layer = stgcn.TemporalConv(256, winograd=True)
   variables = layer.init(jax.random.key(1), x)

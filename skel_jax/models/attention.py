@@ -184,6 +184,7 @@ class SkeAttnEncoder(nn.Module):
   gcn_impl: str = "aggregate_first"  # the backbone's graph-convolution formulation (models/stgcn.py)
   bn_sums: str = "float32"  # BatchNorm's accumulation everywhere (models/batchnorm.py)
   winograd: bool = False  # the backbone's Winograd temporal convolutions (models/stgcn.py)
+  strided_xla_conv: bool = False  # the backbone's strided temporal convolutions (models/stgcn.py)
   neck_hidden: int = 256
   feature_dim: int = 128
   predictor_hidden: int = 256
@@ -202,7 +203,7 @@ class SkeAttnEncoder(nn.Module):
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
                           widths=self.widths, strides=self.strides, conv_impl=self.conv_impl,
                           dtype=self.dtype, gcn_impl=self.gcn_impl, bn_sums=self.bn_sums,
-                          winograd=self.winograd)
+                          winograd=self.winograd, strided_xla_conv=self.strided_xla_conv)
     self.neck = AttentionMaskNeck(hidden=self.neck_hidden, features=self.feature_dim,
                                   num_heads=self.num_heads, lam=self.attn_lambda,
                                   init_scheme=self.head_init, attn_init=self.attn_init,

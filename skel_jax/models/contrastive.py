@@ -37,6 +37,7 @@ class ContrastiveEncoder(nn.Module):
   gcn_impl: str = "aggregate_first"
   bn_sums: str = "float32"  # BatchNorm's accumulation (models/batchnorm.py)
   winograd: bool = False  # the backbone's Winograd temporal convolutions (models/stgcn.py)
+  strided_xla_conv: bool = False  # the backbone's strided temporal convolutions (models/stgcn.py)
   head_hidden: int = 256
   feature_dim: int = 128
   head_bn: bool = False
@@ -47,7 +48,8 @@ class ContrastiveEncoder(nn.Module):
     self.backbone = STGCN(layout=self.layout, graph=self.graph, hidden=self.hidden,
                           out_dim=self.out_dim, dropout=self.dropout, num_classes=None,
                           conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
-                          bn_sums=self.bn_sums, winograd=self.winograd)
+                          bn_sums=self.bn_sums, winograd=self.winograd,
+                          strided_xla_conv=self.strided_xla_conv)
     self.head = MLPHead(hidden=self.head_hidden, features=self.feature_dim, use_bn=self.head_bn,
                         init_scheme=self.head_init, use_bias=self.head_bias,
                         bn_sums=self.bn_sums)

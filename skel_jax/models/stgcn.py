@@ -58,8 +58,8 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
 
   Args:
     model_config: `config.model` (graph, hidden, out_dim, dropout, conv_impl and the optional
-      dtype, gcn_impl, bn_sums, winograd; `nograd_conv_impl` / `nograd_gcn_impl` only where a
-      benchmark sets them).
+      dtype, gcn_impl, bn_sums, winograd, strided_xla_conv; `nograd_conv_impl` /
+      `nograd_gcn_impl` only where a benchmark sets them).
     no_grad: for passes that take no gradient (the key encoder, feature extraction): the
       faster forward-only formulations with the same parameter tree (docs/benchmarks.md),
       XLA's convolution ('conv') for the temporal convolutions and the dense graph convolution
@@ -75,7 +75,8 @@ def backbone_kwargs(model_config, *, no_grad: bool = False) -> dict:
   return dict(graph=m.graph, hidden=m.hidden, out_dim=m.out_dim, dropout=m.dropout,
               conv_impl=conv_impl, dtype=compute_dtype(m.get("dtype", "float32")),
               gcn_impl=gcn_impl, bn_sums=m.get("bn_sums", "float32"),
-              winograd=m.get("winograd", True))
+              winograd=m.get("winograd", True),
+              strided_xla_conv=m.get("strided_xla_conv", True))
 
 
 def weight_init(key, shape, dtype=jnp.float32):
@@ -250,6 +251,58 @@ def _unfold_matmul_bwd(k, stride, t_out, residuals, g):
 _unfold_matmul.defvjp(_unfold_matmul_fwd, _unfold_matmul_bwd)
 
 
+def _rows(a: jnp.ndarray) -> jnp.ndarray:
+  """`[..., C]` -> `[rows, C]`: the matmuls below are plain 2-D GEMMs (XLA:CPU's fastest)."""
+  return a.reshape(-1, a.shape[-1])
+
+
+def _xla_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray, stride: int, *,
+                       lhs_dilation: int = 1, padding: tuple[int, int] | None = None):
+  """XLA's (k, 1) convolution along time: `[B, T, V, C_in]`, `[k, C_in, C_out]`."""
+  k = kernel.shape[0]
+  pad = (k - 1) // 2
+  return jax.lax.conv_general_dilated(
+      x, kernel[:, None], window_strides=(stride, 1),
+      padding=(padding or (pad, pad), (0, 0)), lhs_dilation=(lhs_dilation, 1),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def strided_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray, stride: int) -> jnp.ndarray:
+  """The strided (k, 1) convolution for passes with a gradient, from three fast pieces.
+
+  Forward and input gradient are XLA convolutions (the input gradient: the cotangent
+  zero-dilated by the stride, correlated with the flipped, transposed kernel); the weight
+  gradient, where XLA:CPU's convolution is 30-40x slower than its forward, is one 2-D GEMM
+  `unfold(x)^T @ g` of the strided unfold of the input. At stride 2 on the 2-core CPU this is
+  1.2-1.7x faster forward + backward than the unfold and matmul, the wider the faster
+  (experiments/benchmark_layers.py). Keeps only x and the kernel, as `_unfold_matmul` does.
+  """
+  return _xla_temporal_conv(x, kernel, stride)
+
+
+def _strided_fwd(x, kernel, stride):
+  return _xla_temporal_conv(x, kernel, stride), (x, kernel)
+
+
+def _strided_bwd(stride, residuals, g):
+  x, kernel = residuals
+  k, c_in, c_out = kernel.shape
+  t_in, t_out = x.shape[1], g.shape[1]
+  pad = (k - 1) // 2
+  # dx[s] = sum_i g[t] kernel_i^T over s = stride t + i - pad: a stride-1 correlation of the
+  # zero-dilated g with the flipped kernel; the high padding gives back all t_in frames.
+  flipped = jnp.swapaxes(kernel[::-1], 1, 2)  # [k, C_out, C_in]
+  high = t_in - 1 + pad - stride * (t_out - 1)
+  dx = _xla_temporal_conv(g, flipped, 1, lhs_dilation=stride, padding=(k - 1 - pad, high))
+  unfolded = _unfold_time(x, k, stride, t_out)  # [B, T', V, k * C_in]
+  d_kernel = _rows(unfolded).T @ _rows(g)  # [k * C_in, C_out], tap-major rows
+  return dx, d_kernel.reshape(k, c_in, c_out)
+
+
+strided_temporal_conv.defvjp(_strided_fwd, _strided_bwd)
+
+
 # Winograd minimal filtering F(3, 3) for the stride-1, 9-tap temporal convolution
 # (docs/benchmarks.md, "Winograd temporal convolution"). The 9 taps are three groups of three
 # consecutive taps, 3 frames apart. With output tiles of 3 frames, group j of output tile s
@@ -272,12 +325,13 @@ WINOGRAD_BT = np.array([[1, -1 / 2, -1, 1 / 2, 0],
                         [0, -1 / 3, 1 / 2, -1 / 6, 0],
                         [0, -1 / 6, 0, 1 / 6, 0],
                         [0, 2, -1, -2, 1]], np.float64)  # [5 points, 5 frames]
-# Layers with C_in * C_out at least this (the 256-channel ones) take the Winograd form. There
-# the convolution is compute bound and 5/9 of the multiply-adds pay: on the 2-core CPU at
-# 256 channels, T 13, its forward took 364 ms against 460 (XLA's convolution) and 549 (unfold
-# and matmul), forward + backward 1,123 against 1,293. At 128 channels and fewer the layers
-# are memory bound and the transforms' traffic costs about what it saves (from 14 % faster
-# to 14 % slower, by layer and pass); experiments/benchmark_layers.py, docs/benchmarks.md.
+# Which layers take the Winograd form (`use_winograd`), from experiments/benchmark_layers.py
+# (docs/benchmarks.md). Passes with a gradient (the matmul formulation): every stride-1 9-tap
+# layer, since with its hand-written backward the form beats the unfold and matmul forward +
+# backward at every width of the encoders (16 to 256 channels). Passes without one (the 'conv'
+# formulation) compare against XLA's convolution, which is faster than both below 256
+# channels, so there only layers with C_in * C_out at least this take it: the compute-bound
+# 256-channel blocks, where 5/9 of the multiply-adds pay.
 WINOGRAD_MIN_CHANNELS_PRODUCT = 2 ** 15
 
 
@@ -292,14 +346,60 @@ def _combine(coeffs: np.ndarray, terms: Sequence[jnp.ndarray]) -> jnp.ndarray:
   return out
 
 
-def use_winograd(kernel_size: int, stride: int, c_in: int, c_out: int) -> bool:
-  """Whether the Winograd form (`winograd_temporal_conv`) serves this temporal convolution."""
-  return (kernel_size == 9 and stride == 1
-          and c_in * c_out >= WINOGRAD_MIN_CHANNELS_PRODUCT)
+def use_winograd(kernel_size: int, stride: int, c_in: int, c_out: int,
+                 conv_impl: str = "matmul") -> bool:
+  """Whether the Winograd form (`winograd_temporal_conv`) serves this temporal convolution in
+  a pass that runs `conv_impl` ('matmul': passes with a gradient; 'conv': without one)."""
+  if kernel_size != 9 or stride != 1:
+    return False
+  return conv_impl != "conv" or c_in * c_out >= WINOGRAD_MIN_CHANNELS_PRODUCT
 
 
+def _winograd_inputs(x: jnp.ndarray, n_out: int) -> list[jnp.ndarray]:
+  """`[B, T, V, C]` -> per point p, `[B, n_out, V, 3 C]`: the transformed input tiles that
+  output tile s multiplies, tiles s, s + 1, s + 2 (the three tap groups) side by side.
+
+  Linear in x; the backward pass takes its transpose with `jax.vjp`.
+  """
+  t = x.shape[1]
+  n_in = n_out + 2  # output tile s reads input tiles s, s + 1, s + 2
+  # xp[q] = x[q - 4]; input tile s is xp[3 s .. 3 s + 4], so xp needs 3 n_in + 2 frames.
+  xp = jnp.pad(x, ((0, 0), (4, 3 * n_in - 2 - t), (0, 0), (0, 0)))  # [B, 3 n_in + 2, V, C]
+  frames = [jax.lax.slice_in_dim(xp, q, q + 3 * (n_in - 1) + 1, stride=3, axis=1)
+            for q in range(5)]  # 5 x [B, n_in, V, C]: frame q of every input tile
+  tiles = [_combine(row, frames) for row in WINOGRAD_BT]  # 5 x [B, n_in, V, C]
+  # One [3 C]-wide operand per point: a single matmul then sums over the three groups.
+  return [jnp.concatenate([tile[:, j:j + n_out] for j in range(3)], axis=-1)
+          for tile in tiles]  # 5 x [B, n_out, V, 3 C]
+
+
+def _winograd_filters(kernel: jnp.ndarray) -> jnp.ndarray:
+  """`[9, C_in, C_out]` -> `[5, 3 C_in, C_out]`: each point's filters, group-major rows."""
+  _, c_in, c_out = kernel.shape
+  groups = kernel.reshape(3, 3, c_in, c_out)  # [group j, tap r, C_in, C_out]
+  filters = jnp.einsum("pr,jrco->pjco", WINOGRAD_G.astype(np.float32), groups)  # [5, 3, C, O]
+  return filters.reshape(5, 3 * c_in, c_out)
+
+
+def _winograd_outputs(products: Sequence[jnp.ndarray], t: int) -> jnp.ndarray:
+  """5 x `[B, n_out, V, C_out]` point products -> `[B, t, V, C_out]` (frame 3 s + i)."""
+  b, n_out, v, c_out = products[0].shape
+  outputs = [_combine(row, products) for row in WINOGRAD_AT]  # 3 x [B, n_out, V, C_out]
+  y = jnp.stack(outputs, axis=2)  # [B, n_out, 3, V, C_out]
+  return y.reshape(b, 3 * n_out, v, c_out)[:, :t]
+
+
+@jax.custom_vjp
 def winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   """The (9, 1) convolution, stride 1, zero padding 4, by Winograd F(3, 3) (comment above).
+
+  Forward: 5 matmuls `[B n_out V, 3 C_in] @ [3 C_in, C_out]`, one per interpolation point.
+  Backward (custom VJP): per point the two transposed matmuls, the filter gradient
+  `cat_p^T @ dP_p` and the input-tile gradient `dP_p @ F_p^T`, again as 2-D GEMMs; the
+  transforms' transposes come from `jax.vjp` of the linear transforms. It keeps only x and
+  the kernel (the transformed tiles are recomputed). Autodiff of the forward instead made
+  15 narrow matmuls with leading-axis contractions and a pad-and-add per slice, 1.5x the
+  time of this backward on the 2-core CPU (experiments/benchmark_layers.py).
 
   Args:
     x: `[B, T, V, C_in]`.
@@ -308,24 +408,32 @@ def winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   Returns:
     `[B, T, V, C_out]`, the same function as the direct convolution up to float32 rounding.
   """
-  b, t, v, c_in = x.shape
-  c_out = kernel.shape[-1]
-  n_out = -(-t // 3)  # output tiles of 3 frames
-  n_in = n_out + 2  # input tiles; output tile s reads input tiles s, s + 1, s + 2
-  # xp[q] = x[q - 4]; input tile s is xp[3 s .. 3 s + 4], so xp needs 3 n_in + 2 frames.
-  xp = jnp.pad(x, ((0, 0), (4, 3 * n_in - 2 - t), (0, 0), (0, 0)))  # [B, 3 n_in + 2, V, C]
-  frames = [jax.lax.slice_in_dim(xp, q, q + 3 * (n_in - 1) + 1, stride=3, axis=1)
-            for q in range(5)]  # 5 x [B, n_in, V, C_in]: frame q of every input tile
-  tiles = [_combine(row, frames) for row in WINOGRAD_BT]  # 5 x [B, n_in, V, C_in]
-  groups = kernel.reshape(3, 3, c_in, c_out)  # [group j, tap r, C_in, C_out]
-  filters = jnp.einsum("pr,jrco->pjco", WINOGRAD_G.astype(np.float32), groups)  # [5, 3, C, O]
-  products = []
-  for p in range(5):  # point p: sum over groups j of input tile s + j times the filter
-    products.append(_combine(np.ones(3), [
-        tiles[p][:, j:j + n_out] @ filters[p, j] for j in range(3)]))  # [B, n_out, V, C_out]
-  outputs = [_combine(row, products) for row in WINOGRAD_AT]  # 3 x [B, n_out, V, C_out]
-  y = jnp.stack(outputs, axis=2)  # [B, n_out, 3, V, C_out]: frame 3 s + i
-  return y.reshape(b, 3 * n_out, v, c_out)[:, :t]
+  return _winograd_fwd(x, kernel)[0]
+
+
+def _winograd_fwd(x, kernel):
+  n_out = -(-x.shape[1] // 3)  # output tiles of 3 frames
+  cats = _winograd_inputs(x, n_out)
+  filters = _winograd_filters(kernel)
+  products = [cat @ filters[p] for p, cat in enumerate(cats)]  # 5 x [B, n_out, V, C_out]
+  return _winograd_outputs(products, x.shape[1]), (x, kernel)
+
+
+def _winograd_bwd(residuals, g):
+  x, kernel = residuals
+  t = x.shape[1]
+  n_out = -(-t // 3)
+  cats, cats_vjp = jax.vjp(lambda x: _winograd_inputs(x, n_out), x)
+  filters, filters_vjp = jax.vjp(_winograd_filters, kernel)
+  like = [jax.ShapeDtypeStruct((*c.shape[:-1], g.shape[-1]), g.dtype) for c in cats]
+  d_products = jax.linear_transpose(lambda p: _winograd_outputs(p, t), like)(g)[0]
+  d_filters = jnp.stack([_rows(cat).T @ _rows(dp)
+                         for cat, dp in zip(cats, d_products)])  # [5, 3 C_in, C_out]
+  d_cats = [dp @ filters[p].T for p, dp in enumerate(d_products)]  # 5 x [B, n_out, V, 3 C]
+  return cats_vjp(d_cats)[0], filters_vjp(d_filters)[0]
+
+
+winograd_temporal_conv.defvjp(_winograd_fwd, _winograd_bwd)
 
 
 class TemporalConv(nn.Module):
@@ -334,7 +442,7 @@ class TemporalConv(nn.Module):
   A kernel size of 1 is the 1x1 convolution (a Dense layer on the channel axis). With a
   low-precision `dtype` the matmul operands are cast to it and the result (accumulated in
   float32) is float32. With `winograd`, the float32 layers that `use_winograd` picks (stride 1,
-  9 taps, 256 channels) run `winograd_temporal_conv` in either formulation.
+  9 taps; with `conv_impl='conv'` only the 256-channel ones) run `winograd_temporal_conv`.
   """
 
   features: int
@@ -343,6 +451,7 @@ class TemporalConv(nn.Module):
   conv_impl: str = "matmul"
   dtype: Any = None
   winograd: bool = False
+  strided_xla_conv: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -355,7 +464,8 @@ class TemporalConv(nn.Module):
     low = self.dtype is not None and jnp.dtype(self.dtype) != jnp.float32
     if self.conv_impl not in CONV_IMPLS:
       raise ValueError(f"unknown conv_impl {self.conv_impl!r}; known: {CONV_IMPLS}")
-    if self.winograd and not low and use_winograd(k, self.stride, c_in, self.features):
+    if (self.winograd and not low
+        and use_winograd(k, self.stride, c_in, self.features, self.conv_impl)):
       y = winograd_temporal_conv(x, kernel)
     elif self.conv_impl == "conv":
       lhs, rhs = (x.astype(self.dtype), kernel.astype(self.dtype)) if low else (x, kernel)
@@ -373,6 +483,8 @@ class TemporalConv(nn.Module):
           y = lhs @ rhs
       elif low:
         y = _low_precision_temporal_conv(x, kernel, self.stride, self.dtype)
+      elif self.stride > 1 and self.strided_xla_conv:
+        y = strided_temporal_conv(x, kernel, self.stride)
       else:
         y = _unfold_matmul(x, kernel.reshape(k * c_in, self.features), k, self.stride, t_out)
     return y + bias
@@ -561,6 +673,7 @@ class STGCNBlock(nn.Module):
   gcn_impl: str = "aggregate_first"
   bn_sums: str = "float32"
   winograd: bool = False
+  strided_xla_conv: bool = False
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -583,7 +696,7 @@ class STGCNBlock(nn.Module):
     y = bn(name="tcn_bn1")(y)
     y = nn.relu(y)
     y = conv(self.features, kernel_size=9, stride=self.stride, winograd=self.winograd,
-             name="tcn_conv")(y)
+             strided_xla_conv=self.strided_xla_conv, name="tcn_conv")(y)
     y = bn(name="tcn_bn2")(y)
     y = Dropout(self.dropout)(y, deterministic=not train)
     return nn.relu(y + res)
@@ -635,7 +748,9 @@ class STGCN(nn.Module):
     gcn_impl: graph-convolution formulation, one of `GCN_IMPLS` (GraphConv).
     bn_sums: how BatchNorm accumulates its per-channel sums, 'float32' or 'compensated'
       (PyTorch's CPU rounding; models/batchnorm.py).
-    winograd: the wide stride-1 temporal convolutions by Winograd F(3, 3) (TemporalConv).
+    winograd: the stride-1 temporal convolutions by Winograd F(3, 3) (TemporalConv).
+    strided_xla_conv: the strided temporal convolutions of the matmul formulation as
+      `strided_temporal_conv` (TemporalConv).
 
   Returns (from __call__): `(out, aux)` where out is `[N, num_classes]` (or the pooled `[N, D]`
   feature without fc) and aux holds 'feature_map' `[N, M, T', V, D]` and 'pooled' `[N, D]`.
@@ -654,6 +769,7 @@ class STGCN(nn.Module):
   gcn_impl: str = "aggregate_first"
   bn_sums: str = "float32"
   winograd: bool = False
+  strided_xla_conv: bool = False
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -672,7 +788,7 @@ class STGCN(nn.Module):
       h = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
                      conv_impl=self.conv_impl, dtype=self.dtype, gcn_impl=self.gcn_impl,
                      bn_sums=self.bn_sums, winograd=self.winograd,
-                     name=f"block{i}")(h, train=train)
+                     strided_xla_conv=self.strided_xla_conv, name=f"block{i}")(h, train=train)
     fmap = h.astype(jnp.float32).reshape(n, m, *h.shape[1:])  # [N, M, T', V, D]
     pooled = global_pool(fmap)  # [N, D]
     aux = {"feature_map": fmap, "pooled": pooled}
