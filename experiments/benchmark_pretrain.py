@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import statistics
+import sys
 import time
 
 import jax
@@ -125,6 +126,8 @@ def main():
                       help="allocator mode (skel_jax/allocator.py; heap: as skel_jax.main)")
   parser.add_argument("--json", default="")
   args = parser.parse_args()
+  # As skel_jax.main: restart once with the heap mode's glibc tunables, then mallopt's rest.
+  allocator.reexec_with_heap_tunables(sys.argv, mode=args.malloc)
   allocator.configure(args.malloc)  # before JAX's first computation
   print(f"devices: {jax.devices()}  preset {args.preset}, batch {args.batch or 'preset'}, "
         f"T {args.frames or 'preset'}, M 2, "

@@ -399,7 +399,8 @@ def worker(side: str, bench: str, opts: dict, conn) -> None:
     for _ in range(opts["warmup"]):
       fn()
     _release_free_memory()
-    info.update(malloc=opts["malloc"][side], malloc_heap_settings=heap, cpus=cpus,
+    info.update(malloc=opts["malloc"][side], malloc_heap_settings=heap,
+                glibc_tunables=os.environ.get(allocator.TUNABLES_ENV, ""), cpus=cpus,
                 build_and_warmup_s=time.perf_counter() - t0,
                 threads_by_name=_thread_names(), peak_rss_gb=_peak_rss_gb())
     conn.send(("ready", work, info))
@@ -448,7 +449,18 @@ def run_bench(bench: str, opts: dict, args) -> dict | None:
   for side in ("official", "ours"):
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=worker, args=(side, bench, opts, child), daemon=True)
-    proc.start()
+    # The heap mode's glibc tunables reach a process only through its starting environment
+    # (skel_jax/allocator.py): given to the side that runs it, as `skel_jax.main` does.
+    saved = os.environ.copy()
+    if opts["malloc"][side] == "heap":
+      os.environ.update(allocator.heap_tunables_env())
+    else:
+      os.environ.pop(allocator.TUNABLES_ENV, None)
+    try:
+      proc.start()
+    finally:
+      os.environ.clear()
+      os.environ.update(saved)
     sides[side] = (proc, parent)
   ready = {}
   try:

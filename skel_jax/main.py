@@ -61,7 +61,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   # Before JAX's first computation: XLA:CPU's temporaries reuse freed memory instead of
-  # page-faulting it in again every call (skel_jax/allocator.py; SKEL_JAX_MALLOC=system: off).
+  # page-faulting it in again every call (skel_jax/allocator.py; SKEL_JAX_MALLOC=system: off;
+  # a no-op where the restart above put the tunables in force).
   allocator.configure()
   # Library chatter (orbax logs every file it renames) at WARNING; our own messages at INFO.
   absl_logging.set_verbosity(absl_logging.WARNING)
@@ -176,6 +177,9 @@ def flag_error_message(e: BaseException, argv: list[str]) -> str:
 
 
 if __name__ == "__main__":
+  # Once, before any computation: restart with glibc's heap tunables, which glibc only reads at
+  # process start (skel_jax/allocator.py; SKEL_JAX_MALLOC=system: no restart).
+  allocator.reexec_with_heap_tunables(["-m", "skel_jax.main", *sys.argv[1:]])
   flags.mark_flag_as_required("config")
   # configs/<method>.py resolves from any directory and from an installed package.
   app.run(main_with_errors, argv=config_lib.resolve_config_argv(sys.argv),
