@@ -15,7 +15,13 @@ the gradient of `sum(y ** 2)` with respect to the input and the weights), median
 * the (9, 1) temporal convolution, stride 1 (`TemporalConv`): XLA's convolution (`conv`,
   forward only: its weight gradient is what the matmul form avoids), the unfold-and-matmul
   (`matmul`) and Winograd F(3, 3) (`winograd_temporal_conv`), at the (C, T) of the h = 16 and
-  h = 64 encoders' blocks, with C_in C_out against `WINOGRAD_MIN_CHANNELS_PRODUCT`.
+  h = 64 encoders' blocks, with C_in C_out against `WINOGRAD_MIN_CHANNELS_PRODUCT`;
+* the same at stride 2 (the blocks that halve T), the unfold-and-matmul against
+  `strided_temporal_conv` (XLA's convolution forward and input gradient, a GEMM weight
+  gradient; `model.strided_xla_conv`).
+
+Runs with `skel_jax.main`'s allocator settings (skel_jax/allocator.py: restarts once with
+glibc's heap tunables), as the per-call temporaries would otherwise be faulted in every call.
 
 Prints markdown tables; `--json=PATH` also writes them.
 """
@@ -25,11 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 
 import jax
 import jax.numpy as jnp
 from benchmark_pretrain import median_time  # this directory is on sys.path when run as a script
 
+from skel_jax import allocator
 from skel_jax.models import stgcn
 from skel_jax.models.graph import build_adjacency
 
@@ -37,6 +45,9 @@ from skel_jax.models.graph import build_adjacency
 # h = 64 (64 @ 50, 128 @ 25, 256 @ 13).
 GCN_WIDTHS = (16, 32, 64, 256)
 TEMPORAL_SHAPES = ((16, 50), (32, 25), (64, 13), (256, 13), (64, 50), (128, 25))
+# (C, input T) of the stride-2 temporal convolutions: h = 16 (32 @ 50, 64 @ 25) and h = 64
+# (128 @ 64, 256 @ 32).
+STRIDED_SHAPES = ((32, 50), (64, 25), (128, 64), (256, 32))
 
 
 def _train_fn(apply):
@@ -71,13 +82,29 @@ def temporal_cases(batch: int):
                          ("winograd", dict(conv_impl="matmul", winograd=True))):
       module = stgcn.TemporalConv(c, **kwargs)
       params = module.init(jax.random.key(1), x)
-      if name == "winograd":  # the layer itself only takes it above the threshold
+      if name == "winograd":  # called directly: forward-only layers take it at 256 channels only
         apply = lambda p, x: stgcn.winograd_temporal_conv(x, p["params"]["kernel"])  # noqa: E731
       else:
         apply = module.apply
       row["fns"][f"{name} eval"] = (jax.jit(apply), (params, x))
       if name != "conv":
         row["fns"][f"{name} train"] = (_train_fn(apply), (params, x))
+    cases.append(row)
+  return cases
+
+
+def strided_cases(batch: int):
+  cases = []
+  for c, t in STRIDED_SHAPES:
+    x = jax.random.normal(jax.random.key(0), (batch, t, 25, c))
+    row = {"C": c, "T": t, "fns": {}}
+    for name, kwargs in (("conv", dict(conv_impl="conv")), ("matmul", dict(conv_impl="matmul")),
+                         ("strided_xla", dict(conv_impl="matmul", strided_xla_conv=True))):
+      module = stgcn.TemporalConv(c, stride=2, **kwargs)
+      params = module.init(jax.random.key(1), x)
+      row["fns"][f"{name} eval"] = (jax.jit(module.apply), (params, x))
+      if name != "conv":
+        row["fns"][f"{name} train"] = (_train_fn(module.apply), (params, x))
     cases.append(row)
   return cases
 
@@ -103,11 +130,15 @@ def main():
   p.add_argument("--rounds", type=int, default=3)
   p.add_argument("--json", default=None)
   args = p.parse_args()
+  allocator.reexec_with_heap_tunables(sys.argv)
+  allocator.configure()
   print(f"batch {args.batch}, V 25, {jax.devices()[0].platform}; median over {args.rounds} "
         f"rounds of the median of {args.iters} calls", flush=True)
   gcn, temporal = graph_conv_cases(args.batch), temporal_cases(args.batch)
+  strided = strided_cases(args.batch)
   measure(gcn, args.rounds, args.iters)
   measure(temporal, args.rounds, args.iters)
+  measure(strided, args.rounds, args.iters)
 
   impls = ("aggregate_first", "einsum", "dense")
   lines = ["| C_in = C_out | T | dense / aggregate-first multiply-adds | "
@@ -127,11 +158,19 @@ def main():
                  f"{ms['conv eval']:.1f} | "
                  f"{ms['matmul eval']:.1f} / {ms['matmul train']:.1f} | "
                  f"{ms['winograd eval']:.1f} / {ms['winograd train']:.1f} |")
+  lines += ["", "| C_in = C_out, stride 2 | input T | conv eval ms | matmul eval / train ms | "
+            "strided_xla eval / train ms |", "|---:|---:|---:|---:|---:|"]
+  for row in strided:
+    ms = row["ms"]
+    lines.append(f"| {row['C']} | {row['T']} | {ms['conv eval']:.1f} | "
+                 f"{ms['matmul eval']:.1f} / {ms['matmul train']:.1f} | "
+                 f"{ms['strided_xla eval']:.1f} / {ms['strided_xla train']:.1f} |")
   print("\n".join(lines))
   if args.json:
     out = {"args": vars(args),
            "graph_conv": [{k: v for k, v in r.items() if k != "fns"} for r in gcn],
-           "temporal": [{k: v for k, v in r.items() if k != "fns"} for r in temporal]}
+           "temporal": [{k: v for k, v in r.items() if k != "fns"} for r in temporal],
+           "strided": [{k: v for k, v in r.items() if k != "fns"} for r in strided]}
     with open(args.json, "w") as f:
       json.dump(out, f, indent=1)
 

@@ -398,8 +398,9 @@ def winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   `cat_p^T @ dP_p` and the input-tile gradient `dP_p @ F_p^T`, again as 2-D GEMMs; the
   transforms' transposes come from `jax.vjp` of the linear transforms. It keeps only x and
   the kernel (the transformed tiles are recomputed). Autodiff of the forward instead made
-  15 narrow matmuls with leading-axis contractions and a pad-and-add per slice, 1.5x the
-  time of this backward on the 2-core CPU (experiments/benchmark_layers.py).
+  15 narrow matmuls with leading-axis contractions and a pad-and-add per slice: its backward
+  took 1.4x (256 channels, T 13) to 2.5x (64 channels, T 50) the time of this one on the
+  2-core CPU, batch 128 (docs/benchmarks.md).
 
   Args:
     x: `[B, T, V, C_in]`.
