@@ -18,17 +18,27 @@ config typo) prints one short message and exits with status 1 (2 for a bad flag)
 
 from __future__ import annotations
 
+import sys
+
+from skel_jax import allocator
+
+if __name__ == "__main__":
+  # First thing, before the heavy imports: restart once with glibc's heap tunables, which
+  # glibc only reads at process start (skel_jax/allocator.py; SKEL_JAX_MALLOC=system: no
+  # restart). Here rather than below app.run, so the restart does not import JAX twice.
+  allocator.reexec_with_heap_tunables(["-m", "skel_jax.main", *sys.argv[1:]])
+
+# ruff: noqa: E402 (the imports below come after the restart on purpose)
 import json
 import logging
 import os
-import sys
 
 import jax
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from skel_jax import allocator, config_lib
+from skel_jax import config_lib
 from skel_jax import run as run_lib
 from skel_jax.data.errors import DataError
 from skel_jax.evaluate import seeds as seeds_lib
@@ -62,7 +72,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   # Before JAX's first computation: XLA:CPU's temporaries reuse freed memory instead of
   # page-faulting it in again every call (skel_jax/allocator.py; SKEL_JAX_MALLOC=system: off;
-  # a no-op where the restart above put the tunables in force).
+  # a no-op where the restart at the top put the tunables in force).
   allocator.configure()
   # Library chatter (orbax logs every file it renames) at WARNING; our own messages at INFO.
   absl_logging.set_verbosity(absl_logging.WARNING)
@@ -177,9 +187,6 @@ def flag_error_message(e: BaseException, argv: list[str]) -> str:
 
 
 if __name__ == "__main__":
-  # Once, before any computation: restart with glibc's heap tunables, which glibc only reads at
-  # process start (skel_jax/allocator.py; SKEL_JAX_MALLOC=system: no restart).
-  allocator.reexec_with_heap_tunables(["-m", "skel_jax.main", *sys.argv[1:]])
   flags.mark_flag_as_required("config")
   # configs/<method>.py resolves from any directory and from an installed package.
   app.run(main_with_errors, argv=config_lib.resolve_config_argv(sys.argv),
