@@ -88,8 +88,8 @@ def reexec_with_heap_tunables(argv: list[str], mode: str | None = None) -> None:
   """Restarts this Python process as `python *argv` with the heap mode's tunables, once.
 
   Does nothing in the 'system' mode (or an unknown one, which `configure()` rejects), off
-  glibc, or when the tunables are already in force (the restarted process). Call it first thing, before work worth keeping: `os.execve`
-  replaces the process.
+  glibc, or when the tunables are already in force (the restarted process). Call it first
+  thing, before work worth keeping: `os.execve` replaces the process.
   """
   try:
     mode = mode_from_env() if mode is None else mode

@@ -257,14 +257,16 @@ def _rows(a: jnp.ndarray) -> jnp.ndarray:
 
 
 def _xla_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray, stride: int, *,
-                       lhs_dilation: int = 1, padding: tuple[int, int] | None = None):
-  """XLA's (k, 1) convolution along time: `[B, T, V, C_in]`, `[k, C_in, C_out]`."""
+                       lhs_dilation: int = 1, padding: tuple[int, int] | None = None,
+                       preferred_element_type=None):
+  """XLA's (k, 1) convolution along time: `[B, T, V, C_in]`, `[k, C_in, C_out]`; zero
+  padding (k - 1) // 2 on both ends unless `padding` gives (low, high)."""
   k = kernel.shape[0]
   pad = (k - 1) // 2
   return jax.lax.conv_general_dilated(
       x, kernel[:, None], window_strides=(stride, 1),
       padding=(padding or (pad, pad), (0, 0)), lhs_dilation=(lhs_dilation, 1),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), preferred_element_type=preferred_element_type)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -275,8 +277,8 @@ def strided_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray, stride: int) -> j
   zero-dilated by the stride, correlated with the flipped, transposed kernel); the weight
   gradient, where XLA:CPU's convolution is 30-40x slower than its forward, is one 2-D GEMM
   `unfold(x)^T @ g` of the strided unfold of the input. At stride 2 on the 2-core CPU this is
-  1.2-1.7x faster forward + backward than the unfold and matmul, the wider the faster
-  (experiments/benchmark_layers.py). Keeps only x and the kernel, as `_unfold_matmul` does.
+  1.2-1.6x faster forward + backward than the unfold and matmul, the wider the faster
+  (experiments/benchmark_layers.py, docs/benchmarks.md). Keeps only x and the kernel, as `_unfold_matmul` does.
   """
   return _xla_temporal_conv(x, kernel, stride)
 
@@ -470,10 +472,8 @@ class TemporalConv(nn.Module):
       y = winograd_temporal_conv(x, kernel)
     elif self.conv_impl == "conv":
       lhs, rhs = (x.astype(self.dtype), kernel.astype(self.dtype)) if low else (x, kernel)
-      y = jax.lax.conv_general_dilated(
-          lhs, rhs[:, None], window_strides=(self.stride, 1), padding=((pad, pad), (0, 0)),
-          dimension_numbers=("NHWC", "HWIO", "NHWC"),
-          preferred_element_type=jnp.float32 if low else None)
+      y = _xla_temporal_conv(lhs, rhs, self.stride,
+                             preferred_element_type=jnp.float32 if low else None)
     elif self.conv_impl == "matmul":
       if k == 1:
         lhs, rhs = x[:, ::self.stride], kernel[0]
