@@ -90,12 +90,15 @@ def benchmark_method(name: str, args) -> dict:
   views = views_fn(jax.random.key(1), x)
   t_views = median_time(views_fn, jax.random.key(1), x, warmup=args.warmup, iters=args.iters)
 
-  def loss_fn(params):
+  # Everything the loss reads is an argument: closed-over arrays would be constants to XLA,
+  # which then spends minutes folding the key encoder's forward pass at compile time.
+  def loss_fn(params, state, views, rng):
     return method.loss(params, state.batch_stats, state.key_params, state.key_batch_stats,
-                       state.queues, views, jax.random.key(2), 1)
+                       state.queues, views, rng, 1)
 
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
-  t_grad = median_time(lambda p: grad_fn(p)[1], state.params, warmup=args.warmup, iters=args.iters)
+  t_grad = median_time(lambda p, s, v, r: grad_fn(p, s, v, r)[1], state.params, state, views,
+                       jax.random.key(2), warmup=args.warmup, iters=args.iters)
   return {"method": name, "preset": args.preset, "batch": batch, "frames": frames,
           "dtype": args.dtype, "bn_sums": args.bn_sums,
           "hidden": int(config.model.hidden), "samples_per_s": batch / t_step,

@@ -18,11 +18,12 @@ keeps glibc's defaults; other C libraries (no `mallopt`) are left alone.
 temporaries as one block, SkeletonCLR's train step at batch 128 (T 50, h 16) frees about 4 GB
 at its end, glibc trims it, and the next step faulted it in again (1.04 million page faults,
 3.2 s of system time in a 9.3 s step). mallopt takes an int, so the larger threshold
-(`heap_trim_threshold`: a third of the machine's memory, at least 2 GiB) is only settable
-through glibc's tunables, which glibc reads at process start: `reexec_with_heap_tunables()`
-restarts the process once with `GLIBC_TUNABLES` set (the CLI does, before anything else);
-`heap_tunables_env()` gives a child process the same environment. With them the step above
-took 745 faults and 0.05 s of system time, 1.28x faster (docs/benchmarks.md, Allocator).
+(`heap_trim_threshold`: three quarters of the machine's memory, at least 2 GiB) is only
+settable through glibc's tunables, which glibc reads at process start:
+`reexec_with_heap_tunables()` restarts the process once with `GLIBC_TUNABLES` set (the CLI
+does, before anything else); `heap_tunables_env()` gives a child process the same environment.
+With them the step above took 745 faults and 0.05 s of system time, 1.28x faster
+(docs/benchmarks.md, Allocator).
 """
 
 from __future__ import annotations
@@ -50,15 +51,22 @@ MIN_TRIM_THRESHOLD = 2**31 - 1  # mallopt's largest value, the floor of the tuna
 
 
 def heap_trim_threshold(total_memory: int | None = None) -> int:
-  """Free heap top (bytes) above which glibc gives memory back in the heap mode: a third of
-  the machine's memory (8 GiB on a 24 GiB machine), at least 2 GiB; unbounded (no trimming)
-  let SkeleMixCLR+'s heap grow through its holes past 24 GiB."""
+  """Free heap top (bytes) above which glibc gives memory back in the heap mode: three
+  quarters of the machine's memory (18 GiB on a 24 GiB machine), at least 2 GiB.
+
+  It must exceed the largest block a train step frees, or every step faults that block in
+  again: SkeleMixCLR+'s step at batch 64 (T 64, h 16) frees 8.6 GB, above the third of memory
+  used before, and spent 25-29 s of system time in each 32 s step on 2.1 million page faults;
+  at 12 GiB none and 18 s (docs/benchmarks.md, Allocator). Retaining a block costs no memory
+  beyond the step's peak, which needed it anyway. A quarter stays below the trimming point:
+  with no trimming at all the heap of an early SkeleMixCLR+ build grew past 24 GiB.
+  """
   if total_memory is None:
     try:
       total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
       total_memory = 0
-  return max(MIN_TRIM_THRESHOLD, total_memory // 3)
+  return max(MIN_TRIM_THRESHOLD, total_memory // 4 * 3)
 
 
 def heap_tunables(total_memory: int | None = None) -> str:

@@ -87,13 +87,14 @@ def test_freed_blocks_are_reused_instead_of_faulted_in_again():
   assert counts["heap"] < pages // 100
 
 
-def test_trim_threshold_is_a_third_of_memory_and_at_least_mallopts_limit():
-  assert allocator.heap_trim_threshold(24 << 30) == 8 << 30
-  assert allocator.heap_trim_threshold(3 << 30) == 2**31 - 1
+def test_trim_threshold_is_three_quarters_of_memory_and_at_least_mallopts_limit():
+  assert allocator.heap_trim_threshold(24 << 30) == 18 << 30
+  assert allocator.heap_trim_threshold(4 << 30) == 3 << 30
+  assert allocator.heap_trim_threshold(2 << 30) == 2**31 - 1
   assert allocator.heap_trim_threshold(0) == 2**31 - 1
   assert allocator.heap_tunables(24 << 30) == (
       "glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:"
-      f"glibc.malloc.trim_threshold={8 << 30}")
+      f"glibc.malloc.trim_threshold={18 << 30}")
 
 
 def test_tunables_env_keeps_other_tunables_and_is_idempotent():
