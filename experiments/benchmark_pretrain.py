@@ -5,8 +5,9 @@ r"""Pretraining throughput: train-step samples/s per method, and where the time 
 For every method the full-size reference config (configs/<method>.py:ntu60_xsub: K = 32768,
 two persons; `--preset` picks another) is used with the batch, frames and width given by the
 flags (0: the preset's). Timings are the median of `--iters` jitted steps after `--warmup`
-steps (block_until_ready). For each method the step is also split into its parts, each jitted
-alone on the same inputs:
+steps (block_until_ready) of the training loop's step (`make_train_step`, donating the old
+state, as `skel_jax.main` runs it). For each method the step is also split into its parts,
+each jitted alone on the same inputs:
 
 * views: device augmentation + stream conversion (`method.make_views`);
 * loss+grad: every encoder pass and the loss, forward and backward;
@@ -73,18 +74,28 @@ def benchmark_method(name: str, args) -> dict:
   x = rng.normal(size=(batch, 2, frames, joints, 3)).astype(np.float32)
   x[batch // 2:, 1] = 0.0  # half the clips with an absent second person, as in NTU
   x = jax.device_put(x)
-  state = jax.jit(functools.partial(step_lib.create_train_state, method, tx,
-                                    queue_size=int(config.moco.queue_size),
-                                    key_init=config.moco.key_init))(jax.random.key(0), x)
-  step = jax.jit(functools.partial(
-      step_lib.train_step, method=method, tx=tx, momentum_fn=momentum_fn, lr_fn=lr_fn,
-      steps_per_epoch=100, ema_order=config.moco.ema_order,
-      ema_batch_stats=config.moco.ema_batch_stats))
-  jax.block_until_ready(step(state, x)[1]["loss"])  # compiled before the system time is read
-  before = resource.getrusage(resource.RUSAGE_SELF)
-  t_step = median_time(lambda s: step(s, x)[1]["loss"], state, warmup=args.warmup, iters=args.iters)
-  after = resource.getrusage(resource.RUSAGE_SELF)
-  calls = args.warmup + args.iters
+  def new_state():
+    return jax.jit(functools.partial(step_lib.create_train_state, method, tx,
+                                     queue_size=int(config.moco.queue_size),
+                                     key_init=config.moco.key_init))(jax.random.key(0), x)
+
+  # The training loop's own step (skel_jax.main): jitted, donating the old state.
+  step = step_lib.make_train_step(
+      method, tx, momentum_fn=momentum_fn, lr_fn=lr_fn, steps_per_epoch=100,
+      ema_order=config.moco.ema_order, ema_batch_stats=config.moco.ema_batch_stats)
+  state, _ = step(new_state(), x)[:2]  # compiled before the system time is read
+  calls = []  # per timed call: seconds, page faults, system seconds
+  for i in range(args.warmup + args.iters):
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    state, metrics = step(state, x)[:2]
+    jax.block_until_ready(metrics["loss"])
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    if i >= args.warmup:
+      calls.append((seconds, after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime))
+  t_step = statistics.median(c[0] for c in calls)
+  state = new_state()  # the split below reads a state that no step has donated
 
   views_fn = jax.jit(method.make_views)
   views = views_fn(jax.random.key(1), x)
@@ -104,10 +115,12 @@ def benchmark_method(name: str, args) -> dict:
           "hidden": int(config.model.hidden), "samples_per_s": batch / t_step,
           "step_ms": 1e3 * t_step, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,
           "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0), "malloc": args.malloc,
-          # Per step: page faults and kernel time (fresh pages zeroed for the temporaries).
-          "page_faults": (after.ru_minflt - before.ru_minflt) / calls,
-          "system_s": (after.ru_stime - before.ru_stime) / calls,
-          "peak_rss_gb": after.ru_maxrss / 2**20}
+          # Per timed step (median): page faults and kernel time (fresh pages zeroed for the
+          # temporaries); the per-call figures beside them.
+          "page_faults": statistics.median(c[1] for c in calls),
+          "system_s": statistics.median(c[2] for c in calls),
+          "calls": [{"s": c[0], "page_faults": c[1], "system_s": c[2]} for c in calls],
+          "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def main():
