@@ -95,6 +95,19 @@ def benchmark_method(name: str, args) -> dict:
     if i >= args.warmup:
       calls.append((seconds, after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime))
   t_step = statistics.median(c[0] for c in calls)
+  row = {"method": name, "preset": args.preset, "batch": batch, "frames": frames,
+         "dtype": args.dtype, "bn_sums": args.bn_sums,
+         "hidden": int(config.model.hidden), "samples_per_s": batch / t_step,
+         "step_ms": 1e3 * t_step, "malloc": args.malloc,
+         "glibc_tunables": os.environ.get(allocator.TUNABLES_ENV, ""),
+         # Per timed step (median): page faults and kernel time (fresh pages zeroed for the
+         # temporaries); the per-call figures beside them.
+         "page_faults": statistics.median(c[1] for c in calls),
+         "system_s": statistics.median(c[2] for c in calls),
+         "calls": [{"s": c[0], "page_faults": c[1], "system_s": c[2]} for c in calls],
+         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+  if not args.split:
+    return row
   state = new_state()  # the split below reads a state that no step has donated
 
   views_fn = jax.jit(method.make_views)
@@ -110,17 +123,8 @@ def benchmark_method(name: str, args) -> dict:
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
   t_grad = median_time(lambda p, s, v, r: grad_fn(p, s, v, r)[1], state.params, state, views,
                        jax.random.key(2), warmup=args.warmup, iters=args.iters)
-  return {"method": name, "preset": args.preset, "batch": batch, "frames": frames,
-          "dtype": args.dtype, "bn_sums": args.bn_sums,
-          "hidden": int(config.model.hidden), "samples_per_s": batch / t_step,
-          "step_ms": 1e3 * t_step, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,
-          "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0), "malloc": args.malloc,
-          # Per timed step (median): page faults and kernel time (fresh pages zeroed for the
-          # temporaries); the per-call figures beside them.
-          "page_faults": statistics.median(c[1] for c in calls),
-          "system_s": statistics.median(c[2] for c in calls),
-          "calls": [{"s": c[0], "page_faults": c[1], "system_s": c[2]} for c in calls],
-          "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+  return {**row, "views_ms": 1e3 * t_views, "loss_grad_ms": 1e3 * t_grad,
+          "rest_ms": 1e3 * max(t_step - t_views - t_grad, 0.0)}
 
 
 def main():
@@ -140,23 +144,31 @@ def main():
   parser.add_argument("--iters", type=int, default=5)
   parser.add_argument("--malloc", default="heap", choices=allocator.MODES,
                       help="allocator mode (skel_jax/allocator.py; heap: as skel_jax.main)")
+  parser.add_argument("--trim_threshold", type=int, default=0,
+                      help="heap mode: glibc's trim threshold in bytes (0: the allocator's "
+                           "rule, allocator.heap_trim_threshold)")
+  parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
+                      help="also time the step's parts (views, loss+grad)")
   parser.add_argument("--json", default="")
   args = parser.parse_args()
   # As skel_jax.main: restart once with the heap mode's glibc tunables, then mallopt's rest.
-  allocator.reexec_with_heap_tunables(sys.argv, mode=args.malloc)
+  allocator.reexec_with_heap_tunables(sys.argv, mode=args.malloc,
+                                      trim_threshold=args.trim_threshold or None)
   allocator.configure(args.malloc)  # before JAX's first computation
   print(f"devices: {jax.devices()}  preset {args.preset}, batch {args.batch or 'preset'}, "
         f"T {args.frames or 'preset'}, M 2, "
         f"h {args.hidden or 'config'}, conv_impl {args.conv_impl}, dtype {args.dtype}, "
-        f"bn_sums {args.bn_sums}, malloc {args.malloc}")
+        f"bn_sums {args.bn_sums}, malloc {args.malloc}, "
+        f"{allocator.TUNABLES_ENV}={os.environ.get(allocator.TUNABLES_ENV, '')!r}")
   rows = [benchmark_method(name, args) for name in args.methods.split(",")]
   print("| method | h | samples/s | step ms | views ms | loss+grad ms | rest ms | "
         "page faults / step | system s / step | peak RSS GB |")
   print("|---|---|---|---|---|---|---|---|---|---|")
   for r in rows:
+    split = (f"{r['views_ms']:.1f} | {r['loss_grad_ms']:.0f} | {r['rest_ms']:.0f}"
+             if "views_ms" in r else "- | - | -")
     print(f"| {r['method']} | {r['hidden']} | {r['samples_per_s']:.1f} | {r['step_ms']:.0f} | "
-          f"{r['views_ms']:.1f} | {r['loss_grad_ms']:.0f} | {r['rest_ms']:.0f} | "
-          f"{r['page_faults']:.0f} | {r['system_s']:.2f} | {r['peak_rss_gb']:.1f} |")
+          f"{split} | {r['page_faults']:.0f} | {r['system_s']:.2f} | {r['peak_rss_gb']:.1f} |")
   if args.json:
     with open(args.json, "w") as f:
       json.dump({"devices": str(jax.devices()), "rows": rows}, f, indent=2)

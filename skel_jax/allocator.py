@@ -69,10 +69,13 @@ def heap_trim_threshold(total_memory: int | None = None) -> int:
   return max(MIN_TRIM_THRESHOLD, total_memory // 4 * 3)
 
 
-def heap_tunables(total_memory: int | None = None) -> str:
-  """The heap mode as glibc tunables (`GLIBC_TUNABLES` syntax)."""
+def heap_tunables(total_memory: int | None = None, trim_threshold: int | None = None) -> str:
+  """The heap mode as glibc tunables (`GLIBC_TUNABLES` syntax); `trim_threshold` (bytes)
+  replaces `heap_trim_threshold`'s rule where given (benchmarks compare thresholds)."""
+  if trim_threshold is None:
+    trim_threshold = heap_trim_threshold(total_memory)
   return ("glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:"
-          f"glibc.malloc.trim_threshold={heap_trim_threshold(total_memory)}")
+          f"glibc.malloc.trim_threshold={int(trim_threshold)}")
 
 
 def tunables_in_force(environ=None) -> bool:
@@ -83,16 +86,19 @@ def tunables_in_force(environ=None) -> bool:
           "glibc.malloc.trim_threshold"} <= names
 
 
-def heap_tunables_env(environ=None, total_memory: int | None = None) -> dict:
+def heap_tunables_env(environ=None, total_memory: int | None = None,
+                      trim_threshold: int | None = None) -> dict:
   """A copy of `environ` whose `GLIBC_TUNABLES` adds the heap mode's (other tunables kept)."""
   env = dict(os.environ if environ is None else environ)
   if not tunables_in_force(env):
     current = env.get(TUNABLES_ENV, "")
-    env[TUNABLES_ENV] = ":".join(filter(None, [current, heap_tunables(total_memory)]))
+    env[TUNABLES_ENV] = ":".join(
+        filter(None, [current, heap_tunables(total_memory, trim_threshold)]))
   return env
 
 
-def reexec_with_heap_tunables(argv: list[str], mode: str | None = None) -> None:
+def reexec_with_heap_tunables(argv: list[str], mode: str | None = None,
+                              trim_threshold: int | None = None) -> None:
   """Restarts this Python process as `python *argv` with the heap mode's tunables, once.
 
   Does nothing in the 'system' mode (or an unknown one, which `configure()` rejects), off
@@ -107,7 +113,8 @@ def reexec_with_heap_tunables(argv: list[str], mode: str | None = None) -> None:
     return
   sys.stdout.flush()
   sys.stderr.flush()
-  os.execve(sys.executable, [sys.executable, *argv], heap_tunables_env())
+  os.execve(sys.executable, [sys.executable, *argv],
+            heap_tunables_env(trim_threshold=trim_threshold))
 
 
 def mode_from_env(environ=None) -> str:

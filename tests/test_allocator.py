@@ -97,6 +97,14 @@ def test_trim_threshold_is_three_quarters_of_memory_and_at_least_mallopts_limit(
       f"glibc.malloc.trim_threshold={18 << 30}")
 
 
+def test_an_explicit_trim_threshold_replaces_the_rule():
+  assert allocator.heap_tunables(24 << 30, trim_threshold=8 << 30) == (
+      "glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:"
+      f"glibc.malloc.trim_threshold={8 << 30}")
+  env = allocator.heap_tunables_env({"A": "1"}, total_memory=24 << 30, trim_threshold=5 << 30)
+  assert env["GLIBC_TUNABLES"].endswith(f"glibc.malloc.trim_threshold={5 << 30}")
+
+
 def test_tunables_env_keeps_other_tunables_and_is_idempotent():
   env = allocator.heap_tunables_env({"GLIBC_TUNABLES": "glibc.pthread.rseq=0", "A": "1"},
                                     total_memory=24 << 30)
