@@ -139,6 +139,7 @@ class SkeleMixCLR(SkeletonCLR):
     self.mix_weight = float(s.mix_weight)
     # 0 in the reference; a negative value means half of the run (the small presets).
     self.mix_warmup_epochs = resolve_half(s.get("mix_warmup_epochs", 0), config.optim.epochs)
+    self.unroll = bool(s.get("unroll", True))
     self.strides = encoder_strides(config)
     # The input region follows the grid of the encoder's total stride (4 in the reference).
     self.ratio = int(np.prod(self.strides))
@@ -177,17 +178,25 @@ class SkeleMixCLR(SkeletonCLR):
     q, batch_stats = self.apply(params, batch_stats, None, views["query"], rng=keys[0])
     q = moco.l2_normalize(q)
 
-    # One encoder call per mix: its own BN batch statistics, running stats threaded mix 1, 2,
-    # 3 in order, as in the reference. Unrolled, not a `lax.scan`: on XLA:CPU the scan's
-    # stacked residuals made loss + grad 1.23x slower (17.4 against 14.2 s at batch 64, T 64,
-    # h 16; docs/benchmarks.md) and compiled no faster.
-    p, c = [], []
-    for r in range(self.repeats):
-      (p_r, c_r), batch_stats = self.apply(params, batch_stats, _mask_pooled_features,
-                                           views["mixed"][r], views["mask"][r], rng=keys[2 + r])
-      p.append(moco.l2_normalize(p_r))
-      c.append(moco.l2_normalize(c_r))
-    p, c = jnp.stack(p), jnp.stack(c)  # [R, N, D]
+    def mixed_pass(stats, inputs):
+      # One encoder call per mix: its own BN batch statistics, running stats threaded
+      # mix 1, 2, 3 in order, as in the reference.
+      mixed, mask, key = inputs
+      (p, c), stats = self.apply(params, stats, _mask_pooled_features, mixed, mask, rng=key)
+      return stats, (moco.l2_normalize(p), moco.l2_normalize(c))
+
+    inputs = (views["mixed"], views["mask"], keys[2:])
+    if self.unroll:
+      # On XLA:CPU the scan's stacked residuals made loss + grad 1.23x slower (17.4 against
+      # 14.2 s at batch 64, T 64, h 16); unrolled, the step needs 22 % more temporaries
+      # (docs/benchmarks.md), hence `skelemix.unroll`.
+      outputs = []
+      for r in range(self.repeats):
+        batch_stats, out = mixed_pass(batch_stats, jax.tree.map(lambda a, r=r: a[r], inputs))
+        outputs.append(out)
+      p, c = (jnp.stack(parts) for parts in zip(*outputs))  # [R, N, D] each
+    else:
+      batch_stats, (p, c) = jax.lax.scan(mixed_pass, batch_stats, inputs)  # p, c: [R, N, D]
     k, key_batch_stats = self.encode_keys(key_params, key_batch_stats, views["key"], keys[1])
     mix_weight = self.mix_weight * moco.warmup_weight(epoch, self.mix_warmup_epochs)
     loss, metrics = skelemix_loss(q, k, queues["z"], p, c, views["partner"], self.temperature,
