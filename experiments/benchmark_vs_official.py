@@ -445,27 +445,29 @@ def summarize(rounds: list[dict]) -> dict:
 
 def run_bench(bench: str, opts: dict, args) -> dict | None:
   ctx = mp.get_context("spawn")
-  sides = {}
-  for side in ("official", "ours"):
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=worker, args=(side, bench, opts, child), daemon=True)
-    # The heap mode's glibc tunables reach a process only through its starting environment
-    # (skel_jax/allocator.py): given to the side that runs it, as `skel_jax.main` does.
-    saved = os.environ.copy()
-    if opts["malloc"][side] == "heap":
-      os.environ.update(allocator.heap_tunables_env())
-    else:
-      os.environ.pop(allocator.TUNABLES_ENV, None)
-    try:
-      proc.start()
-    finally:
-      os.environ.clear()
-      os.environ.update(saved)
-    sides[side] = (proc, parent)
-  ready = {}
+  sides, ready = {}, {}
   try:
-    for side, (proc, conn) in sides.items():
-      msg = conn.recv()
+    # One side at a time builds and warms up (then hands its free memory back): at their
+    # warm-up peaks both sides together can exceed the machine's memory (SkeAttnCLR at h 64,
+    # with the heap tunables on both sides, was killed for memory when they overlapped).
+    for side in ("official", "ours"):
+      parent, child = ctx.Pipe()
+      proc = ctx.Process(target=worker, args=(side, bench, opts, child), daemon=True)
+      # The heap mode's glibc tunables reach a process only through its starting
+      # environment (skel_jax/allocator.py): given to the side that runs it, as
+      # `skel_jax.main` does.
+      saved = os.environ.copy()
+      if opts["malloc"][side] == "heap":
+        os.environ.update(allocator.heap_tunables_env())
+      else:
+        os.environ.pop(allocator.TUNABLES_ENV, None)
+      try:
+        proc.start()
+      finally:
+        os.environ.clear()
+        os.environ.update(saved)
+      sides[side] = (proc, parent)
+      msg = parent.recv()
       if msg[0] == "error":
         print(f"[{bench}] {side} failed to build: {msg[1]}\n{msg[2]}", file=sys.stderr)
         return None
