@@ -56,10 +56,10 @@ def heap_trim_threshold(total_memory: int | None = None) -> int:
 
   It must exceed the largest block a train step frees, or every step faults that block in
   again: SkeleMixCLR+'s step at batch 64 (T 64, h 16) frees 8.6 GB, above the third of memory
-  used before, and spent 25-29 s of system time in each 32 s step on 2.1 million page faults;
-  at 12 GiB none and 18 s (docs/benchmarks.md, Allocator). Retaining a block costs no memory
-  beyond the step's peak, which needed it anyway. A quarter stays below the trimming point:
-  with no trimming at all the heap of an early SkeleMixCLR+ build grew past 24 GiB.
+  used before, and spent 25-30 s of system time in each 31-34 s step on 2.1 million page
+  faults; at 12 GiB none, and 18 s steps (docs/benchmarks.md, SkeleMixCLR+ section). Keeping a
+  block costs no memory beyond the step's peak, which needed it anyway. Some trimming stays:
+  with none at all, the heap of an early SkeleMixCLR+ build grew past 24 GiB.
   """
   if total_memory is None:
     try:
