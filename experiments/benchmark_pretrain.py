@@ -74,10 +74,12 @@ def benchmark_method(name: str, args) -> dict:
   x = rng.normal(size=(batch, 2, frames, joints, 3)).astype(np.float32)
   x[batch // 2:, 1] = 0.0  # half the clips with an absent second person, as in NTU
   x = jax.device_put(x)
+  init_state = jax.jit(functools.partial(step_lib.create_train_state, method, tx,
+                                         queue_size=int(config.moco.queue_size),
+                                         key_init=config.moco.key_init))
+
   def new_state():
-    return jax.jit(functools.partial(step_lib.create_train_state, method, tx,
-                                     queue_size=int(config.moco.queue_size),
-                                     key_init=config.moco.key_init))(jax.random.key(0), x)
+    return init_state(jax.random.key(0), x)  # compiled once, a fresh state per call
 
   # The training loop's own step (skel_jax.main): jitted, donating the old state.
   step = step_lib.make_train_step(

@@ -185,18 +185,19 @@ class SkeleMixCLR(SkeletonCLR):
       (p, c), stats = self.apply(params, stats, _mask_pooled_features, mixed, mask, rng=key)
       return stats, (moco.l2_normalize(p), moco.l2_normalize(c))
 
-    inputs = (views["mixed"], views["mask"], keys[2:])
+    mixed, masks, mix_keys = views["mixed"], views["mask"], keys[2:]
     if self.unroll:
       # On XLA:CPU the scan's stacked residuals made loss + grad 1.23x slower (17.4 against
       # 14.2 s at batch 64, T 64, h 16); unrolled, the step needs 22 % more temporaries
       # (docs/benchmarks.md), hence `skelemix.unroll`.
       outputs = []
       for r in range(self.repeats):
-        batch_stats, out = mixed_pass(batch_stats, jax.tree.map(lambda a, r=r: a[r], inputs))
+        batch_stats, out = mixed_pass(batch_stats, (mixed[r], masks[r], mix_keys[r]))
         outputs.append(out)
       p, c = (jnp.stack(parts) for parts in zip(*outputs))  # [R, N, D] each
     else:
-      batch_stats, (p, c) = jax.lax.scan(mixed_pass, batch_stats, inputs)  # p, c: [R, N, D]
+      batch_stats, (p, c) = jax.lax.scan(
+          mixed_pass, batch_stats, (mixed, masks, mix_keys))  # p, c: [R, N, D]
     k, key_batch_stats = self.encode_keys(key_params, key_batch_stats, views["key"], keys[1])
     mix_weight = self.mix_weight * moco.warmup_weight(epoch, self.mix_warmup_epochs)
     loss, metrics = skelemix_loss(q, k, queues["z"], p, c, views["partner"], self.temperature,
