@@ -18,7 +18,7 @@ keeps glibc's defaults; other C libraries (no `mallopt`) are left alone.
 temporaries as one block, SkeletonCLR's train step at batch 128 (T 50, h 16) frees about 4 GB
 at its end, glibc trims it, and the next step faulted it in again (1.04 million page faults,
 3.2 s of system time in a 9.3 s step). mallopt takes an int, so the larger threshold
-(`heap_trim_threshold`: three quarters of the machine's memory, at least 2 GiB) is only
+(`heap_trim_threshold`: the machine's memory, at least 2 GiB) is only
 settable through glibc's tunables, which glibc reads at process start:
 `reexec_with_heap_tunables()` restarts the process once with `GLIBC_TUNABLES` set (the CLI
 does, before anything else); `heap_tunables_env()` gives a child process the same environment.
@@ -51,22 +51,27 @@ MIN_TRIM_THRESHOLD = 2**31 - 1  # mallopt's largest value, the floor of the tuna
 
 
 def heap_trim_threshold(total_memory: int | None = None) -> int:
-  """Free heap top (bytes) above which glibc gives memory back in the heap mode: three
-  quarters of the machine's memory (18 GiB on a 24 GiB machine), at least 2 GiB.
+  """Free heap top (bytes) above which glibc gives memory back in the heap mode: the machine's
+  memory (24 GiB on a 24 GiB machine), at least 2 GiB, so a heap top the step has touched is
+  never returned.
 
   It must exceed the largest block a train step frees, or every step faults that block in
-  again: SkeleMixCLR+'s step at batch 64 (T 64, h 16) frees 8.6 GB, above the third of memory
-  used before, and spent 25-30 s of system time in each 31-34 s step on 2.1 million page
-  faults; at 12 GiB none, and 18 s steps (docs/benchmarks.md, SkeleMixCLR+ section). Keeping a
-  block costs no memory beyond the step's peak, which needed it anyway. Some trimming stays:
-  with none at all, the heap of an early SkeleMixCLR+ build grew past 24 GiB.
+  again. A fraction of memory is not enough: SkeleMixCLR+'s step at batch 64 (T 64, h 16)
+  frees 8.6 GB and under a third of memory (8 GiB) spent 25-30 s of system time in each 31-34 s
+  step on 2.1 million page faults; SkeAttnCLR's at batch 64 (T 64, h 64) frees about 19 GB of
+  its 19.8 GB peak, and under three quarters (18 GiB) took 4.75 million faults and 90-112 s of
+  system time (both threads) in each 88-105 s call; under the machine's memory none, and 36 s
+  calls
+  (docs/benchmarks.md, SkeAttnCLR section). Keeping a freed block costs no memory beyond the
+  step's own peak, which needed it anyway; a heap top larger than the machine's memory can
+  only be address space never touched, which is all that is given back.
   """
   if total_memory is None:
     try:
       total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
       total_memory = 0
-  return max(MIN_TRIM_THRESHOLD, total_memory // 4 * 3)
+  return max(MIN_TRIM_THRESHOLD, total_memory)
 
 
 def heap_tunables(total_memory: int | None = None, trim_threshold: int | None = None) -> str:
