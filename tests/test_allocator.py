@@ -90,7 +90,8 @@ def test_freed_blocks_are_reused_instead_of_faulted_in_again():
 def test_trim_threshold_is_the_machines_memory_and_at_least_mallopts_limit():
   assert allocator.heap_trim_threshold(24 << 30) == 24 << 30
   assert allocator.heap_trim_threshold(4 << 30) == 4 << 30
-  assert allocator.heap_trim_threshold(2 << 30) == 2**31 - 1
+  assert allocator.heap_trim_threshold(2 << 30) == 2 << 30
+  assert allocator.heap_trim_threshold(1 << 30) == 2**31 - 1
   assert allocator.heap_trim_threshold(0) == 2**31 - 1
   assert allocator.heap_tunables(24 << 30) == (
       "glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:"
