@@ -364,17 +364,50 @@ def build_ours(bench: str, opts: dict):
   return step, opts["batch"], info
 
 
-def _release_free_memory() -> None:
+def _release_free_memory(settle_s: float = 0.25, max_tries: int = 40) -> None:
   """Hands the heap's free pages back to the system (glibc `malloc_trim`; elsewhere a no-op).
 
   Both sides live at once and take turns; a side's step temporaries (about 15 GB for
   SkeleMixCLR+ at the official shapes) stay mapped by the allocator after the step unless
-  released, and the two sides together then exceed a 24 GiB machine.
+  released, and the two sides together then exceed a 24 GiB machine. XLA:CPU frees a call's
+  temporaries just *after* its outputs are ready, so one trim right after the last step can
+  come too early (SkeAttnCLR's worker kept 18 GB and was killed for memory in the official
+  side's turn): trim until the resident size stops falling.
   """
   try:
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    trim = ctypes.CDLL("libc.so.6").malloc_trim
   except (OSError, AttributeError):
+    return
+  previous = float("inf")
+  for _ in range(max_tries):
+    trim(0)
+    current = _rss_bytes()
+    if current >= previous:
+      return
+    previous = current
+    time.sleep(settle_s)
+
+
+def _rss_bytes() -> float:
+  """This process's resident memory now (Linux `/proc/self/statm`; 0 elsewhere)."""
+  try:
+    with open("/proc/self/statm") as f:
+      return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+  except (OSError, ValueError, IndexError):
+    return 0.0
+
+
+def _receive(bench: str, side: str, proc, conn):
+  """The worker's next message; a clear error, instead of waiting forever, if it died."""
+  while not conn.poll(1.0) and proc.is_alive():
     pass
+  try:
+    return conn.recv()
+  except EOFError:  # the pipe closed: the worker is gone
+    proc.join(timeout=10)
+    code = proc.exitcode
+    why = " (killed: SIGKILL, most likely out of memory)" if code == -9 else ""
+    raise RuntimeError(f"[{bench}] the {side} worker died, exit code {code}{why}") from None
 
 
 def _peak_rss_gb() -> float:
@@ -445,7 +478,7 @@ def summarize(rounds: list[dict]) -> dict:
 
 def run_bench(bench: str, opts: dict, args) -> dict | None:
   ctx = mp.get_context("spawn")
-  sides, ready = {}, {}
+  sides, ready, rounds, error = {}, {}, [], None
   try:
     # One side at a time builds and warms up (then hands its free memory back): at their
     # warm-up peaks both sides together can exceed the machine's memory (SkeAttnCLR at h 64,
@@ -466,8 +499,9 @@ def run_bench(bench: str, opts: dict, args) -> dict | None:
       finally:
         os.environ.clear()
         os.environ.update(saved)
+      child.close()  # the worker holds its end; ours would keep a dead worker's pipe open
       sides[side] = (proc, parent)
-      msg = parent.recv()
+      msg = _receive(bench, side, proc, parent)
       if msg[0] == "error":
         print(f"[{bench}] {side} failed to build: {msg[1]}\n{msg[2]}", file=sys.stderr)
         return None
@@ -475,7 +509,6 @@ def run_bench(bench: str, opts: dict, args) -> dict | None:
       print(f"[{bench}] {side} ready ({msg[2]['build_and_warmup_s']:.0f} s build + warm-up, "
             f"peak resident memory {msg[2]['peak_rss_gb']:.1f} GB)",
             flush=True)
-    rounds = []
     for i in range(args.rounds):
       order = ("ours", "official") if i % 4 in (0, 3) else ("official", "ours")  # ABBA
       entry = {"round": i, "order": list(order)}
@@ -484,7 +517,7 @@ def run_bench(bench: str, opts: dict, args) -> dict | None:
         probe = LoadProbe(proc.pid)
         probe.start()
         conn.send(("round", args.iters))
-        msg = conn.recv()
+        msg = _receive(bench, side, proc, conn)
         load = probe.stop()
         times = msg[1]
         entry[side] = {"times_s": times, "rate": round_rate(ready[side]["work"], times), **load}
@@ -494,6 +527,9 @@ def run_bench(bench: str, opts: dict, args) -> dict | None:
             f"{entry['official']['rate']:.2f}, ratio {entry['ratio']:.2f}, others' CPU "
             f"{entry['ours'].get('others_cores', float('nan')):.2f} / "
             f"{entry['official'].get('others_cores', float('nan')):.2f} cores", flush=True)
+  except RuntimeError as e:  # a worker died (`_receive`): keep the rounds it finished
+    error = str(e)
+    print(error, file=sys.stderr, flush=True)
   finally:
     for proc, conn in sides.values():
       if proc.is_alive():
@@ -504,11 +540,13 @@ def run_bench(bench: str, opts: dict, args) -> dict | None:
       proc.join(timeout=30)
       if proc.is_alive():
         proc.terminate()
+  if not rounds:
+    return None
   unit = "GFLOP/s" if bench == "gemm" else "samples/s"
   shapes = {k: opts[k] for k in ("batch", "frames", "hidden", "queue", "gemm_size") if k in opts}
   return {"bench": bench, "unit": unit, "shapes": shapes, "repo": opts.get("repo_path"),
           "info": {s: r["info"] for s, r in ready.items()}, "rounds": rounds,
-          "summary": summarize(rounds)}
+          "summary": summarize(rounds), "error": error}
 
 
 def markdown(result: dict) -> str:

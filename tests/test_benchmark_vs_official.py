@@ -82,3 +82,40 @@ def test_benchmark_clips_have_the_asked_share_of_empty_second_persons(bench):
     second_empty = ~x[:, 1].reshape(10, -1).any(axis=1)
     assert second_empty.sum() == empty
     assert x[:, 0].reshape(10, -1).any(axis=1).all()
+
+
+def _die_by_sigkill(conn):
+  import signal  # pylint: disable=g-import-not-at-top
+  os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_for_memory_is_reported_not_awaited(bench):
+  # The driver used to wait forever on a worker the kernel had killed (out of memory).
+  import multiprocessing as mp  # pylint: disable=g-import-not-at-top
+  ctx = mp.get_context("fork")
+  parent, child = ctx.Pipe()
+  proc = ctx.Process(target=_die_by_sigkill, args=(child,))
+  proc.start()
+  child.close()
+  with pytest.raises(RuntimeError, match=r"ours worker died, exit code -9 \(killed: SIGKILL"):
+    bench._receive("skeattnclr", "ours", proc, parent)
+  proc.join()
+
+
+def test_release_free_memory_returns_the_heap_top(bench):
+  # A freed 256 MiB block at the heap's top is given back (glibc only; a no-op elsewhere).
+  import ctypes  # pylint: disable=g-import-not-at-top
+  try:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc_trim
+  except (OSError, AttributeError):
+    pytest.skip("not glibc")
+  libc.malloc.restype = ctypes.c_void_p
+  libc.free.argtypes = [ctypes.c_void_p]
+  size = 256 << 20
+  block = libc.malloc(size)
+  ctypes.memset(block, 1, size)  # touched: resident
+  before = bench._rss_bytes()
+  libc.free(block)
+  bench._release_free_memory(settle_s=0.01)
+  assert before - bench._rss_bytes() > size // 2
