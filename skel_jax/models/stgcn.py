@@ -331,10 +331,11 @@ WINOGRAD_BT = np.array([[1, -1 / 2, -1, 1 / 2, 0],
 # (docs/benchmarks.md). Passes with a gradient (the matmul formulation): every stride-1 9-tap
 # layer, since with its hand-written backward the form beats the unfold and matmul forward +
 # backward at every width of the encoders (16 to 256 channels). Passes without one (the 'conv'
-# formulation) compare against XLA's convolution, which is faster than both below 256
-# channels, so there only layers with C_in * C_out at least this take it: the compute-bound
-# 256-channel blocks, where 5/9 of the multiply-adds pay.
-WINOGRAD_MIN_CHANNELS_PRODUCT = 2 ** 15
+# formulation) compare against XLA's convolution: with the allocator's settings in force the
+# Winograd forward wins from 32 channels up (19.6 against 21.6 ms at 32, 279 against 450 at
+# 256) and loses at 16 (16.9 against 14.3), and the whole eval forward ran 8 % (h 16) and 12 %
+# (h 64) faster with this threshold than with the old 2^15 (256-channel blocks only).
+WINOGRAD_MIN_CHANNELS_PRODUCT = 2 ** 10
 
 
 def _combine(coeffs: np.ndarray, terms: Sequence[jnp.ndarray]) -> jnp.ndarray:
