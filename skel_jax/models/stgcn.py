@@ -333,8 +333,9 @@ WINOGRAD_BT = np.array([[1, -1 / 2, -1, 1 / 2, 0],
 # backward at every width of the encoders (16 to 256 channels). Passes without one (the 'conv'
 # formulation) compare against XLA's convolution: with the allocator's settings in force the
 # Winograd forward wins from 32 channels up (19.6 against 21.6 ms at 32, 279 against 450 at
-# 256) and loses at 16 (16.9 against 14.3), and the whole eval forward ran 8 % (h 16) and 12 %
-# (h 64) faster with this threshold than with the old 2^15 (256-channel blocks only).
+# 256) and loses at 16 (16.9 against 14.3), and the whole eval forward ran 1-8 % (h 16) and
+# 3-12 % (h 64) faster with this threshold than with the old 2^15 (256-channel blocks only;
+# experiments/ab_nograd_rules.py, two runs).
 WINOGRAD_MIN_CHANNELS_PRODUCT = 2 ** 10
 
 
