@@ -61,10 +61,12 @@ def heap_trim_threshold(total_memory: int | None = None) -> int:
   step on 2.1 million page faults; SkeAttnCLR's at batch 64 (T 64, h 64) frees about 19 GB of
   its 19.8 GB peak, and under three quarters (18 GiB) took 4.75 million faults and 90-112 s of
   system time (both threads) in each 88-105 s call; under the machine's memory none, and 36 s
-  calls
-  (docs/benchmarks.md, SkeAttnCLR section). Keeping a freed block costs no memory beyond the
-  step's own peak, which needed it anyway; a heap top larger than the machine's memory can
-  only be address space never touched, which is all that is given back.
+  calls (docs/benchmarks.md, SkeAttnCLR section). Keeping a freed block costs no memory beyond
+  the step's own peak, which needed it anyway; a heap top larger than the machine's memory can
+  only be address space never touched, which is all that is given back. The price is near the
+  machine's memory: with no trimming the heap's holes can add a few GB, and SkeleMixCLR+ at
+  batch 128 (peak 21.6-21.8 GB on 23.5 GiB) was killed for memory in one of three runs
+  (docs/usage.md, Memory allocator: `SKEL_JAX_MALLOC=system` or a smaller step there).
   """
   if total_memory is None:
     try:
