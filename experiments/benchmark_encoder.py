@@ -21,7 +21,7 @@ all skel_jax.models.stgcn's `STGCN`, one parameter tree, checked against `matmul
   passes without a gradient run `conv/dense_narrow+wino`, those with one
   `matmul/aggregate_first+wino`.
 * `+bf16`: `STGCN(dtype=jnp.bfloat16)`, bfloat16 operands with float32 accumulation.
-* `+wino`: `STGCN(winograd=True)`, the wide stride-1 temporal convolutions by Winograd F(3, 3)
+* `+wino`: `STGCN(winograd=True)`, the stride-1 temporal convolutions by nested Winograd F(9, 9)
   (the library's default, `model.winograd`); without it, the direct form everywhere.
 * `+shift`, `+convvjp`: the (9, 1) temporal convolutions computed by a prototype this
   script keeps because the library has no such formulation (rows of docs/benchmarks.md):

@@ -14,8 +14,9 @@ the gradient of `sum(y ** 2)` with respect to the input and the weights), median
   `DENSE_MAX_COST_RATIO`;
 * the (9, 1) temporal convolution, stride 1 (`TemporalConv`): XLA's convolution (`conv`,
   forward only: its weight gradient is what the matmul form avoids), the unfold-and-matmul
-  (`matmul`) and Winograd F(3, 3) (`winograd_temporal_conv`), at the (C, T) of the h = 16 and
-  h = 64 encoders' blocks, with C_in C_out against `WINOGRAD_MIN_CHANNELS_PRODUCT`;
+  (`matmul`), Winograd F(3, 3) (`winograd_temporal_conv`) and nested Winograd F(9, 9)
+  (`nested_winograd_temporal_conv`), at the (C, T) of the h = 16 and h = 64 encoders' blocks
+  (`--temporal_shapes`), with C_in C_out against `WINOGRAD_MIN_CHANNELS_PRODUCT`;
 * the same at stride 2 (the blocks that halve T), the unfold-and-matmul against
   `strided_temporal_conv` (XLA's convolution forward and input gradient, a GEMM weight
   gradient; `model.strided_xla_conv`).
@@ -23,7 +24,8 @@ the gradient of `sum(y ** 2)` with respect to the input and the weights), median
 Runs with `skel_jax.main`'s allocator settings (skel_jax/allocator.py: restarts once with
 glibc's heap tunables), as the per-call temporaries would otherwise be faulted in every call.
 
-Prints markdown tables; `--json=PATH` also writes them.
+Prints markdown tables (`--tables` picks some of gcn, temporal, strided); `--json=PATH` also
+writes them.
 """
 
 from __future__ import annotations
@@ -73,17 +75,22 @@ def graph_conv_cases(batch: int):
   return cases
 
 
-def temporal_cases(batch: int):
+def temporal_cases(batch: int, shapes=TEMPORAL_SHAPES):
   cases = []
-  for c, t in TEMPORAL_SHAPES:
+  for c, t in shapes:
     x = jax.random.normal(jax.random.key(0), (batch, t, 25, c))
     row = {"C": c, "T": t, "channels_product": c * c, "fns": {}}
     for name, kwargs in (("conv", dict(conv_impl="conv")), ("matmul", dict(conv_impl="matmul")),
-                         ("winograd", dict(conv_impl="matmul", winograd=True))):
+                         ("winograd", dict(conv_impl="matmul", winograd=True)),
+                         ("nested", dict(conv_impl="matmul", winograd=True))):
       module = stgcn.TemporalConv(c, **kwargs)
       params = module.init(jax.random.key(1), x)
-      if name == "winograd":  # called directly: forward-only layers take it at 256 channels only
+      # The Winograd forms are called directly, whatever the layer's rule would pick.
+      if name == "winograd":
         apply = lambda p, x: stgcn.winograd_temporal_conv(x, p["params"]["kernel"])  # noqa: E731
+      elif name == "nested":
+        apply = lambda p, x: stgcn.nested_winograd_temporal_conv(  # noqa: E731
+            x, p["params"]["kernel"])
       else:
         apply = module.apply
       row["fns"][f"{name} eval"] = (jax.jit(apply), (params, x))
@@ -128,14 +135,20 @@ def main():
   p.add_argument("--batch", type=int, default=128, help="clips x persons")
   p.add_argument("--iters", type=int, default=5)
   p.add_argument("--rounds", type=int, default=3)
+  p.add_argument("--tables", default="gcn,temporal,strided")
+  p.add_argument("--temporal_shapes", default=",".join(f"{c}x{t}" for c, t in TEMPORAL_SHAPES),
+                 help="CxT of the temporal table, comma-separated")
   p.add_argument("--json", default=None)
   args = p.parse_args()
+  tables = set(args.tables.split(","))
+  shapes = [tuple(int(v) for v in s.split("x")) for s in args.temporal_shapes.split(",")]
   allocator.reexec_with_heap_tunables(sys.argv)
   allocator.configure()
   print(f"batch {args.batch}, V 25, {jax.devices()[0].platform}; median over {args.rounds} "
         f"rounds of the median of {args.iters} calls", flush=True)
-  gcn, temporal = graph_conv_cases(args.batch), temporal_cases(args.batch)
-  strided = strided_cases(args.batch)
+  gcn = graph_conv_cases(args.batch) if "gcn" in tables else []
+  temporal = temporal_cases(args.batch, shapes) if "temporal" in tables else []
+  strided = strided_cases(args.batch) if "strided" in tables else []
   measure(gcn, args.rounds, args.iters)
   measure(temporal, args.rounds, args.iters)
   measure(strided, args.rounds, args.iters)
@@ -150,14 +163,16 @@ def main():
         f"{ms[i + ' eval']:.1f} / {ms[i + ' train']:.1f}" for i in impls) + " |")
   lines += ["", f"| C_in = C_out | T | C_in C_out (threshold "
             f"{stgcn.WINOGRAD_MIN_CHANNELS_PRODUCT}) | "
-            "conv eval ms | matmul eval / train ms | winograd eval / train ms |",
-            "|---:|---:|---:|---:|---:|---:|"]
+            "conv eval ms | matmul eval / train ms | winograd eval / train ms | "
+            "nested eval / train ms |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
   for row in temporal:
     ms = row["ms"]
     lines.append(f"| {row['C']} | {row['T']} | {row['channels_product']} | "
                  f"{ms['conv eval']:.1f} | "
                  f"{ms['matmul eval']:.1f} / {ms['matmul train']:.1f} | "
-                 f"{ms['winograd eval']:.1f} / {ms['winograd train']:.1f} |")
+                 f"{ms['winograd eval']:.1f} / {ms['winograd train']:.1f} | "
+                 f"{ms['nested eval']:.1f} / {ms['nested train']:.1f} |")
   lines += ["", "| C_in = C_out, stride 2 | input T | conv eval ms | matmul eval / train ms | "
             "strided_xla eval / train ms |", "|---:|---:|---:|---:|---:|"]
   for row in strided:

@@ -137,9 +137,9 @@ def base_config() -> ml_collections.ConfigDict:
   # 'aggregate_first' (faster on CPU), 'einsum' (the reference's order), 'dense' or
   # 'dense_narrow' (models/stgcn.py GraphConv).
   c.model.gcn_impl = "aggregate_first"
-  # Stride-1 temporal convolutions by Winograd F(3, 3), 5/9 of the multiply-adds as plain
-  # matmuls: every such layer in passes with a gradient, the 256-channel ones in passes without
-  # (models/stgcn.py use_winograd, docs/benchmarks.md).
+  # Stride-1 temporal convolutions by nested Winograd F(9, 9), 25/81 of the multiply-adds as
+  # plain matmuls: every such layer in passes with a gradient, those from 32 channels in passes
+  # without (models/stgcn.py use_winograd, docs/benchmarks.md).
   c.model.winograd = True
   # Stride-2 temporal convolutions of passes with a gradient: XLA's convolution forward and
   # for the input gradient, one GEMM for the weight gradient (models/stgcn.py

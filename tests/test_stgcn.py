@@ -216,6 +216,43 @@ def test_winograd_temporal_conv_is_the_convolution(t):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
 
 
+def test_nested_winograd_is_f33_applied_to_frames_and_to_tiles_exactly():
+  # F(9, 9) from F(3, 3) twice, in float64: for a 17-frame super-tile d and a 9-tap filter w,
+  # out[3 a + b] = sum_q sum_p AT[a, q] AT[b, p] (G [G w_j]_p)_q (BT [BT d_c]_p)_q with w_j the
+  # taps 3 j .. 3 j + 2 and d_c the 5-frame tile at 3 c; unit vectors make it an identity of
+  # the matrices.
+  at, g, bt = stgcn.WINOGRAD_AT, stgcn.WINOGRAD_G, stgcn.WINOGRAD_BT
+  for f in range(17):
+    for i in range(9):
+      d, w = np.eye(17)[f], np.eye(9)[i]
+      tiles = np.stack([bt @ d[3 * c:3 * c + 5] for c in range(5)])  # [c, p]
+      filters = w.reshape(3, 3) @ g.T  # [j, r] -> [j, p]
+      products = (bt @ tiles) * (g @ filters)  # [q, p]
+      got = (at @ products @ at.T).reshape(9)  # [a, b] -> frame 3 a + b
+      want = np.array([d[o:o + 9] @ w for o in range(9)])
+      np.testing.assert_allclose(got, want, atol=1e-13)
+
+
+@pytest.mark.parametrize("t", [1, 2, 8, 9, 10, 13, 16, 50])
+def test_nested_winograd_temporal_conv_is_the_convolution(t):
+  # Every tail length (T mod 9) and clips shorter than one super-tile: value and both
+  # gradients, against float64 and against the unfold-and-matmul's autodiff.
+  x = jax.random.normal(jax.random.key(0), (2, t, 3, 4))
+  kernel = jax.random.normal(jax.random.key(1), (9, 4, 5))
+  out = stgcn.nested_winograd_temporal_conv(x, kernel)
+  expected = _temporal_conv_float64(x, kernel)
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+  def loss(conv):
+    return lambda x, k: jnp.sum(jnp.sin(conv(x, k)))
+
+  direct = lambda x, k: stgcn._unfold_matmul(x, k.reshape(36, 5), 9, 1, t)  # noqa: E731
+  got = jax.grad(loss(stgcn.nested_winograd_temporal_conv), argnums=(0, 1))(x, kernel)
+  want = jax.grad(loss(direct), argnums=(0, 1))(x, kernel)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
+
+
 @pytest.mark.parametrize("t, stride", [(1, 2), (2, 2), (7, 2), (8, 2), (50, 2), (25, 2), (10, 3)])
 def test_strided_temporal_conv_is_the_convolution(t, stride):
   # XLA's convolution forward and input gradient, a GEMM for the weight gradient: value and

@@ -327,15 +327,18 @@ WINOGRAD_BT = np.array([[1, -1 / 2, -1, 1 / 2, 0],
                         [0, -1 / 3, 1 / 2, -1 / 6, 0],
                         [0, -1 / 6, 0, 1 / 6, 0],
                         [0, 2, -1, -2, 1]], np.float64)  # [5 points, 5 frames]
-# Which layers take the Winograd form (`use_winograd`), from experiments/benchmark_layers.py
-# (docs/benchmarks.md). Passes with a gradient (the matmul formulation): every stride-1 9-tap
-# layer, since with its hand-written backward the form beats the unfold and matmul forward +
-# backward at every width of the encoders (16 to 256 channels). Passes without one (the 'conv'
-# formulation) compare against XLA's convolution: with the allocator's settings in force the
-# Winograd forward wins from 32 channels up (19.6 against 21.6 ms at 32, 279 against 450 at
-# 256) and loses at 16 (16.9 against 14.3), and the whole eval forward ran 1-8 % (h 16) and
-# 3-12 % (h 64) faster with this threshold than with the old 2^15 (256-channel blocks only;
-# experiments/ab_nograd_rules.py, two runs).
+# Which layers take the Winograd form (`use_winograd`; the nested form below since the sixth
+# session of 2026-12-07), from experiments/benchmark_layers.py (docs/benchmarks.md). Passes with
+# a gradient (the matmul formulation): every stride-1 9-tap layer, since with the hand-written
+# backward passes both Winograd forms beat the unfold and matmul forward + backward at every
+# width of the encoders (16 to 256 channels), the nested one ahead of F(3, 3) everywhere
+# (batch 256: 79 against 91 ms at 16 channels, T 50; 1,040 against 1,428 at 256, T 13).
+# Passes without one (the 'conv' formulation) compare against XLA's convolution: with the
+# allocator's settings in force the F(3, 3) forward won from 32 channels up (19.6 against 21.6
+# ms at 32, 279 against 450 at 256) and lost at 16 (16.9 against 14.3), and the whole eval
+# forward ran 1-8 % (h 16) and 3-12 % (h 64) faster with this threshold than with the old 2^15
+# (experiments/ab_nograd_rules.py, two runs); the nested forward is within 7 % of F(3, 3) at 32
+# channels and 16-32 % faster from 64 up (35 against 26 ms for XLA's convolution at 16).
 WINOGRAD_MIN_CHANNELS_PRODUCT = 2 ** 10
 
 
@@ -352,7 +355,7 @@ def _combine(coeffs: np.ndarray, terms: Sequence[jnp.ndarray]) -> jnp.ndarray:
 
 def use_winograd(kernel_size: int, stride: int, c_in: int, c_out: int,
                  conv_impl: str = "matmul") -> bool:
-  """Whether the Winograd form (`winograd_temporal_conv`) serves this temporal convolution in
+  """Whether the Winograd form (`nested_winograd_temporal_conv`) serves this convolution in
   a pass that runs `conv_impl` ('matmul': passes with a gradient; 'conv': without one)."""
   if kernel_size != 9 or stride != 1:
     return False
@@ -441,13 +444,138 @@ def _winograd_bwd(residuals, g):
 winograd_temporal_conv.defvjp(_winograd_fwd, _winograd_bwd)
 
 
+# Nested Winograd, F(9, 9) as F(3, 3) inside F(3, 3) (docs/benchmarks.md, "Nested Winograd").
+# The F(3, 3) form above is still a direct 3-tap correlation over tile indices: output tile s
+# sums over groups j the point products of input tile s + j with group j's filters. Applying
+# F(3, 3) to that outer correlation as well, over super-tiles of 3 output tiles (9 frames),
+# makes each super-tile 25 products of [C_in]-vectors with [C_in, C_out] matrices (outer point
+# q, inner point p) instead of F(3, 3)'s 5 x 3 per output tile: 25/81 of the direct
+# convolution's multiply-adds per output frame (F(3, 3): 5/9), at the price of padding T up to
+# a multiple of 9 and of float32 rounding about 2-3 times F(3, 3)'s (1e-6 of the output's scale;
+# tests/test_stgcn.py). With super-tile S and outer index c = a + j in 0..4, input tile 3 S + c
+# (5 frames xp[9 S + 3 c ..]) is transformed by WINOGRAD_BT twice, along frames (inner) and
+# along c (outer); the filters by WINOGRAD_G along taps r and groups j; the outputs by
+# WINOGRAD_AT along p (frame b in the tile) and q (tile a in the super-tile): frame 9 S + 3 a + b.
+
+
+@jax.custom_vjp
+def _windows_of_five(x: jnp.ndarray) -> list[jnp.ndarray]:
+  """`[B, 3 n + 2, ...]` -> 5 x `[B, n, ...]`: element f of window s is `x[:, 3 s + f]`.
+
+  The windows overlap by two. Through a reshape into rows of 3 instead of strided slices, and
+  with a hand-written transpose: autodiff of strided slices of strided slices made one
+  interior-padded full-size array per term (125 for the nested form's input), which took its
+  backward pass to 3x the F(3, 3) form's time.
+  """
+  n = (x.shape[1] - 2) // 3
+  rows = jnp.pad(x, ((0, 0), (0, 1)) + ((0, 0),) * (x.ndim - 2))
+  rows = rows.reshape(x.shape[0], n + 1, 3, *x.shape[2:])  # [B, n + 1, 3, ...]: frame 3 m + r
+  return [rows[:, f // 3:f // 3 + n, f % 3] for f in range(5)]
+
+
+def _windows_of_five_fwd(x):
+  return _windows_of_five(x), x.shape
+
+
+def _windows_of_five_bwd(shape, parts):
+  # Frame 3 m + r collects window m's element r and, for r < 2, window m - 1's element 3 + r.
+  def at(part, first):  # part [B, n, ...] placed at rows first .. first + n - 1 of n + 1
+    return jnp.pad(part, ((0, 0), (first, 1 - first)) + ((0, 0),) * (part.ndim - 2))
+  columns = [at(parts[0], 0) + at(parts[3], 1), at(parts[1], 0) + at(parts[4], 1),
+             at(parts[2], 0)]
+  rows = jnp.stack(columns, axis=2)  # [B, n + 1, 3, ...]
+  return (rows.reshape(shape[0], -1, *shape[2:])[:, :shape[1]],)
+
+
+_windows_of_five.defvjp(_windows_of_five_fwd, _windows_of_five_bwd)
+
+
+def _nested_winograd_inputs(x: jnp.ndarray, n_super: int) -> list[jnp.ndarray]:
+  """`[B, T, V, C]` -> 25 x `[B, n_super, V, C]`, index 5 q + p: each super-tile's input tiles
+  transformed along frames (inner point p) and along the tile index (outer point q).
+
+  Linear in x; the backward pass takes its transpose with `jax.vjp`.
+  """
+  t = x.shape[1]
+  n_tiles = 3 * n_super + 2  # super-tile S reads inner tiles 3 S .. 3 S + 4
+  # xp[f] = x[f - 4]; inner tile m is xp[3 m .. 3 m + 4], so xp needs 3 n_tiles + 2 frames.
+  xp = jnp.pad(x, ((0, 0), (4, 3 * n_tiles - 2 - t), (0, 0), (0, 0)))
+  frames = _windows_of_five(xp)  # 5 x [B, n_tiles, V, C]: frame f of every inner tile
+  inner = [_combine(row, frames) for row in WINOGRAD_BT]  # 5 x [B, n_tiles, V, C], point p
+  per_point = [_windows_of_five(tiles) for tiles in inner]  # [p][c]: tile 3 S + c, [B, n_super..]
+  return [_combine(outer_row, per_point[p])  # outer point q, inner point p
+          for outer_row in WINOGRAD_BT for p in range(5)]
+
+
+def _nested_winograd_filters(kernel: jnp.ndarray) -> jnp.ndarray:
+  """`[9, C_in, C_out]` -> `[25, C_in, C_out]`: the filters of (outer q, inner p), q major."""
+  _, c_in, c_out = kernel.shape
+  groups = kernel.reshape(3, 3, c_in, c_out)  # [group j, tap r, C_in, C_out]
+  g = WINOGRAD_G.astype(np.float32)
+  return jnp.einsum("qj,pr,jrco->qpco", g, g, groups).reshape(25, c_in, c_out)
+
+
+def _nested_winograd_outputs(products: Sequence[jnp.ndarray], t: int) -> jnp.ndarray:
+  """25 x `[B, n_super, V, C_out]` (index 5 q + p) -> `[B, t, V, C_out]`."""
+  b, n_super, v, c_out = products[0].shape
+  frames = []
+  for outer_row in WINOGRAD_AT:  # tile a of the super-tile
+    per_point = [_combine(outer_row, products[p::5]) for p in range(5)]  # 5 x inner point p
+    frames += [_combine(inner_row, per_point) for inner_row in WINOGRAD_AT]  # frame b
+  y = jnp.stack(frames, axis=2)  # [B, n_super, 9, V, C_out]: frame 3 a + b
+  return y.reshape(b, 9 * n_super, v, c_out)[:, :t]
+
+
+@jax.custom_vjp
+def nested_winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+  """The (9, 1) convolution, stride 1, zero padding 4, by nested Winograd (comment above).
+
+  Forward: 25 matmuls `[B n_super V, C_in] @ [C_in, C_out]`; backward (custom VJP, as in
+  `winograd_temporal_conv`): per product the filter gradient `in^T @ dP` and the input
+  gradient `dP @ F^T`, the transforms' transposes from `jax.vjp`. Keeps only x and the kernel.
+
+  Args:
+    x: `[B, T, V, C_in]`.
+    kernel: `[9, C_in, C_out]`, tap i reading frame t + i - 4.
+
+  Returns:
+    `[B, T, V, C_out]`, the same function as the direct convolution up to float32 rounding.
+  """
+  return _nested_winograd_fwd(x, kernel)[0]
+
+
+def _nested_winograd_fwd(x, kernel):
+  n_super = -(-x.shape[1] // 9)  # super-tiles of 9 frames
+  ins = _nested_winograd_inputs(x, n_super)
+  filters = _nested_winograd_filters(kernel)
+  products = [d @ filters[i] for i, d in enumerate(ins)]  # 25 x [B, n_super, V, C_out]
+  return _nested_winograd_outputs(products, x.shape[1]), (x, kernel)
+
+
+def _nested_winograd_bwd(residuals, g):
+  x, kernel = residuals
+  t = x.shape[1]
+  n_super = -(-t // 9)
+  ins, ins_vjp = jax.vjp(lambda x: _nested_winograd_inputs(x, n_super), x)
+  filters, filters_vjp = jax.vjp(_nested_winograd_filters, kernel)
+  like = [jax.ShapeDtypeStruct((*d.shape[:-1], g.shape[-1]), g.dtype) for d in ins]
+  d_products = jax.linear_transpose(lambda p: _nested_winograd_outputs(p, t), like)(g)[0]
+  d_filters = jnp.stack([_rows(d).T @ _rows(dp)
+                         for d, dp in zip(ins, d_products)])  # [25, C_in, C_out]
+  d_ins = [dp @ filters[i].T for i, dp in enumerate(d_products)]  # 25 x [B, n_super, V, C_in]
+  return ins_vjp(d_ins)[0], filters_vjp(d_filters)[0]
+
+
+nested_winograd_temporal_conv.defvjp(_nested_winograd_fwd, _nested_winograd_bwd)
+
+
 class TemporalConv(nn.Module):
   """Conv with kernel (k, 1) along time, zero padding k//2, stride s; x: `[B, T, V, C]`.
 
   A kernel size of 1 is the 1x1 convolution (a Dense layer on the channel axis). With a
   low-precision `dtype` the matmul operands are cast to it and the result (accumulated in
   float32) is float32. With `winograd`, the float32 layers that `use_winograd` picks (stride 1,
-  9 taps; with `conv_impl='conv'` only the 256-channel ones) run `winograd_temporal_conv`.
+  9 taps; with `conv_impl='conv'` from 32 channels) run `nested_winograd_temporal_conv`.
   """
 
   features: int
@@ -471,7 +599,7 @@ class TemporalConv(nn.Module):
       raise ValueError(f"unknown conv_impl {self.conv_impl!r}; known: {CONV_IMPLS}")
     if (self.winograd and not low
         and use_winograd(k, self.stride, c_in, self.features, self.conv_impl)):
-      y = winograd_temporal_conv(x, kernel)
+      y = nested_winograd_temporal_conv(x, kernel)
     elif self.conv_impl == "conv":
       lhs, rhs = (x.astype(self.dtype), kernel.astype(self.dtype)) if low else (x, kernel)
       y = _xla_temporal_conv(lhs, rhs, self.stride,
@@ -751,7 +879,7 @@ class STGCN(nn.Module):
     gcn_impl: graph-convolution formulation, one of `GCN_IMPLS` (GraphConv).
     bn_sums: how BatchNorm accumulates its per-channel sums, 'float32' or 'compensated'
       (PyTorch's CPU rounding; models/batchnorm.py).
-    winograd: the stride-1 temporal convolutions by Winograd F(3, 3) (TemporalConv).
+    winograd: the stride-1 temporal convolutions by nested Winograd F(9, 9) (TemporalConv).
     strided_xla_conv: the strided temporal convolutions of the matmul formulation as
       `strided_temporal_conv` (TemporalConv).
 
