@@ -1,6 +1,7 @@
 r"""A/B of our own train steps in one process: alternating benches of benchmark_vs_official.
 
     python experiments/ab_our_steps.py --benches aimclr,aimclr_nnm [--rounds 3] [--iters 2]
+    python experiments/ab_our_steps.py --benches aimclr,aimclr@f33
 
 `benchmark_vs_official.py` measures one bench at a time against the official code, so two of
 our rows (say AimCLR with and without mining) come from runs minutes apart, and this virtual
@@ -8,7 +9,9 @@ machine's speed drifts by 30-40 % over minutes. To compare two of our steps with
 this script builds our side of each named bench (`benchmark_vs_official.build_ours`, the same
 configs and shapes, `--batch/--frames/--hidden/--queue` as there), warms each up once, then
 times them alternating within each round (the order reversed every other round) and prints
-the median and the range of the per-round ratio to the first bench.
+the median and the range of the per-round ratio to the first bench. A bench named
+`NAME@f33` is NAME traced with Winograd F(3, 3) (`stgcn.winograd_temporal_conv`) where the
+library now runs the nested form (`nested_winograd_temporal_conv`): the A/B of that change.
 
 Runs with `skel_jax.main`'s allocator settings (skel_jax/allocator.py). Both steps' buffers
 live at once: mind the memory of the large benches (docs/benchmarks.md gives their peaks).
@@ -30,6 +33,24 @@ import statistics
 import time
 
 import benchmark_vs_official as vs  # this directory is on sys.path when run as a script
+
+from skel_jax.models import stgcn
+
+VARIANTS = ("f33",)
+
+
+def build_variant(bench: str, opts: dict):
+  """`vs.build_ours` of `bench` ('NAME' or 'NAME@VARIANT'), compiled by one first call."""
+  name, _, variant = bench.partition("@")
+  step, work, _ = vs.build_ours(name, opts)
+  nested = stgcn.nested_winograd_temporal_conv
+  if variant == "f33":  # TemporalConv reads the module's global when the step is traced
+    stgcn.nested_winograd_temporal_conv = stgcn.winograd_temporal_conv
+  try:
+    step()
+  finally:
+    stgcn.nested_winograd_temporal_conv = nested
+  return step, work
 
 
 def time_calls(fn, iters: int) -> list[float]:
@@ -56,18 +77,19 @@ def main() -> None:
   args = parser.parse_args()
 
   benches = [b for b in args.benches.split(",") if b]
-  unknown = [b for b in benches if b not in vs.BENCHES or b == "encoder"]
+  names = sorted(set(vs.BENCHES) - {"encoder"})
+  unknown = [b for b in benches if b.partition("@")[0] not in names
+             or b.partition("@")[2] not in ("", *VARIANTS)]
   if unknown or len(benches) < 2:
-    parser.error(f"need two or more train-step benches of {sorted(set(vs.BENCHES) - {'encoder'})}"
-                 f"; got {benches}")
+    parser.error(f"need two or more train-step benches of {names} (with @{'/@'.join(VARIANTS)}"
+                 f" for a variant); got {benches}")
   steps, work = {}, {}
   for bench in benches:
-    base = vs.BENCHES[bench]
+    base = vs.BENCHES[bench.partition("@")[0]]
     opts = dict(batch=args.batch or base["batch"], frames=args.frames or base["frames"],
                 hidden=args.hidden or base["hidden"], queue=args.queue)
-    steps[bench], work[bench], _ = vs.build_ours(bench, opts)
     t0 = time.perf_counter()
-    steps[bench]()  # compilation and the first step
+    steps[bench], work[bench] = build_variant(bench, opts)  # compilation and a first step
     print(f"{bench}: built, compiled and ran once in {time.perf_counter() - t0:.1f} s "
           f"({opts})", flush=True)
 

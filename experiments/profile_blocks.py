@@ -3,8 +3,10 @@ r"""Where the ST-GCN encoder's time goes: each of the ten blocks timed alone (do
     python experiments/profile_blocks.py --batch 64 --frames 50 --hidden 16 --persons 2
 
 For every block of the reference encoder (input shape as inside the encoder, persons folded into the
-batch) this times, jitted and after warm-up, (a) the eval forward and (b) forward + backward
-in train mode (value_and_grad of sum(y^2) w.r.t. params and input, BN batch statistics,
+batch) this times, jitted and after warm-up, in the formulations the library runs
+(`stgcn.backbone_kwargs` of the default config; before the sixth session of 2026-12-07 the
+blocks' own defaults, the unfold and matmul everywhere), (a) the eval forward (the
+no-gradient formulation) and (b) forward + backward in train mode (value_and_grad of sum(y^2) w.r.t. params and input, BN batch statistics,
 dropout on), and prints the reference-equivalent GFLOP (1x1 conv, dense graph aggregation,
 (9, 1) temporal conv, residual conv) with the GFLOP/s each block reaches. The sum of the
 block times is close to the whole encoder's (the data BN and pooling are cheap), so the table
@@ -14,14 +16,26 @@ shows which layers are compute bound (wide channels) and which are memory bound 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from benchmark_pretrain import median_time  # this directory is on sys.path when run as a script
 
+from skel_jax import allocator, config_lib
+from skel_jax.models import stgcn
 from skel_jax.models.graph import build_adjacency
 from skel_jax.models.stgcn import STGCNBlock, block_plan
+
+# The formulations each pass runs in the library (config defaults, `stgcn.backbone_kwargs`).
+_BLOCK_KEYS = ("conv_impl", "gcn_impl", "bn_sums", "winograd", "strided_xla_conv")
+
+
+def block_kwargs(no_grad: bool) -> dict:
+  """STGCNBlock keyword arguments of the library's passes with (False) or without a gradient."""
+  kwargs = stgcn.backbone_kwargs(config_lib.base_config().model, no_grad=no_grad)
+  return {key: kwargs[key] for key in _BLOCK_KEYS}
 
 
 def block_macs(c_in: int, c_out: int, stride: int, t_in: int, v: int, k: int,
@@ -41,7 +55,10 @@ def profile(batch: int, frames: int, persons: int, hidden: int, layout: str, war
   rows, t, c = [], frames, 3
   b = batch * persons  # [N*M, T, V, C] inside the encoder
   for i, (width, stride, residual, drop) in enumerate(block_plan(hidden, 256, 0.5)):
-    block = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop)
+    block = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
+                       **block_kwargs(no_grad=False))
+    eval_block = STGCNBlock(width, adjacency, stride=stride, residual=residual, dropout=drop,
+                            **block_kwargs(no_grad=True))  # the same parameters
     x = jnp.asarray(np.random.default_rng(i).standard_normal((b, t, v, c), np.float32))
     variables = block.init(jax.random.key(0), x, train=False)
 
@@ -50,7 +67,7 @@ def profile(batch: int, frames: int, persons: int, hidden: int, layout: str, war
                          train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
       return jnp.sum(y * y)
 
-    def forward(params, x, block=block, variables=variables):
+    def forward(params, x, block=eval_block, variables=variables):
       return block.apply({"params": params, "batch_stats": variables["batch_stats"]}, x,
                          train=False)
 
@@ -79,6 +96,10 @@ def main() -> None:
   p.add_argument("--warmup", type=int, default=2)
   p.add_argument("--iters", type=int, default=5)
   args = p.parse_args()
+  # skel_jax.main's allocator settings (skel_jax/allocator.py): restarts once with glibc's heap
+  # tunables, as the per-call temporaries would otherwise be faulted in every call.
+  allocator.reexec_with_heap_tunables(sys.argv)
+  allocator.configure()
   rows = profile(args.batch, args.frames, args.persons, args.hidden, args.layout, args.warmup,
                  args.iters)
   total = {key: sum(r[key] for r in rows) for key in ("gflop_fwd", "eval_ms", "train_ms")}
