@@ -197,12 +197,15 @@ def test_winograd_matrices_compute_the_correlation_exactly():
       np.testing.assert_allclose(got, want, atol=1e-15)
 
 
-@pytest.mark.parametrize("t", [1, 2, 3, 4, 5, 13, 50])
-def test_winograd_temporal_conv_is_the_convolution(t):
-  # Every tail length (T mod 3) and clips shorter than one tile: value and both gradients.
+# Every tail length (T mod 3 for F(3, 3), T mod 9 for the nested form) and clips shorter than
+# one tile: value and both gradients, against float64 and the unfold-and-matmul's autodiff.
+@pytest.mark.parametrize("conv, t", [
+    *[(stgcn.winograd_temporal_conv, t) for t in (1, 2, 3, 4, 5, 13, 50)],
+    *[(stgcn.nested_winograd_temporal_conv, t) for t in (1, 2, 8, 9, 10, 13, 16, 50)]])
+def test_winograd_temporal_conv_is_the_convolution(conv, t):
   x = jax.random.normal(jax.random.key(0), (2, t, 3, 4))
   kernel = jax.random.normal(jax.random.key(1), (9, 4, 5))
-  out = stgcn.winograd_temporal_conv(x, kernel)
+  out = conv(x, kernel)
   expected = _temporal_conv_float64(x, kernel)
   np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
@@ -210,7 +213,7 @@ def test_winograd_temporal_conv_is_the_convolution(t):
     return lambda x, k: jnp.sum(jnp.sin(conv(x, k)))
 
   direct = lambda x, k: stgcn._unfold_matmul(x, k.reshape(36, 5), 9, 1, t)  # noqa: E731
-  got = jax.grad(loss(stgcn.winograd_temporal_conv), argnums=(0, 1))(x, kernel)
+  got = jax.grad(loss(conv), argnums=(0, 1))(x, kernel)
   want = jax.grad(loss(direct), argnums=(0, 1))(x, kernel)
   for a, b in zip(got, want):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
@@ -231,26 +234,6 @@ def test_nested_winograd_is_f33_applied_to_frames_and_to_tiles_exactly():
       got = (at @ products @ at.T).reshape(9)  # [a, b] -> frame 3 a + b
       want = np.array([d[o:o + 9] @ w for o in range(9)])
       np.testing.assert_allclose(got, want, atol=1e-13)
-
-
-@pytest.mark.parametrize("t", [1, 2, 8, 9, 10, 13, 16, 50])
-def test_nested_winograd_temporal_conv_is_the_convolution(t):
-  # Every tail length (T mod 9) and clips shorter than one super-tile: value and both
-  # gradients, against float64 and against the unfold-and-matmul's autodiff.
-  x = jax.random.normal(jax.random.key(0), (2, t, 3, 4))
-  kernel = jax.random.normal(jax.random.key(1), (9, 4, 5))
-  out = stgcn.nested_winograd_temporal_conv(x, kernel)
-  expected = _temporal_conv_float64(x, kernel)
-  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-
-  def loss(conv):
-    return lambda x, k: jnp.sum(jnp.sin(conv(x, k)))
-
-  direct = lambda x, k: stgcn._unfold_matmul(x, k.reshape(36, 5), 9, 1, t)  # noqa: E731
-  got = jax.grad(loss(stgcn.nested_winograd_temporal_conv), argnums=(0, 1))(x, kernel)
-  want = jax.grad(loss(direct), argnums=(0, 1))(x, kernel)
-  for a, b in zip(got, want):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
 
 
 @pytest.mark.parametrize("t, stride", [(1, 2), (2, 2), (7, 2), (8, 2), (50, 2), (25, 2), (10, 3)])

@@ -419,26 +419,38 @@ def winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   return _winograd_fwd(x, kernel)[0]
 
 
+def _winograd_products_fwd(to_inputs, to_filters, to_outputs, x, kernel):
+  """A Winograd form's forward: transformed inputs times transformed filters, one GEMM per
+  product, then the output transform (shared by F(3, 3) and the nested form)."""
+  filters = to_filters(kernel)
+  return to_outputs([d @ filters[i] for i, d in enumerate(to_inputs(x))])
+
+
+def _winograd_products_bwd(to_inputs, to_filters, to_outputs, x, kernel, g):
+  """Its backward: per product the filter gradient `in^T @ dP` and the input gradient
+  `dP @ F^T` as 2-D GEMMs; the transforms' transposes from `jax.vjp` (they are linear)."""
+  ins, ins_vjp = jax.vjp(to_inputs, x)
+  filters, filters_vjp = jax.vjp(to_filters, kernel)
+  like = [jax.ShapeDtypeStruct((*d.shape[:-1], g.shape[-1]), g.dtype) for d in ins]
+  d_products = jax.linear_transpose(to_outputs, like)(g)[0]
+  d_filters = jnp.stack([_rows(d).T @ _rows(dp) for d, dp in zip(ins, d_products)])
+  d_ins = [dp @ filters[i].T for i, dp in enumerate(d_products)]
+  return ins_vjp(d_ins)[0], filters_vjp(d_filters)[0]
+
+
+def _f33_transforms(t: int):
+  n_out = -(-t // 3)  # output tiles of 3 frames
+  return (lambda x: _winograd_inputs(x, n_out), _winograd_filters,
+          lambda products: _winograd_outputs(products, t))
+
+
 def _winograd_fwd(x, kernel):
-  n_out = -(-x.shape[1] // 3)  # output tiles of 3 frames
-  cats = _winograd_inputs(x, n_out)
-  filters = _winograd_filters(kernel)
-  products = [cat @ filters[p] for p, cat in enumerate(cats)]  # 5 x [B, n_out, V, C_out]
-  return _winograd_outputs(products, x.shape[1]), (x, kernel)
+  return _winograd_products_fwd(*_f33_transforms(x.shape[1]), x, kernel), (x, kernel)
 
 
 def _winograd_bwd(residuals, g):
   x, kernel = residuals
-  t = x.shape[1]
-  n_out = -(-t // 3)
-  cats, cats_vjp = jax.vjp(lambda x: _winograd_inputs(x, n_out), x)
-  filters, filters_vjp = jax.vjp(_winograd_filters, kernel)
-  like = [jax.ShapeDtypeStruct((*c.shape[:-1], g.shape[-1]), g.dtype) for c in cats]
-  d_products = jax.linear_transpose(lambda p: _winograd_outputs(p, t), like)(g)[0]
-  d_filters = jnp.stack([_rows(cat).T @ _rows(dp)
-                         for cat, dp in zip(cats, d_products)])  # [5, 3 C_in, C_out]
-  d_cats = [dp @ filters[p].T for p, dp in enumerate(d_products)]  # 5 x [B, n_out, V, 3 C]
-  return cats_vjp(d_cats)[0], filters_vjp(d_filters)[0]
+  return _winograd_products_bwd(*_f33_transforms(x.shape[1]), x, kernel, g)
 
 
 winograd_temporal_conv.defvjp(_winograd_fwd, _winograd_bwd)
@@ -544,26 +556,19 @@ def nested_winograd_temporal_conv(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.nd
   return _nested_winograd_fwd(x, kernel)[0]
 
 
+def _nested_transforms(t: int):
+  n_super = -(-t // 9)  # super-tiles of 9 frames
+  return (lambda x: _nested_winograd_inputs(x, n_super), _nested_winograd_filters,
+          lambda products: _nested_winograd_outputs(products, t))
+
+
 def _nested_winograd_fwd(x, kernel):
-  n_super = -(-x.shape[1] // 9)  # super-tiles of 9 frames
-  ins = _nested_winograd_inputs(x, n_super)
-  filters = _nested_winograd_filters(kernel)
-  products = [d @ filters[i] for i, d in enumerate(ins)]  # 25 x [B, n_super, V, C_out]
-  return _nested_winograd_outputs(products, x.shape[1]), (x, kernel)
+  return _winograd_products_fwd(*_nested_transforms(x.shape[1]), x, kernel), (x, kernel)
 
 
 def _nested_winograd_bwd(residuals, g):
   x, kernel = residuals
-  t = x.shape[1]
-  n_super = -(-t // 9)
-  ins, ins_vjp = jax.vjp(lambda x: _nested_winograd_inputs(x, n_super), x)
-  filters, filters_vjp = jax.vjp(_nested_winograd_filters, kernel)
-  like = [jax.ShapeDtypeStruct((*d.shape[:-1], g.shape[-1]), g.dtype) for d in ins]
-  d_products = jax.linear_transpose(lambda p: _nested_winograd_outputs(p, t), like)(g)[0]
-  d_filters = jnp.stack([_rows(d).T @ _rows(dp)
-                         for d, dp in zip(ins, d_products)])  # [25, C_in, C_out]
-  d_ins = [dp @ filters[i].T for i, dp in enumerate(d_products)]  # 25 x [B, n_super, V, C_in]
-  return ins_vjp(d_ins)[0], filters_vjp(d_filters)[0]
+  return _winograd_products_bwd(*_nested_transforms(x.shape[1]), x, kernel, g)
 
 
 nested_winograd_temporal_conv.defvjp(_nested_winograd_fwd, _nested_winograd_bwd)
