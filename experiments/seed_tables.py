@@ -86,13 +86,25 @@ def save_record(root: str, method: str, preset: str, records: str = RECORDS) -> 
     return False
   os.makedirs(records, exist_ok=True)
   record = {"run": f"{method}:{preset}", "results": results,
-            "timing": _read(os.path.join(workdir, "timing.json"))}
+            "timing": _read(os.path.join(workdir, "timing.json")),
+            "settings": run_settings(_read(os.path.join(workdir, "config.json")))}
   tmp = record_path(method, preset, records) + ".tmp"
   with open(tmp, "w") as f:
     json.dump(record, f, indent=1, sort_keys=True)
     f.write("\n")
   os.replace(tmp, record_path(method, preset, records))
   return True
+
+
+def run_settings(config: dict) -> dict:
+  """The evaluation settings a table shows beside a run's figures, from its config.json."""
+  ev = config.get("eval", {})
+  return {"finetune_epochs": ev.get("finetune", {}).get("epochs"),
+          "semi_epochs": ev.get("semi", {}).get("epochs")}
+
+
+def load_settings(method: str, preset: str, records: str = RECORDS) -> dict:
+  return _read(record_path(method, preset, records)).get("settings", {})
 
 
 def load_record(method: str, preset: str, records: str = RECORDS) -> tuple[dict, dict]:
@@ -183,14 +195,18 @@ def table(runs: list[tuple[str, str]], records: str = RECORDS) -> str:
 
 def finetune_table(runs: list[tuple[str, str]], records: str = RECORDS) -> str:
   """The fine-tuning and semi-supervised rows of the runs that have them ('' if none)."""
-  header = ["data", "method", *[c[0] for c in FINETUNE_COLUMNS]]
+  header = ["data", "method", *[c[0] for c in FINETUNE_COLUMNS], "epochs (fine-tune / semi)",
+            "code"]
   lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
   for method, preset in runs:
-    res = load_record(method, preset, records)[0]
+    res, timing = load_record(method, preset, records)
     if FINETUNE_COLUMNS[0][1] not in res:
       continue
     cells = [_cell(res.get(p, {}), m) for _, p, m in FINETUNE_COLUMNS]
-    lines.append(f"| {preset} | {method} | " + " | ".join(cells) + " |")
+    settings = load_settings(method, preset, records)
+    epochs = (f"{settings.get('finetune_epochs') or '?'} / {settings.get('semi_epochs') or '?'}")
+    lines.append(f"| {preset} | {method} | " + " | ".join(cells) + f" | {epochs} | "
+                 + timing.get("eval_code_commit", timing.get("code_commit", "?")) + " |")
   if len(lines) == 2:
     return ""
   return ("Fine-tuning the whole encoder (all labels) and semi-supervised fine-tuning (10 % of "
@@ -213,8 +229,8 @@ def write_tables(runs: list[tuple[str, str]], command: str, commit: str,
   ft = finetune_table(runs, records)
   if ft:
     text += "\n" + ft
-  text += (f"\nThe `code` column is the commit each run was made with; the table was written "
-           f"at {commit}.\n")
+  text += (f"\nThe `code` column is the commit each run was made with (in the fine-tuning "
+           f"table, the commit of its evaluation); the tables were written at {commit}.\n")
   doc = os.path.join(REPO, "docs", "small_data_results.md")
   with open(doc, "w") as f:
     f.write("# Small-data results (generated)\n\n"

@@ -227,10 +227,10 @@ def test_reference_settings_per_method():
 
 
 def test_small_presets_shorten_the_methods_own_fine_tune_schedule():
-  # SkeleMixCLR+'s 110-epoch schedule (x0.1 at 50, 70, 90; 10 warm-up epochs) moved to 30.
+  # SkeleMixCLR+'s 110-epoch schedule (x0.1 at 50, 70, 90; 10 warm-up epochs) moved to 100.
   ft = load_config("configs/skelemixclr.py", "nwucla").eval.finetune
   assert (ft.epochs, tuple(ft.lr_steps), ft.warmup_epochs, ft.nesterov) == (
-      30, (14, 19, 25), 3, True)
+      100, (45, 64, 82), 9, True)
   demo = load_config("configs/aimclr.py", "demo").eval
   assert (demo.finetune.epochs, tuple(demo.finetune.lr_steps), demo.semi.epochs) == (
       20, (16,), 100)
@@ -242,11 +242,13 @@ def test_small_presets_shorten_the_methods_own_fine_tune_schedule():
 
 
 def test_small_presets_fine_tune_skeattnclr_as_the_other_methods():
-  """Its 150-epoch fine-tune lr underfits on the small presets' 30 epochs."""
+  """Its own lr is tuned for 150 epochs; the small presets fine-tune every method alike."""
   attn, aim = (load_config(f"configs/{m}.py", "nwucla") for m in ("skeattnclr", "aimclr"))
   for section in ("finetune", "semi"):
     assert attn.eval[section].to_dict() == aim.eval[section].to_dict()
-  assert attn.eval.finetune.lr == 0.1 and tuple(attn.eval.finetune.lr_steps) == (24,)
+  assert attn.eval.finetune.lr == 0.1 and tuple(attn.eval.finetune.lr_steps) == (80,)
+  demo = load_config("configs/skeattnclr.py", "demo").eval.finetune
+  assert (demo.epochs, tuple(demo.lr_steps)) == (20, (16,))
 
 
 def test_stream_dependent_settings_follow_the_stream_but_keep_hand_set_values():

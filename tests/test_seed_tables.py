@@ -79,3 +79,26 @@ def test_a_recorded_run_is_reused_unless_asked_to_rerun(tmp_path, monkeypatch):
   commands.clear()
   seed_tables.run_one(str(tmp_path / "new2"), "aimclr", "demo", "0,1", records=records)
   assert len(commands) == 2
+
+
+def test_the_fine_tuning_table_shows_each_run_s_schedule_and_evaluation_commit(tmp_path):
+  records = str(tmp_path / "records")
+  root = tmp_path / "root"
+  results = _finished_run(root, "aimclr", "nwucla", 70.0)
+  results["finetune_bntrain_aug"] = {"finetune_top1_final": 80.0,
+                                     "finetune_top1_final_std": 0.5,
+                                     "finetune_top1_final_worst": 79.5}
+  workdir = seed_tables.run_dir(str(root), "aimclr", "nwucla")
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f)
+  with open(os.path.join(workdir, "timing.json"), "w") as f:
+    json.dump({"code_commit": "ccccccc", "eval_code_commit": "eeeeeee"}, f)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump({"eval": {"finetune": {"epochs": 100}, "semi": {"epochs": 100}}}, f)
+  assert seed_tables.save_record(str(root), "aimclr", "nwucla", records)
+  assert seed_tables.load_settings("aimclr", "nwucla", records) == {
+      "finetune_epochs": 100, "semi_epochs": 100}
+  rows = [line for line in seed_tables.finetune_table([("aimclr", "nwucla")], records)
+          .splitlines() if line.startswith("| nwucla")]
+  assert rows == ["| nwucla | aimclr | 80.0 ± 0.5 (worst 79.5) | – | – | – | "
+                  "70.0 ± 1.0 (worst 69.0) | 100 / 100 | eeeeeee |"]
