@@ -35,12 +35,13 @@ from skel_jax.train import metrics_writer, pretrain, sharding
 from tests import tb_events
 
 CONFIG = "configs/skeletonclr.py:smoke"
-# Relative to the largest value (dp_check.relative_difference). Twice the in-process bound of
-# tests/test_data_parallel.py: the cross-process all-reduce adds the processes' partial sums in
-# another order than one process adds its devices', and four to eight steps amplify that
-# rounding in the BatchNorm statistics (1.1e-5 measured on a 2-core AVX2 EPYC); a wrong
-# reduction (a process left out, a statistic not averaged) is off by 1e-1 or more.
-TOLERANCE = 2e-5
+# Relative to the largest value (dp_check.relative_difference). The cross-process all-reduce
+# adds the processes' partial sums in another order than one process adds its devices', and
+# four to eight steps amplify that rounding in the BatchNorm statistics: 1.1e-5 measured on a
+# 2-core AVX2 EPYC with the F(3, 3) temporal convolution, 2.05e-5 (CI of 2026-12-08) with the
+# nested Winograd form, whose float32 rounding is 2-3 times larger (skel_jax/models/stgcn.py).
+# A wrong reduction (a process left out, a statistic not averaged) is off by 1e-1 or more.
+TOLERANCE = 1e-4
 
 
 def _env():
