@@ -36,8 +36,9 @@ from collections.abc import Sequence
 # The semi-supervised runs of demo / nwucla take 100 epochs of batch 16 (config_lib.
 # small_data_finetuning): a tenth of NW-UCLA is 102 clips, one step per epoch at batch 128.
 # NW-UCLA fine-tunes for 100 epochs: with 30 the from-scratch baseline swung between 49 and
-# 77 % over seeds and decided the comparison; with 100 it swings far less and every method's
-# fine-tuned encoder is above it on every seed (docs/small_data.md, section 4).
+# 77 % over seeds and decided the comparison; with 100 it swings less (about 80 +- 2 %) and
+# the fine-tuned encoders are 1-7 points above it on most seeds (docs/small_data.md, "What is
+# not solved yet", has the per-seed figures).
 SMALL_PRESETS = {"demo": (20, 100, 5), "smoke": (2, 2, 1), "nwucla": (100, 100, 5)}
 
 # SkeletonCLR and AimCLR: the linear schedule with lr 0.1 (config_lib.base_config shows it).
