@@ -16,30 +16,19 @@ skeleton papers' linear evaluation does not augment.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from skel_jax import config_lib
 from skel_jax.augment import registry as aug_registry
 from skel_jax.data import registry as data_registry
-from skel_jax.data import streams
 from skel_jax.evaluate import features as features_lib
 from skel_jax.evaluate import protocols
 from skel_jax.run import prepare_config
 from skel_jax.train import pretrain as pretrain_lib
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_config(spec: str):
-  path, _, arg = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location("config", os.path.join(REPO, path))
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
 
 
 def augmented_copies(augment, x: np.ndarray, n: int, seed: int, batch: int = 256):
@@ -71,7 +60,8 @@ def main():
   p.add_argument("--chain", default="normal")
   p.add_argument("--seed", type=int, default=0)
   args = p.parse_args()
-  config = load_config(args.config)
+  path, _, arg = args.config.partition(":")
+  config = config_lib.load_config(path, arg or None)
   config.seed = args.seed
   prepare_config(config)
   train, test = data_registry.load_splits(config)
@@ -95,12 +85,11 @@ def main():
     test_feats = features_lib.extract_features(backbone, variables, test.x, **kw)
     probe(config, name, train_feats, test_feats, train.y, test.y, copies, args.seed)
 
-  def flat(x):  # [N, M * T * V * C]
-    x = streams.to_stream(np.asarray(x, np.float32), config.data.stream, config.data.layout)
-    return np.asarray(x, np.float32).reshape(len(x), -1)
-
-  probe(config, "raw input", [flat(x) for x in train_clips], flat(test.x), train.y, test.y,
-        copies, args.seed)
+  # The raw-input baseline's features (the clips flattened), of every copy.
+  raw = [protocols.raw_input_features(config, dataclasses.replace(train, x=x), test)
+         for x in train_clips]
+  probe(config, "raw input", [r[0] for r in raw], raw[0][1], train.y, test.y, copies,
+        args.seed)
 
 
 if __name__ == "__main__":
